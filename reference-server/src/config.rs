@@ -1,0 +1,209 @@
+//! Server configuration: the YAML file and the command-line flags that override it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Whether and how a listener or an outbound link uses STARTTLS (RFC 6120 §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsMode {
+    /// Never offered, never used.
+    Off,
+    /// Offered and used when the peer offers it; plaintext otherwise.
+    #[default]
+    Optional,
+    /// Required: a peer that will not negotiate TLS is refused.
+    Required,
+}
+
+/// An account created at start.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSpec {
+    /// The localpart.
+    pub user: String,
+    /// A hosted domain.
+    pub domain: String,
+    /// The password.
+    pub password: String,
+}
+
+/// The server's configuration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Domains this server hosts (at least one).
+    pub domains: Vec<String>,
+    /// Client-to-server listener.
+    pub c2s_listen: SocketAddr,
+    /// Server-to-server listener.
+    pub s2s_listen: SocketAddr,
+    /// Control API listener (keep it on loopback).
+    pub control_listen: SocketAddr,
+    /// Static routes: remote domain to `host:port` of its s2s listener.
+    pub remotes: BTreeMap<String, String>,
+    /// Look up remote domains that have no static route in DNS (SRV `_xmpp-server._tcp`,
+    /// then the domain's addresses on port 5269). Off by default: tests never use DNS.
+    pub dns_fallback: bool,
+    /// STARTTLS on client streams.
+    pub c2s_tls: TlsMode,
+    /// STARTTLS on server streams, both directions.
+    pub s2s_tls: TlsMode,
+    /// Allow SASL PLAIN on streams without TLS (for tests only).
+    pub allow_plain_without_tls: bool,
+    /// PEM certificate chain; generated at start for the hosted domains when absent.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key matching `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates trusted for outbound TLS. When absent, outbound links accept any
+    /// certificate and rely on dialback for authentication (XEP-0220 §2 over TLS).
+    pub tls_trust: Option<PathBuf>,
+    /// Dialback secret (XEP-0185); random at start when absent.
+    pub dialback_secret: Option<String>,
+    /// Bound on setting up an outbound link (connect, TLS and dialback), in milliseconds.
+    pub s2s_timeout_ms: u64,
+    /// Largest stanza accepted, in bytes.
+    pub max_stanza_bytes: usize,
+    /// Accounts created at start.
+    pub accounts: Vec<AccountSpec>,
+    /// Misbehaviour switches enabled at start (see `imfed_server::xmpp::misbehave`).
+    pub misbehave: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        Config {
+            domains: Vec::new(),
+            c2s_listen: loopback(0),
+            s2s_listen: loopback(0),
+            control_listen: loopback(0),
+            remotes: BTreeMap::new(),
+            dns_fallback: false,
+            c2s_tls: TlsMode::Optional,
+            s2s_tls: TlsMode::Optional,
+            allow_plain_without_tls: false,
+            tls_cert: None,
+            tls_key: None,
+            tls_trust: None,
+            dialback_secret: None,
+            s2s_timeout_ms: 10_000,
+            max_stanza_bytes: 256 * 1024,
+            accounts: Vec::new(),
+            misbehave: Vec::new(),
+        }
+    }
+}
+
+/// Errors reading or checking a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The YAML is malformed or does not match the schema.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with line and column.
+        message: String,
+    },
+    /// A value is invalid.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads a YAML configuration file.
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`] or [`ConfigError::Parse`] (with the line and column).
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        serde_saphyr::from_str(&text).map_err(|error| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: error.to_string(),
+        })
+    }
+
+    /// Checks the values that serde cannot.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the value.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.domains.is_empty() {
+            return Err(ConfigError::Invalid("at least one domain is required".into()));
+        }
+        for domain in &self.domains {
+            imfed_xmpp::Jid::new(None, domain, None).map_err(|error| {
+                ConfigError::Invalid(format!("domain {domain:?}: {error}"))
+            })?;
+        }
+        for (domain, addr) in &self.remotes {
+            if !addr.contains(':') {
+                return Err(ConfigError::Invalid(format!(
+                    "remote {domain}: {addr:?} is not HOST:PORT"
+                )));
+            }
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls_cert and tls_key must be given together".into(),
+            ));
+        }
+        for account in &self.accounts {
+            if !self.domains.contains(&account.domain) {
+                return Err(ConfigError::Invalid(format!(
+                    "account {}@{}: domain is not hosted",
+                    account.user, account.domain
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The outbound link setup bound.
+    pub fn s2s_timeout(&self) -> Duration {
+        Duration::from_millis(self.s2s_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_errors_name_the_line() {
+        let dir = std::env::temp_dir().join(format!("imfed-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.yaml");
+        std::fs::write(&path, "domains: [a.test]\nc2s_tls: sometimes\n").unwrap();
+        let error = Config::load(&path).unwrap_err().to_string();
+        assert!(error.contains("bad.yaml"), "{error}");
+        assert!(error.contains('2'), "line missing: {error}");
+        std::fs::write(&path, "domains: [a.test]\nunknown_key: 1\n").unwrap();
+        assert!(Config::load(&path).is_err());
+        std::fs::write(
+            &path,
+            "domains: [a.test]\nremotes: {b.test: '127.0.0.1:5269'}\ns2s_tls: required\n",
+        )
+        .unwrap();
+        let config = Config::load(&path).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.s2s_tls, TlsMode::Required);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -1,0 +1,193 @@
+//! The control API: HTTP + JSON on a loopback port, how the harness provisions and observes
+//! the reference side.
+//!
+//! | method and path | what it does |
+//! | --- | --- |
+//! | `GET /health` | `{"ok": true, "domains": [...]}` once serving |
+//! | `GET /accounts` | every account with its connected endpoints and roster |
+//! | `POST /accounts` | `{"user", "domain", "password"}` creates an account (201; 409 if it exists) |
+//! | `DELETE /accounts/{domain}/{user}` | deletes an account and closes its sessions (204; 404) |
+//! | `GET /links` | federation links (open first, then recently closed) and their state |
+//! | `GET /log?since=&remote=&local=&direction=&kind=&wait_ms=` | federation log entries after `since`, filtered; with `wait_ms` the request waits (at most 30 s) until one matches |
+//! | `POST /reset` | deletes every account (closing sessions), clears the log and closed links, turns misbehaviour off |
+//! | `GET /misbehave`, `PUT /misbehave` | the misbehaviour switches that are on; `PUT` takes `{"switches": [...]}` |
+
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State as AxumState};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tracing::warn;
+
+use crate::core::{AccountError, Address};
+use crate::fedlog::{FedDirection, FedKind, FedQuery};
+use crate::xmpp::State;
+use crate::xmpp::misbehave::Switch;
+
+/// Longest a log request may wait.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+
+/// Serves the control API until the server shuts down.
+pub async fn serve(state: State, listener: TcpListener) {
+    let shutdown = state.shutdown.clone();
+    let app = router(state);
+    if let Err(error) = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+    {
+        warn!(%error, "control API stopped");
+    }
+}
+
+/// The control API's routes.
+pub fn router(state: State) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/accounts", get(list_accounts).post(create_account))
+        .route("/accounts/{domain}/{user}", delete(delete_account))
+        .route("/links", get(links))
+        .route("/log", get(log))
+        .route("/reset", post(reset))
+        .route("/misbehave", get(get_misbehave).put(put_misbehave))
+        .with_state(state)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+async fn health(AxumState(state): AxumState<State>) -> Response {
+    Json(json!({ "ok": true, "domains": state.config.domains })).into_response()
+}
+
+async fn list_accounts(AxumState(state): AxumState<State>) -> Response {
+    Json(state.core().account_infos()).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAccount {
+    user: String,
+    domain: String,
+    password: String,
+}
+
+async fn create_account(
+    AxumState(state): AxumState<State>,
+    Json(account): Json<NewAccount>,
+) -> Response {
+    // Names go through the same JID preparation as logins (RFC 7622).
+    let jid = match imfed_xmpp::Jid::new(Some(&account.user), &account.domain, None) {
+        Ok(jid) => jid,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid account name: {e}")),
+    };
+    if account.password.is_empty() {
+        return error(StatusCode::BAD_REQUEST, "empty password");
+    }
+    let address = crate::xmpp::address_of(&jid).expect("JID with a localpart");
+    let created = state
+        .core()
+        .create_account(address.clone(), &account.password, rand::random());
+    match created {
+        Ok(()) => (
+            StatusCode::CREATED,
+            Json(json!({ "jid": jid.to_string() })),
+        )
+            .into_response(),
+        Err(e @ AccountError::Exists { .. }) => error(StatusCode::CONFLICT, e.to_string()),
+        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
+async fn delete_account(
+    AxumState(state): AxumState<State>,
+    Path((domain, user)): Path<(String, String)>,
+) -> Response {
+    let address = Address::new(user, domain);
+    let deleted = state.core().delete_account(&address);
+    match deleted {
+        Ok(endpoints) => {
+            state.close_sessions(&address, &endpoints);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => error(StatusCode::NOT_FOUND, e.to_string()),
+    }
+}
+
+async fn links(AxumState(state): AxumState<State>) -> Response {
+    Json(state.links.list()).into_response()
+}
+
+// Flat on purpose: serde_urlencoded cannot read numbers inside a flattened struct.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogParams {
+    #[serde(default)]
+    since: u64,
+    remote: Option<String>,
+    local: Option<String>,
+    direction: Option<FedDirection>,
+    kind: Option<FedKind>,
+    wait_ms: Option<u64>,
+}
+
+async fn log(AxumState(state): AxumState<State>, Query(params): Query<LogParams>) -> Response {
+    let query = FedQuery {
+        since: params.since,
+        remote: params.remote,
+        local: params.local,
+        direction: params.direction,
+        kind: params.kind,
+    };
+    let (entries, latest) = match params.wait_ms {
+        Some(ms) if ms > 0 => {
+            let wait = Duration::from_millis(ms).min(MAX_WAIT);
+            state.fedlog.wait(&query, wait).await
+        }
+        _ => state.fedlog.query(&query),
+    };
+    Json(json!({ "entries": entries, "latest": latest })).into_response()
+}
+
+async fn reset(AxumState(state): AxumState<State>) -> Response {
+    let removed = state.core().clear_accounts();
+    for (address, endpoints) in &removed {
+        state.close_sessions(address, endpoints);
+    }
+    state.fedlog.clear();
+    state.links.clear_closed();
+    state.misbehave.set([]);
+    Json(json!({ "accounts_removed": removed.len() })).into_response()
+}
+
+async fn get_misbehave(AxumState(state): AxumState<State>) -> Response {
+    let on: Vec<&str> = state.misbehave.list().iter().map(|s| s.name()).collect();
+    let known: Vec<&str> = Switch::ALL.iter().map(|s| s.name()).collect();
+    Json(json!({ "switches": on, "known": known })).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetSwitches {
+    switches: Vec<String>,
+}
+
+async fn put_misbehave(
+    AxumState(state): AxumState<State>,
+    Json(body): Json<SetSwitches>,
+) -> Response {
+    let parsed: Result<Vec<Switch>, String> =
+        body.switches.iter().map(|name| name.parse()).collect();
+    match parsed {
+        Ok(switches) => {
+            state.misbehave.set(switches);
+            get_misbehave(AxumState(state)).await
+        }
+        Err(message) => error(StatusCode::BAD_REQUEST, message),
+    }
+}

@@ -1,0 +1,246 @@
+//! `imfed-server`: the reference federated XMPP server of the imfed suite.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use imfed_server::config::{AccountSpec, Config, TlsMode};
+use imfed_server::{Server, StartError};
+
+/// The reference federated IM and presence server of the imfed conformance suite.
+///
+/// Serves XMPP clients (RFC 6120/6121) and federates with other servers over
+/// server-to-server streams with dialback (XEP-0220). When ready, prints one JSON line on
+/// stdout with the bound addresses: {"domains":[...],"c2s":"...","s2s":"...","control":"..."}.
+/// SIGTERM or Ctrl-C stops it gracefully; a second signal stops it at once.
+///
+/// Exit codes: 0 stopped cleanly; 1 could not start (bad configuration, TLS material or
+/// listener); 2 bad command line.
+#[derive(Debug, Parser)]
+#[command(name = "imfed-server", version, about, long_about)]
+struct Cli {
+    /// YAML configuration file; the flags below override its values.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// A domain to host (repeatable; at least one here or in the file).
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    domains: Vec<String>,
+
+    /// Client-to-server listen address (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    c2s: Option<SocketAddr>,
+
+    /// Server-to-server listen address (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    s2s: Option<SocketAddr>,
+
+    /// Control API listen address (port 0 picks a free port; keep it on loopback).
+    #[arg(long, value_name = "ADDR")]
+    control: Option<SocketAddr>,
+
+    /// Static route to a remote domain's s2s listener (repeatable).
+    #[arg(long = "remote", value_name = "DOMAIN=HOST:PORT", value_parser = parse_remote)]
+    remotes: Vec<(String, String)>,
+
+    /// Look up remote domains without a static route in DNS (SRV, then address records).
+    #[arg(long)]
+    dns_fallback: bool,
+
+    /// STARTTLS policy for both client and server streams.
+    #[arg(long, value_enum, value_name = "MODE")]
+    tls: Option<TlsMode>,
+
+    /// STARTTLS policy for client streams (overrides --tls).
+    #[arg(long, value_enum, value_name = "MODE")]
+    c2s_tls: Option<TlsMode>,
+
+    /// STARTTLS policy for server streams (overrides --tls).
+    #[arg(long, value_enum, value_name = "MODE")]
+    s2s_tls: Option<TlsMode>,
+
+    /// PEM certificate chain (a self-signed one for the domains is generated if absent).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// PEM CA certificates to verify remote servers with; without it any certificate is
+    /// accepted and dialback authenticates the peer.
+    #[arg(long, value_name = "FILE")]
+    tls_trust: Option<PathBuf>,
+
+    /// Allow SASL PLAIN without TLS (tests only).
+    #[arg(long)]
+    allow_plain: bool,
+
+    /// An account to create at start (repeatable).
+    #[arg(long = "account", value_name = "USER@DOMAIN:PASSWORD", value_parser = parse_account)]
+    accounts: Vec<AccountSpec>,
+
+    /// Dialback secret (random if absent).
+    #[arg(long, value_name = "SECRET")]
+    dialback_secret: Option<String>,
+
+    /// Bound on setting up an outbound federation link, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    s2s_timeout_ms: Option<u64>,
+
+    /// Turn on a misbehaviour switch (repeatable; for testing the suite only).
+    #[arg(long = "misbehave", value_name = "SWITCH")]
+    misbehave: Vec<String>,
+
+    /// Log filter for stderr (tracing EnvFilter syntax), e.g. info or imfed_server=debug.
+    #[arg(long, value_name = "FILTER", default_value = "warn", env = "IMFED_LOG")]
+    log: String,
+}
+
+fn parse_remote(value: &str) -> Result<(String, String), String> {
+    let (domain, addr) = value
+        .split_once('=')
+        .ok_or_else(|| format!("{value:?} is not DOMAIN=HOST:PORT"))?;
+    if domain.is_empty() || !addr.contains(':') {
+        return Err(format!("{value:?} is not DOMAIN=HOST:PORT"));
+    }
+    Ok((domain.to_string(), addr.to_string()))
+}
+
+fn parse_account(value: &str) -> Result<AccountSpec, String> {
+    let (jid, password) = value
+        .split_once(':')
+        .ok_or_else(|| format!("{value:?} is not USER@DOMAIN:PASSWORD"))?;
+    let (user, domain) = jid
+        .split_once('@')
+        .ok_or_else(|| format!("{value:?} is not USER@DOMAIN:PASSWORD"))?;
+    Ok(AccountSpec {
+        user: user.to_string(),
+        domain: domain.to_string(),
+        password: password.to_string(),
+    })
+}
+
+impl Cli {
+    fn into_config(self) -> Result<Config, StartError> {
+        let mut config = match &self.config {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        config.domains.extend(self.domains);
+        config.domains.dedup();
+        if let Some(addr) = self.c2s {
+            config.c2s_listen = addr;
+        }
+        if let Some(addr) = self.s2s {
+            config.s2s_listen = addr;
+        }
+        if let Some(addr) = self.control {
+            config.control_listen = addr;
+        }
+        config.remotes.extend(self.remotes);
+        config.dns_fallback |= self.dns_fallback;
+        if let Some(mode) = self.tls {
+            config.c2s_tls = mode;
+            config.s2s_tls = mode;
+        }
+        if let Some(mode) = self.c2s_tls {
+            config.c2s_tls = mode;
+        }
+        if let Some(mode) = self.s2s_tls {
+            config.s2s_tls = mode;
+        }
+        if self.tls_cert.is_some() {
+            config.tls_cert = self.tls_cert;
+            config.tls_key = self.tls_key;
+        }
+        if self.tls_trust.is_some() {
+            config.tls_trust = self.tls_trust;
+        }
+        config.allow_plain_without_tls |= self.allow_plain;
+        config.accounts.extend(self.accounts);
+        if self.dialback_secret.is_some() {
+            config.dialback_secret = self.dialback_secret;
+        }
+        if let Some(ms) = self.s2s_timeout_ms {
+            config.s2s_timeout_ms = ms;
+        }
+        config.misbehave.extend(self.misbehave);
+        Ok(config)
+    }
+}
+
+fn report(error: &dyn std::error::Error) {
+    eprintln!("imfed-server: {error}");
+    let mut source = error.source();
+    while let Some(cause) = source {
+        eprintln!("  caused by: {cause}");
+        source = cause.source();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        .init();
+    let config = match cli.into_config() {
+        Ok(config) => config,
+        Err(error) => {
+            report(&error);
+            return ExitCode::from(1);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            report(&error);
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async move {
+        let running = match Server::new(config).start().await {
+            Ok(running) => running,
+            Err(error) => {
+                report(&error);
+                return ExitCode::from(1);
+            }
+        };
+        println!(
+            "{}",
+            serde_json::to_string(&running.addresses).expect("addresses serialize")
+        );
+        let token = running.shutdown_token();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            token.cancel();
+            wait_for_signal().await;
+            eprintln!("imfed-server: second signal, exiting at once");
+            std::process::exit(130);
+        });
+        running.wait().await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

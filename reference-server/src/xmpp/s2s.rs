@@ -1,0 +1,848 @@
+//! Server-to-server streams (RFC 6120 §4, §5, §10.4; XEP-0220 server dialback).
+//!
+//! One outbound link per (local domain, remote domain), reused, with stanzas queued while it
+//! is set up. Dialback in its three roles: originating (our outbound link sends
+//! `<db:result/>`), receiving (an inbound stream's `<db:result/>` is checked with a
+//! `<db:verify/>` on a fresh connection to the sender's domain) and authoritative (we answer
+//! `<db:verify/>` with keys of XEP-0185). A link that cannot be set up bounces what it holds
+//! with `remote-server-not-found` or `remote-server-timeout` (RFC 6120 §10.4.3).
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use imfed_xmpp::dialback::{self, Dialback, DialbackResult};
+use imfed_xmpp::stanza::{MessageType, StanzaKind};
+use imfed_xmpp::{Element, StanzaErrorCondition, StreamErrorCondition, StreamEvent, StreamHeader, ns};
+use serde::Serialize;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use super::conn::{Conn, ConnError};
+use super::misbehave::Switch;
+use super::{NEGOTIATION_STEP, QUEUE, Shared, State, random_id};
+use crate::config::TlsMode;
+use crate::fedlog::{FedDirection, FedKind};
+
+/// How long a reordered message is held waiting for the next one (misbehaviour only).
+const REORDER_HOLD: Duration = Duration::from_millis(300);
+
+/// Where a link stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkState {
+    /// Resolving and connecting.
+    Connecting,
+    /// Stream negotiation (features, STARTTLS).
+    Negotiating,
+    /// Dialback under way.
+    Authenticating,
+    /// Stanzas flow.
+    Established,
+    /// Ended.
+    Closed,
+}
+
+/// Which side opened the stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkDirection {
+    /// We opened it: we send stanzas on it.
+    Outbound,
+    /// The peer opened it: we receive stanzas on it.
+    Inbound,
+}
+
+/// A federation link as the control API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct LinkInfo {
+    /// Unique per server run.
+    pub id: u64,
+    /// Which side opened it.
+    pub direction: LinkDirection,
+    /// Our domain.
+    pub local: String,
+    /// The peer's domain.
+    pub remote: String,
+    /// Where it stands.
+    pub state: LinkState,
+    /// Whether TLS is in use.
+    pub tls: bool,
+    /// The peer's socket address, once connected.
+    pub peer: Option<String>,
+    /// When it was opened, in milliseconds since the Unix epoch.
+    pub opened_ms: u64,
+    /// When it became established.
+    pub established_ms: Option<u64>,
+    /// Stanzas sent on it.
+    pub stanzas_out: u64,
+    /// Stanzas received on it.
+    pub stanzas_in: u64,
+    /// Why it ended, if it failed.
+    pub error: Option<String>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+type SharedInfo = Arc<Mutex<LinkInfo>>;
+
+#[derive(Debug)]
+struct Outbound {
+    tx: mpsc::Sender<Element>,
+    info: SharedInfo,
+}
+
+/// The registry of federation links.
+#[derive(Debug, Default)]
+pub struct Links {
+    outbound: Mutex<HashMap<(String, String), Outbound>>,
+    inbound: Mutex<HashMap<u64, SharedInfo>>,
+    /// Links that ended, most recent last (bounded), so failures stay visible.
+    closed: Mutex<Vec<LinkInfo>>,
+    next_id: AtomicU64,
+}
+
+/// How many ended links the registry remembers.
+const CLOSED_KEPT: usize = 256;
+
+impl Links {
+    fn new_info(&self, direction: LinkDirection, local: &str, remote: &str) -> SharedInfo {
+        Arc::new(Mutex::new(LinkInfo {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed) + 1,
+            direction,
+            local: local.to_string(),
+            remote: remote.to_string(),
+            state: LinkState::Connecting,
+            tls: false,
+            peer: None,
+            opened_ms: now_ms(),
+            established_ms: None,
+            stanzas_out: 0,
+            stanzas_in: 0,
+            error: None,
+        }))
+    }
+
+    /// Every link, open ones first.
+    pub fn list(&self) -> Vec<LinkInfo> {
+        let mut links: Vec<LinkInfo> = self
+            .outbound
+            .lock()
+            .expect("links lock")
+            .values()
+            .map(|link| link.info.lock().expect("link info").clone())
+            .collect();
+        links.extend(
+            self.inbound
+                .lock()
+                .expect("links lock")
+                .values()
+                .map(|info| info.lock().expect("link info").clone()),
+        );
+        links.sort_by_key(|link| link.id);
+        links.extend(self.closed.lock().expect("links lock").iter().rev().cloned());
+        links
+    }
+
+    fn retire(&self, info: &SharedInfo, error: Option<String>) {
+        let mut info = info.lock().expect("link info");
+        info.state = LinkState::Closed;
+        if info.error.is_none() {
+            info.error = error;
+        }
+        let mut closed = self.closed.lock().expect("links lock");
+        closed.push(info.clone());
+        if closed.len() > CLOSED_KEPT {
+            closed.remove(0);
+        }
+    }
+
+    /// Forgets ended links.
+    pub fn clear_closed(&self) {
+        self.closed.lock().expect("links lock").clear();
+    }
+
+    /// Queues a stanza on the link from `local` to `remote`, setting the link up if needed.
+    pub fn send(&self, state: &Shared, local: &str, remote: &str, stanza: Element) {
+        let key = (local.to_string(), remote.to_string());
+        let mut stanza = stanza;
+        for _ in 0..2 {
+            let tx = {
+                let mut outbound = self.outbound.lock().expect("links lock");
+                let link = outbound.entry(key.clone()).or_insert_with(|| {
+                    let info = self.new_info(LinkDirection::Outbound, local, remote);
+                    let (tx, rx) = mpsc::channel(QUEUE);
+                    let state = state.arc();
+                    let span = info_span!("s2s-out", %local, %remote);
+                    state.tasks.spawn(
+                        outbound_link(state.clone(), info.clone(), rx).instrument(span),
+                    );
+                    Outbound { tx, info }
+                });
+                link.tx.clone()
+            };
+            match tx.try_send(stanza) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Full(back)) => {
+                    state.bounce(&back, StanzaErrorCondition::ResourceConstraint);
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(back)) => {
+                    // The link ended between lookup and send: forget it and start another.
+                    let mut outbound = self.outbound.lock().expect("links lock");
+                    if outbound.get(&key).is_some_and(|link| link.tx.same_channel(&tx)) {
+                        outbound.remove(&key);
+                    }
+                    stanza = back;
+                }
+            }
+        }
+        state.bounce(&stanza, StanzaErrorCondition::RemoteServerNotFound);
+    }
+
+    fn remove_outbound(&self, local: &str, remote: &str, info: &SharedInfo) {
+        let mut outbound = self.outbound.lock().expect("links lock");
+        let key = (local.to_string(), remote.to_string());
+        if outbound
+            .get(&key)
+            .is_some_and(|link| Arc::ptr_eq(&link.info, info))
+        {
+            outbound.remove(&key);
+        }
+    }
+}
+
+impl Shared {
+    /// A strong handle to this state.
+    pub fn arc(&self) -> Arc<Shared> {
+        self.me.upgrade().expect("state outlives its tasks")
+    }
+
+    fn log(&self, local: &str, remote: &str, direction: FedDirection, element: &Element) {
+        let kind = if StanzaKind::of(element).is_some() {
+            FedKind::Stanza
+        } else if element.ns == ns::DIALBACK {
+            FedKind::Dialback
+        } else {
+            FedKind::Stream
+        };
+        self.fedlog
+            .record(local, remote, direction, kind, element.to_xml(ns::SERVER));
+    }
+}
+
+/// Why an outbound connection could not be set up, mapped to the bounce condition.
+fn setup_condition(error: &ConnError) -> StanzaErrorCondition {
+    match error {
+        ConnError::Timeout(_) => StanzaErrorCondition::RemoteServerTimeout,
+        _ => StanzaErrorCondition::RemoteServerNotFound,
+    }
+}
+
+/// The addresses of a remote domain's s2s service: the static route, else DNS when enabled.
+async fn resolve(state: &Shared, remote: &str) -> Result<Vec<SocketAddr>, ConnError> {
+    if let Some(route) = state.config.remotes.get(remote) {
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host(route.as_str())
+            .await
+            .map_err(|error| {
+                ConnError::Io(std::io::Error::new(
+                    error.kind(),
+                    format!("static route {remote} -> {route}: {error}"),
+                ))
+            })?
+            .collect();
+        return Ok(addrs);
+    }
+    if !state.config.dns_fallback {
+        return Err(ConnError::Io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no static route to {remote} and DNS fallback is off"),
+        )));
+    }
+    dns_resolve(remote).await
+}
+
+/// RFC 6120 §3.2: SRV `_xmpp-server._tcp`, then the domain itself on port 5269.
+async fn dns_resolve(remote: &str) -> Result<Vec<SocketAddr>, ConnError> {
+    let failed = |error: String| {
+        ConnError::Io(std::io::Error::new(std::io::ErrorKind::NotFound, error))
+    };
+    let resolver = hickory_resolver::Resolver::builder_tokio()
+        .map_err(|error| failed(format!("resolver: {error}")))?
+        .build()
+        .map_err(|error| failed(format!("resolver: {error}")))?;
+    let mut addrs = Vec::new();
+    if let Ok(srv) = resolver.srv_lookup(format!("_xmpp-server._tcp.{remote}.")).await {
+        let mut records: Vec<_> = srv.answers().iter().filter_map(|r| match &r.data {
+            hickory_resolver::proto::rr::RData::SRV(srv) => Some(srv.clone()),
+            _ => None,
+        }).collect();
+        records.sort_by_key(|srv| (srv.priority, std::cmp::Reverse(srv.weight)));
+        for record in records {
+            let target = record.target.to_utf8();
+            if let Ok(ips) = resolver.lookup_ip(target.as_str()).await {
+                addrs.extend(ips.iter().map(|ip| SocketAddr::new(ip, record.port)));
+            }
+        }
+    }
+    if addrs.is_empty() {
+        let ips = resolver
+            .lookup_ip(format!("{remote}."))
+            .await
+            .map_err(|error| failed(format!("{remote}: {error}")))?;
+        addrs.extend(ips.iter().map(|ip| SocketAddr::new(ip, 5269)));
+    }
+    Ok(addrs)
+}
+
+/// Connects to `remote` and negotiates a stream up to (not including) authentication:
+/// header exchange, features and STARTTLS per our policy. Returns the stream and the id the
+/// peer gave it.
+async fn open_outgoing(
+    state: &Shared,
+    local: &str,
+    remote: &str,
+    info: Option<&SharedInfo>,
+) -> Result<(Conn, String), ConnError> {
+    let addrs = resolve(state, remote).await?;
+    let mut last_error = None;
+    let mut tcp = None;
+    for addr in addrs {
+        match tokio::time::timeout(NEGOTIATION_STEP, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => {
+                tcp = Some(stream);
+                break;
+            }
+            Ok(Err(error)) => last_error = Some(ConnError::Io(error)),
+            Err(_) => last_error = Some(ConnError::Timeout("TCP connect")),
+        }
+    }
+    let tcp = tcp.ok_or_else(|| {
+        last_error.unwrap_or_else(|| {
+            ConnError::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{remote} has no addresses"),
+            ))
+        })
+    })?;
+    if let Some(info) = info {
+        let mut info = info.lock().expect("link info");
+        info.peer = tcp.peer_addr().ok().map(|a| a.to_string());
+        info.state = LinkState::Negotiating;
+    }
+    let mut conn = Conn::new(tcp, ns::SERVER, state.limits.clone());
+    let mut tls_done = false;
+    loop {
+        let header = StreamHeader {
+            from: Some(local.to_string()),
+            to: Some(remote.to_string()),
+            id: None,
+            version: Some("1.0".into()),
+            lang: None,
+            content_ns: ns::SERVER.into(),
+            dialback: true,
+        };
+        let mut out = Vec::new();
+        header.write_to(&mut out);
+        conn.send_bytes(&out).await?;
+        let reply = match conn.next_event_within(NEGOTIATION_STEP, "stream header").await? {
+            StreamEvent::Header(reply) => reply,
+            _ => {
+                return Err(ConnError::protocol(
+                    StreamErrorCondition::InvalidXml,
+                    "expected a stream header",
+                ));
+            }
+        };
+        let stream_id = reply.id.clone().unwrap_or_default();
+        let features = if reply.version.as_deref().is_some_and(|v| v.starts_with('1')) {
+            let features = conn
+                .next_element_within(NEGOTIATION_STEP, "stream features")
+                .await?;
+            state.log(local, remote, FedDirection::In, &features);
+            Some(features)
+        } else {
+            None
+        };
+        let starttls = features
+            .as_ref()
+            .and_then(|features| features.child("starttls", ns::TLS));
+        let use_tls = !tls_done && starttls.is_some() && state.config.s2s_tls != TlsMode::Off;
+        if !use_tls {
+            if state.config.s2s_tls == TlsMode::Required && !conn.secure {
+                return Err(ConnError::Tls(format!("{remote} does not offer STARTTLS")));
+            }
+            if !reply.dialback
+                && !features
+                    .as_ref()
+                    .is_some_and(|f| f.child("dialback", ns::DIALBACK_FEATURE).is_some())
+            {
+                return Err(ConnError::protocol(
+                    StreamErrorCondition::UnsupportedFeature,
+                    format!("{remote} does not support dialback"),
+                ));
+            }
+            return Ok((conn, stream_id));
+        }
+        let request = Element::new("starttls", ns::TLS);
+        state.log(local, remote, FedDirection::Out, &request);
+        conn.send(&request).await?;
+        let answer = conn
+            .next_element_within(NEGOTIATION_STEP, "STARTTLS answer")
+            .await?;
+        state.log(local, remote, FedDirection::In, &answer);
+        if !answer.is("proceed", ns::TLS) {
+            return Err(ConnError::Tls(format!("{remote} refused STARTTLS")));
+        }
+        conn.connect_tls(&state.tls.connector, remote, NEGOTIATION_STEP)
+            .await?;
+        tls_done = true;
+        if let Some(info) = info {
+            info.lock().expect("link info").tls = true;
+        }
+    }
+}
+
+/// Originating role: our outbound link authenticates with dialback, then carries stanzas.
+async fn outbound_link(state: State, info: SharedInfo, mut rx: mpsc::Receiver<Element>) {
+    let (local, remote) = {
+        let info = info.lock().expect("link info");
+        (info.local.clone(), info.remote.clone())
+    };
+    let setup = tokio::select! {
+        setup = tokio::time::timeout(state.config.s2s_timeout(), establish(&state, &local, &remote, &info)) => setup,
+        () = state.shutdown.cancelled() => return,
+    };
+    let mut conn = match setup {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(error)) => {
+            fail_link(&state, &info, &local, &remote, rx, setup_condition(&error), &error.to_string());
+            return;
+        }
+        Err(_) => {
+            let error = format!("link setup exceeded {:?}", state.config.s2s_timeout());
+            fail_link(&state, &info, &local, &remote, rx, StanzaErrorCondition::RemoteServerTimeout, &error);
+            return;
+        }
+    };
+    {
+        let mut info = info.lock().expect("link info");
+        info.state = LinkState::Established;
+        info.established_ms = Some(now_ms());
+    }
+    info!("outbound link established");
+    let outcome = carry(&state, &mut conn, &info, &local, &remote, &mut rx).await;
+    state.links.remove_outbound(&local, &remote, &info);
+    rx.close();
+    let error = match &outcome {
+        Ok(()) => None,
+        Err(error) => Some(error.to_string()),
+    };
+    state.links.retire(&info, error);
+    match outcome {
+        Ok(()) => conn.close().await,
+        Err(error) => {
+            warn!(%error, "outbound link ended");
+            match error.condition() {
+                Some(condition) => conn.fail(condition, None).await,
+                None => conn.close().await,
+            }
+        }
+    }
+    // Stanzas still queued go on a new link (which bounces them if it cannot be set up).
+    while let Ok(stanza) = rx.try_recv() {
+        state.links.send(&state, &local, &remote, stanza);
+    }
+}
+
+/// Sets the link up: stream, STARTTLS, dialback.
+async fn establish(
+    state: &Shared,
+    local: &str,
+    remote: &str,
+    info: &SharedInfo,
+) -> Result<Conn, ConnError> {
+    let (mut conn, stream_id) = open_outgoing(state, local, remote, Some(info)).await?;
+    info.lock().expect("link info").state = LinkState::Authenticating;
+    let key = dialback::key(&state.dialback_secret, remote, local, &stream_id);
+    let request = Dialback::Result {
+        from: local.to_string(),
+        to: remote.to_string(),
+        key: Some(key),
+        result: None,
+    }
+    .to_element();
+    state.log(local, remote, FedDirection::Out, &request);
+    conn.send(&request).await?;
+    loop {
+        let element = conn
+            .next_element_within(state.config.s2s_timeout(), "dialback result")
+            .await?;
+        state.log(local, remote, FedDirection::In, &element);
+        match Dialback::parse(&element) {
+            Some(Dialback::Result {
+                from, to, result, ..
+            }) if from == remote && to == local => {
+                return match result {
+                    Some(DialbackResult::Valid) => Ok(conn),
+                    other => Err(ConnError::protocol(
+                        StreamErrorCondition::NotAuthorized,
+                        format!("{remote} answered dialback with {other:?}"),
+                    )),
+                };
+            }
+            _ => debug!(name = %element.name, "ignoring element while awaiting dialback"),
+        }
+    }
+}
+
+/// Writes queued stanzas to an established link until it ends or the server stops.
+async fn carry(
+    state: &Shared,
+    conn: &mut Conn,
+    info: &SharedInfo,
+    local: &str,
+    remote: &str,
+    rx: &mut mpsc::Receiver<Element>,
+) -> Result<(), ConnError> {
+    let mut held: Option<Element> = None;
+    loop {
+        let hold_expired = async {
+            match held {
+                Some(_) => tokio::time::sleep(REORDER_HOLD).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            queued = rx.recv() => {
+                let Some(stanza) = queued else { return Ok(()) };
+                let is_message = StanzaKind::of(&stanza) == Some(StanzaKind::Message)
+                    && MessageType::of(&stanza) != MessageType::Error;
+                if is_message && state.misbehave.on(Switch::ReorderMessagesOut) {
+                    match held.take() {
+                        None => { held = Some(stanza); continue; }
+                        Some(first) => {
+                            write_stanza(state, conn, info, local, remote, &stanza).await?;
+                            write_stanza(state, conn, info, local, remote, &first).await?;
+                            continue;
+                        }
+                    }
+                }
+                write_stanza(state, conn, info, local, remote, &stanza).await?;
+                if is_message && state.misbehave.on(Switch::DuplicateMessagesOut) {
+                    write_stanza(state, conn, info, local, remote, &stanza).await?;
+                }
+            }
+            () = hold_expired => {
+                if let Some(first) = held.take() {
+                    write_stanza(state, conn, info, local, remote, &first).await?;
+                }
+            }
+            event = conn.next_event() => match event? {
+                StreamEvent::Element(element) => {
+                    state.log(local, remote, FedDirection::In, &element);
+                    if let Some((condition, _)) = imfed_xmpp::stream::parse_stream_error(&element) {
+                        return Err(ConnError::PeerError(condition.to_string()));
+                    }
+                }
+                StreamEvent::End => return Err(ConnError::Closed),
+                StreamEvent::Header(_) => {
+                    return Err(ConnError::protocol(StreamErrorCondition::InvalidXml, "unexpected stream header"));
+                }
+            },
+            () = state.shutdown.cancelled() => return Ok(()),
+        }
+    }
+}
+
+async fn write_stanza(
+    state: &Shared,
+    conn: &mut Conn,
+    info: &SharedInfo,
+    local: &str,
+    remote: &str,
+    stanza: &Element,
+) -> Result<(), ConnError> {
+    state.log(local, remote, FedDirection::Out, stanza);
+    conn.send(stanza).await?;
+    info.lock().expect("link info").stanzas_out += 1;
+    Ok(())
+}
+
+/// A link that could not be set up: forget it and bounce what it holds.
+fn fail_link(
+    state: &Shared,
+    info: &SharedInfo,
+    local: &str,
+    remote: &str,
+    mut rx: mpsc::Receiver<Element>,
+    condition: StanzaErrorCondition,
+    error: &str,
+) {
+    warn!(%error, %condition, "outbound link failed");
+    state.links.remove_outbound(local, remote, info);
+    state.links.retire(info, Some(error.to_string()));
+    rx.close();
+    while let Ok(stanza) = rx.try_recv() {
+        state.bounce(&stanza, condition);
+    }
+}
+
+/// Receiving role: asks the authoritative server of `originating` whether `key` is right
+/// for the stream `stream_id`, over a fresh connection (XEP-0220 §2.1.2, §2.2).
+async fn verify_key(
+    state: &Shared,
+    receiving: &str,
+    originating: &str,
+    stream_id: &str,
+    key: &str,
+) -> Result<bool, ConnError> {
+    let (mut conn, _) = open_outgoing(state, receiving, originating, None).await?;
+    let request = Dialback::Verify {
+        from: receiving.to_string(),
+        to: originating.to_string(),
+        id: stream_id.to_string(),
+        key: Some(key.to_string()),
+        result: None,
+    }
+    .to_element();
+    state.log(receiving, originating, FedDirection::Out, &request);
+    conn.send(&request).await?;
+    let verdict = loop {
+        let element = conn
+            .next_element_within(NEGOTIATION_STEP, "dialback verification")
+            .await?;
+        state.log(receiving, originating, FedDirection::In, &element);
+        if let Some(Dialback::Verify { id, result, .. }) = Dialback::parse(&element)
+            && id == stream_id
+        {
+            break result == Some(DialbackResult::Valid);
+        }
+    };
+    conn.close().await;
+    Ok(verdict)
+}
+
+/// Serves one inbound server-to-server connection.
+pub async fn serve_inbound(state: State, tcp: TcpStream) {
+    let peer = tcp.peer_addr().ok().map(|a| a.to_string());
+    let info = state.links.new_info(LinkDirection::Inbound, "", "");
+    info.lock().expect("link info").peer = peer;
+    let id = info.lock().expect("link info").id;
+    state
+        .links
+        .inbound
+        .lock()
+        .expect("links lock")
+        .insert(id, info.clone());
+    let mut conn = Conn::new(tcp, ns::SERVER, state.limits.clone());
+    let outcome = inbound_stream(&state, &mut conn, &info).await;
+    state.links.inbound.lock().expect("links lock").remove(&id);
+    let error = outcome.as_ref().err().map(ToString::to_string);
+    state.links.retire(&info, error);
+    match outcome {
+        Ok(()) => conn.close().await,
+        Err(error) => {
+            debug!(%error, "inbound stream ended");
+            match error.condition() {
+                Some(condition) => conn.fail(condition, None).await,
+                None => conn.close().await,
+            }
+        }
+    }
+}
+
+async fn inbound_stream(state: &Shared, conn: &mut Conn, info: &SharedInfo) -> Result<(), ConnError> {
+    // (local, remote) pairs dialback has authorized on this stream.
+    let mut authorized: BTreeSet<(String, String)> = BTreeSet::new();
+    loop {
+        let header = match conn.next_event_within(NEGOTIATION_STEP, "stream header").await? {
+            StreamEvent::Header(header) => header,
+            StreamEvent::End => return Ok(()),
+            StreamEvent::Element(_) => {
+                return Err(ConnError::protocol(StreamErrorCondition::NotWellFormed, "expected a stream header"));
+            }
+        };
+        let stream_id = random_id(16);
+        let local = header.to.clone().unwrap_or_default();
+        let reply = StreamHeader {
+            from: Some(local.clone()).filter(|l| !l.is_empty()),
+            to: header.from.clone(),
+            id: Some(stream_id.clone()),
+            version: Some("1.0".into()),
+            lang: None,
+            content_ns: ns::SERVER.into(),
+            dialback: true,
+        };
+        let mut out = Vec::new();
+        reply.write_to(&mut out);
+        conn.send_bytes(&out).await?;
+        if header.content_ns != ns::SERVER {
+            return Err(ConnError::protocol(StreamErrorCondition::InvalidNamespace, "server streams use jabber:server"));
+        }
+        if !local.is_empty() && !state.hosts(&local) {
+            return Err(ConnError::protocol(StreamErrorCondition::HostUnknown, format!("{local:?} is not hosted here")));
+        }
+        {
+            let mut info = info.lock().expect("link info");
+            info.local = local.clone();
+            if let Some(from) = &header.from {
+                info.remote = from.clone();
+            }
+            info.state = LinkState::Negotiating;
+        }
+        let remote_label = header.from.clone().unwrap_or_default();
+        let tls_offered = state.config.s2s_tls != TlsMode::Off && !conn.secure;
+        let tls_required = state.config.s2s_tls == TlsMode::Required && !conn.secure;
+        if header.version.as_deref().is_some_and(|v| v.starts_with('1')) {
+            let mut features = Element::new("features", ns::STREAM);
+            if tls_offered {
+                let mut starttls = Element::new("starttls", ns::TLS);
+                if tls_required {
+                    starttls = starttls.with_child(Element::new("required", ns::TLS));
+                }
+                features = features.with_child(starttls);
+            }
+            if !tls_required {
+                features = features.with_child(
+                    Element::new("dialback", ns::DIALBACK_FEATURE)
+                        .with_child(Element::new("errors", ns::DIALBACK_FEATURE)),
+                );
+            }
+            state.log(&local, &remote_label, FedDirection::Out, &features);
+            conn.send(&features).await?;
+        }
+        // Elements until the stream restarts (after STARTTLS) or ends.
+        loop {
+            let element = match conn.next_event().await? {
+                StreamEvent::Element(element) => element,
+                StreamEvent::End => return Ok(()),
+                StreamEvent::Header(_) => {
+                    return Err(ConnError::protocol(StreamErrorCondition::InvalidXml, "unexpected stream header"));
+                }
+            };
+            let remote_now = info.lock().expect("link info").remote.clone();
+            state.log(&local, &remote_now, FedDirection::In, &element);
+            if element.is("starttls", ns::TLS) && tls_offered {
+                let proceed = Element::new("proceed", ns::TLS);
+                state.log(&local, &remote_now, FedDirection::Out, &proceed);
+                conn.send(&proceed).await?;
+                conn.accept_tls(&state.tls.acceptor, NEGOTIATION_STEP).await?;
+                info.lock().expect("link info").tls = true;
+                break;
+            }
+            if tls_required {
+                return Err(ConnError::protocol(StreamErrorCondition::PolicyViolation, "STARTTLS is required first"));
+            }
+            if let Some(dialback) = Dialback::parse(&element) {
+                inbound_dialback(state, conn, info, &stream_id, dialback, &mut authorized).await?;
+                continue;
+            }
+            if StanzaKind::of(&element).is_some() {
+                inbound_stanza(state, info, element, &authorized)?;
+                continue;
+            }
+            debug!(name = %element.name, ns = %element.ns, "ignoring unknown element on inbound stream");
+        }
+    }
+}
+
+async fn inbound_dialback(
+    state: &Shared,
+    conn: &mut Conn,
+    info: &SharedInfo,
+    stream_id: &str,
+    dialback: Dialback,
+    authorized: &mut BTreeSet<(String, String)>,
+) -> Result<(), ConnError> {
+    match dialback {
+        // Receiving role: verify the key with the originating domain's authoritative server.
+        Dialback::Result { from, to, key: Some(key), result: None } => {
+            if !state.hosts(&to) {
+                return Err(ConnError::protocol(StreamErrorCondition::HostUnknown, format!("{to:?} is not hosted here")));
+            }
+            info.lock().expect("link info").state = LinkState::Authenticating;
+            let verdict = tokio::time::timeout(
+                state.config.s2s_timeout(),
+                verify_key(state, &to, &from, stream_id, &key),
+            )
+            .await;
+            let valid = match verdict {
+                Ok(Ok(valid)) => valid,
+                Ok(Err(error)) => {
+                    warn!(%from, %error, "dialback verification failed");
+                    false
+                }
+                Err(_) => {
+                    warn!(%from, "dialback verification timed out");
+                    false
+                }
+            };
+            let answer = Dialback::Result {
+                from: to.clone(),
+                to: from.clone(),
+                key: None,
+                result: Some(if valid { DialbackResult::Valid } else { DialbackResult::Invalid }),
+            }
+            .to_element();
+            state.log(&to, &from, FedDirection::Out, &answer);
+            conn.send(&answer).await?;
+            if valid {
+                let mut info = info.lock().expect("link info");
+                info.state = LinkState::Established;
+                info.established_ms.get_or_insert_with(now_ms);
+                info.remote = from.clone();
+                info.local = to.clone();
+                authorized.insert((to, from));
+            }
+            Ok(())
+        }
+        // Authoritative role: is this the key we would have sent on that stream?
+        Dialback::Verify { from, to, id, key: Some(key), result: None } => {
+            let valid = state.hosts(&to)
+                && dialback::key(&state.dialback_secret, &from, &to, &id) == key;
+            let answer = Dialback::Verify {
+                from: to.clone(),
+                to: from.clone(),
+                id,
+                key: None,
+                result: Some(if valid { DialbackResult::Valid } else { DialbackResult::Invalid }),
+            }
+            .to_element();
+            state.log(&to, &from, FedDirection::Out, &answer);
+            conn.send(&answer).await
+        }
+        _ => Err(ConnError::protocol(StreamErrorCondition::BadFormat, "malformed dialback element")),
+    }
+}
+
+fn inbound_stanza(
+    state: &Shared,
+    info: &SharedInfo,
+    stanza: Element,
+    authorized: &BTreeSet<(String, String)>,
+) -> Result<(), ConnError> {
+    // RFC 6120 §8.1.1.1, §8.1.2.2: server streams carry full addressing.
+    let (Ok(Some(from)), Ok(Some(to))) = (imfed_xmpp::stanza::from(&stanza), imfed_xmpp::stanza::to(&stanza)) else {
+        return Err(ConnError::protocol(StreamErrorCondition::ImproperAddressing, "stanza without valid 'from' and 'to'"));
+    };
+    if !state.hosts(to.domain()) {
+        return Err(ConnError::protocol(StreamErrorCondition::HostUnknown, format!("{} is not hosted here", to.domain())));
+    }
+    if !authorized.contains(&(to.domain().to_string(), from.domain().to_string())) {
+        return Err(ConnError::protocol(
+            StreamErrorCondition::InvalidFrom,
+            format!("{} is not authenticated on this stream for {}", from.domain(), to.domain()),
+        ));
+    }
+    info.lock().expect("link info").stanzas_in += 1;
+    state.deliver_inbound(stanza, &to);
+    Ok(())
+}
