@@ -8,6 +8,7 @@
 //! | `POST /accounts` | `{"user", "domain", "password"}` creates an account (201; 409 if it exists) |
 //! | `DELETE /accounts/{domain}/{user}` | deletes an account and closes its sessions (204; 404) |
 //! | `GET /links` | federation links (open first, then recently closed) and their state |
+//! | `GET /routes`, `PUT /routes/{domain}`, `DELETE /routes/{domain}` | static routes to remote s2s listeners; `PUT` takes `{"addr": "host:port"}` |
 //! | `GET /log?since=&remote=&local=&direction=&kind=&wait_ms=` | federation log entries after `since`, filtered; with `wait_ms` the request waits (at most 30 s) until one matches |
 //! | `POST /reset` | deletes every account (closing sessions), clears the log and closed links, turns misbehaviour off |
 //! | `GET /misbehave`, `PUT /misbehave` | the misbehaviour switches that are on; `PUT` takes `{"switches": [...]}` |
@@ -51,6 +52,8 @@ pub fn router(state: State) -> Router {
         .route("/accounts", get(list_accounts).post(create_account))
         .route("/accounts/{domain}/{user}", delete(delete_account))
         .route("/links", get(links))
+        .route("/routes", get(list_routes))
+        .route("/routes/{domain}", axum::routing::put(put_route).delete(delete_route))
         .route("/log", get(log))
         .route("/reset", post(reset))
         .route("/misbehave", get(get_misbehave).put(put_misbehave))
@@ -116,6 +119,39 @@ async fn delete_account(
             StatusCode::NO_CONTENT.into_response()
         }
         Err(e) => error(StatusCode::NOT_FOUND, e.to_string()),
+    }
+}
+
+async fn list_routes(AxumState(state): AxumState<State>) -> Response {
+    Json(state.routes.read().expect("routes lock").clone()).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Route {
+    addr: String,
+}
+
+async fn put_route(
+    AxumState(state): AxumState<State>,
+    Path(domain): Path<String>,
+    Json(route): Json<Route>,
+) -> Response {
+    if route.addr.rsplit_once(':').is_none_or(|(_, port)| port.parse::<u16>().is_err()) {
+        return error(StatusCode::BAD_REQUEST, format!("{:?} is not HOST:PORT", route.addr));
+    }
+    state
+        .routes
+        .write()
+        .expect("routes lock")
+        .insert(domain, route.addr);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn delete_route(AxumState(state): AxumState<State>, Path(domain): Path<String>) -> Response {
+    match state.routes.write().expect("routes lock").remove(&domain) {
+        Some(_) => StatusCode::NO_CONTENT.into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no route to {domain}")),
     }
 }
 

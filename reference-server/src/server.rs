@@ -129,8 +129,10 @@ impl Server {
             max_stanza_bytes: config.max_stanza_bytes,
             ..Limits::default()
         };
+        let routes = std::sync::RwLock::new(config.remotes.clone());
         let state: State = Arc::new_cyclic(|me| Shared {
             config,
+            routes,
             core: Mutex::new(core),
             sessions: Mutex::default(),
             links: s2s::Links::default(),

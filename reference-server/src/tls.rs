@@ -106,16 +106,29 @@ impl TlsContext {
                 }
                 builder.with_root_certificates(roots).with_no_client_auth()
             }
-            None => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
-                .with_no_client_auth(),
+            None => {
+                return Ok(TlsContext {
+                    acceptor: TlsAcceptor::from(Arc::new(server)),
+                    connector: insecure_connector(),
+                });
+            }
         };
         Ok(TlsContext {
             acceptor: TlsAcceptor::from(Arc::new(server)),
             connector: TlsConnector::from(Arc::new(client)),
         })
     }
+}
+
+/// A connector that accepts any server certificate (tests and dialback-authenticated links).
+pub fn insecure_connector() -> TlsConnector {
+    let client = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
+        .with_no_client_auth();
+    TlsConnector::from(Arc::new(client))
 }
 
 /// Accepts any certificate but still checks the handshake signatures, so the channel is

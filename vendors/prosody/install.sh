@@ -15,11 +15,19 @@ if [ "$(id -u)" != 0 ]; then
   log "must run as root"; exit 1
 fi
 
-installed() {
-  dpkg-query -W -f='${Status}' prosody 2>/dev/null | grep -q 'install ok installed'
-}
+# lua-unbound (lua5.4-unbound) is only a Recommends of prosody; without it every prosody /
+# prosodyctl run prints "Prosody was unable to find lua-unbound" and falls back
+# to net.adns. (Our static-routes module answers mapped domains before either
+# resolver is asked, but keep the packaged default setup.)
+PKGS=(prosody lua-unbound)
 
-if ! installed; then
+missing=()
+for p in "${PKGS[@]}"; do
+  st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [ "$st" = "install ok installed" ] || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   # apt-get update only if the candidate is unknown (fresh machine / no lists).
   # (capture first: `apt-cache ... | grep -q` trips pipefail with SIGPIPE)
@@ -28,8 +36,8 @@ if ! installed; then
     log "apt-get update"
     apt-get update -qq
   fi
-  log "installing prosody"
-  apt-get install -y -qq --no-install-recommends prosody >/dev/null
+  log "installing ${missing[*]}"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # The package's postinst may have started the Debian-default daemon

@@ -394,7 +394,7 @@ impl Login {
             .as_deref()
             .and_then(|version| version.split('.').next())
             .and_then(|major| major.trim().parse::<u32>().ok());
-        if !major.is_some_and(|major| major >= 1) {
+        if major.is_none_or(|major| major < 1) {
             return Err(unexpected(format!(
                 "stream version {:?}, expected 1.0",
                 header.version
@@ -532,8 +532,8 @@ impl Login {
                 return Err(unexpected("a SASL challenge after server-final"));
             };
             self.state = State::Sasl(exchange);
-            let response = Element::new("response", ns::SASL)
-                .with_text(sasl::encode_payload(&response));
+            let response =
+                Element::new("response", ns::SASL).with_text(sasl::encode_payload(&response));
             return Ok(vec![send(&response)]);
         }
         if element.is("success", ns::SASL) {
@@ -558,7 +558,10 @@ impl Login {
             }
             self.authenticated = true;
             self.state = State::AwaitHeader;
-            return Ok(vec![LoginAction::ResetParser, LoginAction::Send(self.header())]);
+            return Ok(vec![
+                LoginAction::ResetParser,
+                LoginAction::Send(self.header()),
+            ]);
         }
         Err(unexpected(format!(
             "{} during SASL negotiation",
@@ -782,9 +785,7 @@ mod tests {
             let mut out = Vec::new();
             header.write_to(&mut out);
             self.send(&String::from_utf8(out).unwrap())?;
-            self.send(&format!(
-                "<stream:features>{features}</stream:features>"
-            ))
+            self.send(&format!("<stream:features>{features}</stream:features>"))
         }
 
         /// The server expects a new stream from the client (after <proceed/> or <success/>).
@@ -847,7 +848,8 @@ mod tests {
         assert_eq!(sasl_data(&auth), b"\0juliet\0r0m30");
         pair.take_actions();
         pair.restart_server_stream();
-        pair.send(&format!("<success xmlns='{}'/>", ns::SASL)).unwrap();
+        pair.send(&format!("<success xmlns='{}'/>", ns::SASL))
+            .unwrap();
         assert_eq!(
             pair.take_actions()[..1],
             [LoginAction::ResetParser],
@@ -885,7 +887,8 @@ mod tests {
         assert!(payload.child("resource", ns::BIND).is_none());
         assert!(!pair.login.is_done());
 
-        pair.send(&bind_result("juliet@example.com/4db06f06")).unwrap();
+        pair.send(&bind_result("juliet@example.com/4db06f06"))
+            .unwrap();
         assert_eq!(
             pair.done,
             Some(Jid::parse("juliet@example.com/4db06f06").unwrap())
@@ -905,7 +908,11 @@ mod tests {
         pair.header();
         pair.open(&mechanisms(&["PLAIN", "SCRAM-SHA-1"])).unwrap();
         let auth = pair.element();
-        assert_eq!(auth.attr("mechanism"), Some("SCRAM-SHA-1"), "SCRAM is preferred");
+        assert_eq!(
+            auth.attr("mechanism"),
+            Some("SCRAM-SHA-1"),
+            "SCRAM is preferred"
+        );
 
         let credentials = ScramCredentials::derive(server_password, b"NaCl", 4096).unwrap();
         let mut server = ScramServer::new("servernonce987654321");
@@ -950,7 +957,8 @@ mod tests {
                 .as_deref(),
             Some("balcony")
         );
-        pair.send(&bind_result("juliet@example.com/balcony")).unwrap();
+        pair.send(&bind_result("juliet@example.com/balcony"))
+            .unwrap();
         assert_eq!(
             pair.done,
             Some(Jid::parse("juliet@example.com/balcony").unwrap())
@@ -1020,7 +1028,8 @@ mod tests {
         assert!(empty.is("response", ns::SASL));
         assert_eq!(empty.text(), "=");
         pair.restart_server_stream();
-        pair.send(&format!("<success xmlns='{}'/>", ns::SASL)).unwrap();
+        pair.send(&format!("<success xmlns='{}'/>", ns::SASL))
+            .unwrap();
         pair.header();
     }
 
@@ -1038,7 +1047,8 @@ mod tests {
         assert!(starttls.is("starttls", ns::TLS));
         pair.take_actions();
         pair.restart_server_stream();
-        pair.send(&format!("<proceed xmlns='{}'/>", ns::TLS)).unwrap();
+        pair.send(&format!("<proceed xmlns='{}'/>", ns::TLS))
+            .unwrap();
         assert_eq!(
             pair.take_actions(),
             [LoginAction::ResetParser, LoginAction::StartTls]
@@ -1099,7 +1109,8 @@ mod tests {
     fn tls_refused_by_server() {
         let mut pair = Pair::new(config("juliet@example.com", TlsPolicy::Required));
         pair.header();
-        pair.open(&format!("<starttls xmlns='{}'/>", ns::TLS)).unwrap();
+        pair.open(&format!("<starttls xmlns='{}'/>", ns::TLS))
+            .unwrap();
         assert_eq!(
             pair.send(&format!("<failure xmlns='{}'/>", ns::TLS)),
             Err(LoginError::TlsFailed)
@@ -1150,7 +1161,8 @@ mod tests {
         pair.open(&mechanisms(&["PLAIN"])).unwrap();
         pair.element();
         pair.restart_server_stream();
-        pair.send(&format!("<success xmlns='{}'/>", ns::SASL)).unwrap();
+        pair.send(&format!("<success xmlns='{}'/>", ns::SASL))
+            .unwrap();
         pair.header();
         pair.open(&bind_features(session)).unwrap();
         pair.element();
@@ -1237,12 +1249,10 @@ mod tests {
         pair.open(&mechanisms(&["PLAIN"])).unwrap();
         pair.element();
         pair.restart_server_stream();
-        pair.send(&format!("<success xmlns='{}'/>", ns::SASL)).unwrap();
+        pair.send(&format!("<success xmlns='{}'/>", ns::SASL))
+            .unwrap();
         pair.header();
-        assert!(matches!(
-            pair.open(""),
-            Err(LoginError::Unexpected { .. })
-        ));
+        assert!(matches!(pair.open(""), Err(LoginError::Unexpected { .. })));
     }
 
     #[test]
@@ -1314,5 +1324,77 @@ mod tests {
             pair.open(&mechanisms(&["PLAIN"])),
             Err(LoginError::NoLocalpart)
         );
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::stream::{Limits, StreamParser};
+
+    /// Pieces a hostile or confused server might send, in any order.
+    fn piece() -> impl Strategy<Value = String> {
+        let fixed = prop::sample::select(vec![
+            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0' from='example.com' id='x'>".to_string(),
+            "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>".to_string(),
+            "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism><mechanism>SCRAM-SHA-1</mechanism></mechanisms></stream:features>".to_string(),
+            "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></stream:features>".to_string(),
+            "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>".to_string(),
+            "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>".to_string(),
+            "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>".to_string(),
+            "<iq type='result' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>a@b/c</jid></bind></iq>".to_string(),
+            "<iq type='result' id='sess1'/>".to_string(),
+            "<iq type='error' id='bind1'/>".to_string(),
+            "</stream:stream>".to_string(),
+        ]);
+        let challenge = "[A-Za-z0-9+/=]{0,40}".prop_map(|data| {
+            format!("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{data}</challenge>")
+        });
+        let scram_like =
+            "r=clientnonce[a-z]{0,5},s=[A-Za-z0-9+/]{0,8}=?=?,i=[0-9]{1,3}".prop_map(|data| {
+                format!(
+                    "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</challenge>",
+                    sasl::encode_payload(data.as_bytes())
+                )
+            });
+        prop_oneof![fixed, challenge, scram_like]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_server_script_never_panics(
+            script in prop::collection::vec(piece(), 0..10),
+            tls in prop::sample::select(vec![TlsPolicy::Never, TlsPolicy::IfOffered, TlsPolicy::Required]),
+        ) {
+            let mut config =
+                LoginConfig::new(Jid::parse("juliet@example.com/r").unwrap(), "r0m30", "clientnonce");
+            config.tls = tls;
+            let mut login = Login::new(config);
+            let mut parser = StreamParser::new(Limits::default());
+            login.start();
+            'script: for piece in script {
+                parser.feed(piece.as_bytes());
+                while let Ok(Some(event)) = parser.next_event() {
+                    match login.handle(event) {
+                        Ok(actions) => {
+                            for action in actions {
+                                match action {
+                                    LoginAction::ResetParser => parser.reset(),
+                                    LoginAction::StartTls => {
+                                        login.tls_established();
+                                    }
+                                    LoginAction::Send(_) | LoginAction::Done(_) => {}
+                                }
+                            }
+                        }
+                        Err(_) => break 'script,
+                    }
+                }
+            }
+        }
     }
 }

@@ -160,9 +160,27 @@ mod tests {
 
     #[test]
     fn xep_0185_example_key() {
+        // XEP-0185 §3's worked example: receiving server xmpp.example.com, originating
+        // server example.org.
         assert_eq!(
-            key(b"s3cr3tf0rd14lb4ck", "example.net", "example.com", "D60000229F"),
+            key(
+                b"s3cr3tf0rd14lb4ck",
+                "xmpp.example.com",
+                "example.org",
+                "D60000229F"
+            ),
             "37c69b1cf07a3f67c04a5ef5902fa5114f2c76fe4a2686482ba5b89323075643"
+        );
+        // The same secret and stream with other domains, as checked by other
+        // implementations (Twisted Words' dialback tests).
+        assert_eq!(
+            key(
+                b"s3cr3tf0rd14lb4ck",
+                "example.net",
+                "example.com",
+                "D60000229F"
+            ),
+            "008c689ff366b50c63d69a3e2d2c0e0e1f8404b0118eb688a0102c87cb691bdc"
         );
     }
 
@@ -228,7 +246,10 @@ mod tests {
             .with_attr("from", "a")
             .with_attr("to", "b");
         assert!(Dialback::parse(&ok).is_some());
-        assert_eq!(Dialback::parse(&ok.clone().with_attr("type", "maybe")), None);
+        assert_eq!(
+            Dialback::parse(&ok.clone().with_attr("type", "maybe")),
+            None
+        );
         let mut wrong_ns = ok.clone();
         wrong_ns.ns = ns::SERVER.into();
         assert_eq!(Dialback::parse(&wrong_ns), None);

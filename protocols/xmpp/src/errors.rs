@@ -317,7 +317,9 @@ pub fn error_reply(stanza: &Element, error: &StanzaError) -> Element {
     reply.set_attr("type", "error");
     // A stanza being bounced may already carry an error; the reply carries only ours.
     reply.remove_children("error", ns::CLIENT);
-    reply.children.push(crate::Node::Element(error.to_element()));
+    reply
+        .children
+        .push(crate::Node::Element(error.to_element()));
     reply
 }
 
@@ -395,8 +397,7 @@ mod tests {
     #[test]
     fn from_element_rejects_incomplete_errors() {
         let no_type = Element::new("message", ns::CLIENT).with_child(
-            Element::new("error", ns::CLIENT)
-                .with_child(Element::new("gone", ns::STANZA_ERRORS)),
+            Element::new("error", ns::CLIENT).with_child(Element::new("gone", ns::STANZA_ERRORS)),
         );
         assert_eq!(StanzaError::from_element(&no_type), None);
         let no_condition = Element::new("message", ns::CLIENT).with_child(

@@ -284,9 +284,7 @@ fn prepare_domain(domain: &str) -> Result<String, JidError> {
         let inner = inner
             .strip_suffix(']')
             .ok_or_else(|| invalid("unterminated IPv6 literal"))?;
-        let address: Ipv6Addr = inner
-            .parse()
-            .map_err(|_| invalid("invalid IPv6 literal"))?;
+        let address: Ipv6Addr = inner.parse().map_err(|_| invalid("invalid IPv6 literal"))?;
         return Ok(format!("[{address}]"));
     }
     if name.parse::<Ipv4Addr>().is_ok() {
@@ -375,7 +373,10 @@ mod tests {
     #[test]
     fn fullwidth_localpart_is_width_mapped() {
         // U+FF2A U+FF55 U+FF4C: fullwidth "Jul", mapped to "jul" by UsernameCaseMapped.
-        assert_eq!(jid("\u{FF2A}\u{FF55}\u{FF4C}@example.com").local(), Some("jul"));
+        assert_eq!(
+            jid("\u{FF2A}\u{FF55}\u{FF4C}@example.com").local(),
+            Some("jul")
+        );
         // A fullwidth '@' is mapped to '@', which the localpart may not contain.
         assert_eq!(
             Jid::new(Some("a\u{FF20}b"), "example.com", None),
@@ -420,7 +421,11 @@ mod tests {
             ("/r", JidPart::Domain),
             (".", JidPart::Domain),
         ] {
-            assert_eq!(Jid::parse(input), Err(JidError::Empty { part }), "{input:?}");
+            assert_eq!(
+                Jid::parse(input),
+                Err(JidError::Empty { part }),
+                "{input:?}"
+            );
         }
     }
 

@@ -152,10 +152,7 @@ pub fn encode_payload(data: &[u8]) -> String {
 /// # Errors
 /// [`SaslError::IncorrectEncoding`] when the text is not canonical base64.
 pub fn decode_payload(text: &str) -> Result<Vec<u8>, SaslError> {
-    let compact: String = text
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     if compact.is_empty() || compact == "=" {
         return Ok(Vec::new());
     }
@@ -241,7 +238,8 @@ pub fn plain_encode(authzid: Option<&str>, authcid: &str, password: &str) -> Vec
 // SCRAM-SHA-1 primitives (RFC 5802 §3)
 
 fn hmac_sha1(key: &[u8], data: &[u8]) -> [u8; HASH_LEN] {
-    let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    let mut mac =
+        <Hmac<Sha1> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
     mac.update(data);
     mac.finalize().into_bytes().into()
 }
@@ -742,7 +740,8 @@ impl ScramClient {
         }
         let nonce = expect_attribute(first, b'r', "server-first has no nonce")?;
         let salt = expect_attribute(fields.next(), b's', "server-first has no salt")?;
-        let iterations = expect_attribute(fields.next(), b'i', "server-first has no iteration count")?;
+        let iterations =
+            expect_attribute(fields.next(), b'i', "server-first has no iteration count")?;
         check_extensions(fields)?;
 
         if !valid_nonce(nonce) || !nonce.starts_with(&self.client_nonce) {
@@ -839,7 +838,10 @@ mod tests {
     #[test]
     fn rfc5802_example_as_server() {
         let mut server = ScramServer::new(SERVER_NONCE);
-        assert_eq!(server.client_first(CLIENT_FIRST.as_bytes()).unwrap(), "user");
+        assert_eq!(
+            server.client_first(CLIENT_FIRST.as_bytes()).unwrap(),
+            "user"
+        );
         assert_eq!(server.authzid(), None);
         let server_first = server.server_first(&rfc_credentials()).unwrap();
         assert_eq!(String::from_utf8(server_first).unwrap(), SERVER_FIRST);
@@ -938,7 +940,9 @@ mod tests {
         assert_eq!(server.client_first(b"y,,n=user,r=abc").unwrap(), "user");
         let mut server = ScramServer::new(SERVER_NONCE);
         assert_eq!(
-            server.client_first(b"n,a=user@example.com,n=user,r=abc").unwrap(),
+            server
+                .client_first(b"n,a=user@example.com,n=user,r=abc")
+                .unwrap(),
             "user"
         );
         assert_eq!(server.authzid(), Some("user@example.com"));
@@ -971,7 +975,10 @@ mod tests {
             server.client_final(CLIENT_FINAL.as_bytes()),
             Err(SaslError::ChannelBindingMismatch)
         );
-        assert_eq!(SaslError::ChannelBindingMismatch.condition(), "not-authorized");
+        assert_eq!(
+            SaslError::ChannelBindingMismatch.condition(),
+            "not-authorized"
+        );
     }
 
     #[test]
@@ -980,7 +987,8 @@ mod tests {
         server.client_first(CLIENT_FIRST.as_bytes()).unwrap();
         server.server_first(&rfc_credentials()).unwrap();
         assert_eq!(
-            server.client_final(b"c=biws,r=fyko+d2lbbFgONRv9qkxdawL,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts="),
+            server
+                .client_final(b"c=biws,r=fyko+d2lbbFgONRv9qkxdawL,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts="),
             Err(SaslError::NonceMismatch)
         );
     }

@@ -181,8 +181,10 @@ impl IqType {
             Some("error") => Ok(IqType::Error),
             Some(other) => Err(StanzaError::new(StanzaErrorCondition::BadRequest)
                 .with_text(format!("unknown iq type '{other}'"))),
-            None => Err(StanzaError::new(StanzaErrorCondition::BadRequest)
-                .with_text("iq without a type")),
+            None => {
+                Err(StanzaError::new(StanzaErrorCondition::BadRequest)
+                    .with_text("iq without a type"))
+            }
         }
     }
 
@@ -271,7 +273,8 @@ pub fn message(from: Option<&Jid>, to: &Jid, mtype: MessageType, body: Option<&s
 
 /// A `<presence/>`; no `type` attribute for [`PresenceType::Available`].
 pub fn presence(from: Option<&Jid>, to: Option<&Jid>, ptype: PresenceType) -> Element {
-    with_addresses(Element::new("presence", ns::CLIENT), from, to).with_opt_attr("type", ptype.as_str())
+    with_addresses(Element::new("presence", ns::CLIENT), from, to)
+        .with_opt_attr("type", ptype.as_str())
 }
 
 /// An `<iq/>` with `id` and an optional payload child.
@@ -309,7 +312,10 @@ mod tests {
             StanzaKind::of(&Element::new("presence", ns::CLIENT)),
             Some(StanzaKind::Presence)
         );
-        assert_eq!(StanzaKind::of(&Element::new("iq", ns::CLIENT)), Some(StanzaKind::Iq));
+        assert_eq!(
+            StanzaKind::of(&Element::new("iq", ns::CLIENT)),
+            Some(StanzaKind::Iq)
+        );
         assert_eq!(StanzaKind::of(&Element::new("iq", "urn:x")), None);
         assert_eq!(StanzaKind::of(&Element::new("features", ns::STREAM)), None);
         assert_eq!(StanzaKind::Iq.as_str(), "iq");
@@ -429,8 +435,14 @@ mod tests {
             "<presence from='romeo@example.net/orchard' to='juliet@example.com' type='subscribe'/>"
         );
         assert_eq!(
-            iq(None, Some(&juliet), IqType::Get, "p1", Some(Element::new("ping", ns::PING)))
-                .to_xml(ns::CLIENT),
+            iq(
+                None,
+                Some(&juliet),
+                IqType::Get,
+                "p1",
+                Some(Element::new("ping", ns::PING))
+            )
+            .to_xml(ns::CLIENT),
             "<iq to='juliet@example.com' type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>"
         );
         assert_eq!(

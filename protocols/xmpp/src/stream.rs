@@ -330,8 +330,11 @@ impl StreamParser {
                 self.scan = self.pos;
                 return Ok(None);
             }
+            // Never look further than one byte past the size limit of the unit being
+            // received: errors then come in byte order, however the input was chunked.
+            let window = self.window_end();
             if let Some(token) = self.token {
-                let Some(end) = self.scan_token(token)? else {
+                let Some(end) = self.scan_token(token, window)? else {
                     self.check_size()?;
                     return Ok(None);
                 };
@@ -344,10 +347,10 @@ impl StreamParser {
             }
             if self.stanza.is_some() {
                 // Character data inside a stanza: skip to the next markup.
-                match memchr(b'<', &self.buf[self.scan..]) {
+                match memchr(b'<', &self.buf[self.scan..window]) {
                     Some(offset) => self.scan += offset,
                     None => {
-                        self.scan = self.buf.len();
+                        self.scan = window;
                         self.check_size()?;
                         return Ok(None);
                     }
@@ -381,7 +384,10 @@ impl StreamParser {
                 }
             }
             match self.classify()? {
-                Some(token) => self.token = Some(token),
+                Some(token) => {
+                    self.token = Some(token);
+                    self.check_size()?;
+                }
                 None => return Ok(None),
             }
         }
@@ -393,18 +399,13 @@ impl StreamParser {
         let rest = &self.buf[self.scan..];
         if rest[0] >= 0x80 {
             let head = &rest[..rest.len().min(4)];
-            if let Err(error) = std::str::from_utf8(head) {
-                if error.valid_up_to() == 0 {
-                    match error.error_len() {
-                        Some(_) => {
-                            return Some(ParseError::new(
-                                StreamErrorCondition::UnsupportedEncoding,
-                                "invalid UTF-8",
-                            ));
-                        }
-                        None => return None,
-                    }
-                }
+            if let Err(error) = std::str::from_utf8(head)
+                && error.valid_up_to() == 0
+            {
+                // An incomplete sequence at the end may still become a valid character.
+                return error.error_len().map(|_| {
+                    ParseError::new(StreamErrorCondition::UnsupportedEncoding, "invalid UTF-8")
+                });
             }
         }
         Some(match self.phase {
@@ -489,11 +490,11 @@ impl StreamParser {
         Ok(Some(token))
     }
 
-    /// Scans for the end of `token` from `self.scan`; returns the index just past it.
-    fn scan_token(&mut self, mut token: Token) -> Result<Option<usize>, ParseError> {
+    /// Scans for the end of `token` in `buf[self.scan..window]`.
+    fn scan_token(&mut self, mut token: Token, window: usize) -> Result<Option<usize>, ParseError> {
         let mut found = None;
         let mut index = self.scan;
-        let buf = &self.buf;
+        let buf = &self.buf[..window];
         match token.kind {
             TokenKind::StartTag => {
                 while index < buf.len() {
@@ -563,6 +564,19 @@ impl StreamParser {
     }
 
     /// The start of the unit (stanza, header or declaration) being received.
+    /// The end of the bytes the scanner may look at: one past the size limit of the
+    /// unit being received, or everything between units.
+    fn window_end(&self) -> usize {
+        match self.unit_start() {
+            Some(start) => self.buf.len().min(
+                start
+                    .saturating_add(self.limits.max_stanza_bytes)
+                    .saturating_add(1),
+            ),
+            None => self.buf.len(),
+        }
+    }
+
     fn unit_start(&self) -> Option<usize> {
         self.stanza
             .map(|stanza| stanza.start)
@@ -582,17 +596,18 @@ impl StreamParser {
         if len > self.limits.max_stanza_bytes {
             return Err(ParseError::new(
                 StreamErrorCondition::PolicyViolation,
-                format!(
-                    "element exceeds {} bytes",
-                    self.limits.max_stanza_bytes
-                ),
+                format!("element exceeds {} bytes", self.limits.max_stanza_bytes),
             ));
         }
         Ok(())
     }
 
     /// Handles a complete token `buf[token.start..end]`.
-    fn finish_token(&mut self, token: Token, end: usize) -> Result<Option<StreamEvent>, ParseError> {
+    fn finish_token(
+        &mut self,
+        token: Token,
+        end: usize,
+    ) -> Result<Option<StreamEvent>, ParseError> {
         let bytes = &self.buf[token.start..end];
         match token.kind {
             TokenKind::XmlDecl => {
@@ -730,7 +745,10 @@ fn is_ncname(name: &str) -> bool {
 /// Checks that `qname` is `NCName` or `NCName:NCName` (Namespaces in XML 1.0 §4).
 fn check_qname(qname: &[u8]) -> Result<&str, ParseError> {
     let name = std::str::from_utf8(qname).map_err(|_| {
-        ParseError::new(StreamErrorCondition::UnsupportedEncoding, "invalid UTF-8 in a name")
+        ParseError::new(
+            StreamErrorCondition::UnsupportedEncoding,
+            "invalid UTF-8 in a name",
+        )
     })?;
     let valid = match name.split_once(':') {
         Some((prefix, local)) => is_ncname(prefix) && is_ncname(local),
@@ -914,14 +932,26 @@ fn parse_header(bytes: &[u8]) -> Result<(StreamHeader, Vec<u8>), ParseError> {
 fn unknown_prefix(prefix: &[u8]) -> ParseError {
     ParseError::new(
         StreamErrorCondition::BadNamespacePrefix,
-        format!("unbound namespace prefix '{}'", String::from_utf8_lossy(prefix)),
+        format!(
+            "unbound namespace prefix '{}'",
+            String::from_utf8_lossy(prefix)
+        ),
     )
 }
 
 /// The namespace URI of a resolved element name (`None` for no namespace).
+///
+/// quick-xml resolves to the raw attribute value of the declaration, so references in it
+/// (`xmlns='urn:a&amp;b'`) are decoded here.
 fn owned_namespace(resolved: ResolveResult<'_>) -> Result<Option<String>, ParseError> {
     match resolved {
-        ResolveResult::Bound(namespace) => Ok(Some(check_utf8(namespace.as_ref())?.to_string())),
+        ResolveResult::Bound(namespace) => {
+            let raw = check_utf8(namespace.as_ref())?;
+            let normalized = normalize_attribute_whitespace(raw);
+            Ok(Some(
+                unescape(&normalized).map_err(escape_error)?.into_owned(),
+            ))
+        }
         ResolveResult::Unbound => Ok(None),
         ResolveResult::Unknown(prefix) => Err(unknown_prefix(&prefix)),
     }
@@ -1191,7 +1221,9 @@ mod tests {
              xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' \
              from='a.test' to='b&apos;.test'"
         ));
-        out.extend_from_slice(b"<db:result from='a.test' to='b.test'>k</db:result><iq type='get' id='1'/>");
+        out.extend_from_slice(
+            b"<db:result from='a.test' to='b.test'>k</db:result><iq type='get' id='1'/>",
+        );
         out.extend_from_slice(STREAM_CLOSE.as_bytes());
         let (events, error) = parse_all(&out);
         assert_eq!(error, None);
@@ -1208,7 +1240,11 @@ mod tests {
         let StreamEvent::Element(iq) = &events[2] else {
             panic!()
         };
-        assert_eq!(iq.ns, ns::CLIENT, "jabber:server stanzas are stored as jabber:client");
+        assert_eq!(
+            iq.ns,
+            ns::CLIENT,
+            "jabber:server stanzas are stored as jabber:client"
+        );
         assert_eq!(events[3], StreamEvent::End);
     }
 
@@ -1281,20 +1317,28 @@ mod tests {
     #[test]
     fn stream_level_errors() {
         use StreamErrorCondition as C;
-        assert_eq!(error_of("<stream xmlns='jabber:client'>"), C::InvalidNamespace);
+        assert_eq!(
+            error_of("<stream xmlns='jabber:client'>"),
+            C::InvalidNamespace
+        );
         assert_eq!(
             error_of("<stream:stream xmlns:stream='urn:wrong' xmlns='jabber:client'>"),
             C::InvalidNamespace
         );
         assert_eq!(
-            error_of("<stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='urn:x'>"),
+            error_of(
+                "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='urn:x'>"
+            ),
             C::InvalidNamespace
         );
         assert_eq!(
             error_of("<stream:stream xmlns:stream='http://etherx.jabber.org/streams'>"),
             C::InvalidNamespace
         );
-        assert_eq!(error_of("<stream:stream xmlns='jabber:client'>"), C::BadNamespacePrefix);
+        assert_eq!(
+            error_of("<stream:stream xmlns='jabber:client'>"),
+            C::BadNamespacePrefix
+        );
         assert_eq!(error_of("hello"), C::NotWellFormed);
         assert_eq!(error_of(&format!("{HEADER}hello")), C::BadFormat);
         assert_eq!(error_of(&format!("{HEADER}<![CDATA[x]]>")), C::BadFormat);
@@ -1314,7 +1358,11 @@ mod tests {
             "<m a='&custom;'/>",
             "<?xml version='1.0'?>",
         ] {
-            assert_eq!(error_of(&format!("{HEADER}{body}")), C::RestrictedXml, "{body}");
+            assert_eq!(
+                error_of(&format!("{HEADER}{body}")),
+                C::RestrictedXml,
+                "{body}"
+            );
         }
         assert_eq!(
             error_of("<!DOCTYPE stream><stream:stream/>"),
@@ -1334,16 +1382,23 @@ mod tests {
             error_of("<?xml version='1.0' encoding='ISO-8859-1'?>"),
             C::UnsupportedEncoding
         );
-        let (events, error) =
-            parse_all(format!("<?xml version='1.0' encoding='utf-8'?>{}", &HEADER[21..]).as_bytes());
+        let (events, error) = parse_all(
+            format!("<?xml version='1.0' encoding='utf-8'?>{}", &HEADER[21..]).as_bytes(),
+        );
         assert_eq!(error, None);
         assert_eq!(events.len(), 1);
         let mut bad = HEADER.as_bytes().to_vec();
         bad.extend_from_slice(b"<m><body>\xff</body></m>");
-        assert_eq!(parse_all(&bad).1.map(|e| e.condition), Some(C::UnsupportedEncoding));
+        assert_eq!(
+            parse_all(&bad).1.map(|e| e.condition),
+            Some(C::UnsupportedEncoding)
+        );
         let mut bad = HEADER.as_bytes().to_vec();
         bad.extend_from_slice(b"\xc3\x28");
-        assert_eq!(parse_all(&bad).1.map(|e| e.condition), Some(C::UnsupportedEncoding));
+        assert_eq!(
+            parse_all(&bad).1.map(|e| e.condition),
+            Some(C::UnsupportedEncoding)
+        );
         // A byte order mark is allowed at the very start.
         let mut bom = b"\xEF\xBB\xBF".to_vec();
         bom.extend_from_slice(HEADER.as_bytes());
@@ -1371,16 +1426,25 @@ mod tests {
             "<a <b/>",
             "</>",
         ] {
-            assert_eq!(error_of(&format!("{HEADER}{body}")), C::NotWellFormed, "{body}");
+            assert_eq!(
+                error_of(&format!("{HEADER}{body}")),
+                C::NotWellFormed,
+                "{body}"
+            );
         }
         assert_eq!(error_of(&format!("{HEADER}<p:a/>")), C::BadNamespacePrefix);
-        assert_eq!(error_of(&format!("{HEADER}<a p:x='1'/>")), C::BadNamespacePrefix);
+        assert_eq!(
+            error_of(&format!("{HEADER}<a p:x='1'/>")),
+            C::BadNamespacePrefix
+        );
     }
 
     #[test]
     fn limits() {
+        // The header counts too, so it must fit: it is about 160 bytes.
+        assert!(HEADER.len() < 256);
         let limits = Limits {
-            max_stanza_bytes: 64,
+            max_stanza_bytes: 256,
             max_depth: 3,
         };
         let run = |body: &str| {
@@ -1401,10 +1465,10 @@ mod tests {
             run("<a><b><c><d/></c></b></a>").map_err(|e| e.condition),
             Err(StreamErrorCondition::PolicyViolation)
         );
-        let exact = format!("<a>{}</a>", "x".repeat(64 - 7));
-        assert_eq!(exact.len(), 64);
+        let exact = format!("<a>{}</a>", "x".repeat(256 - 7));
+        assert_eq!(exact.len(), 256);
         assert_eq!(run(&exact), Ok(None));
-        let over = format!("<a>{}</a>", "x".repeat(64 - 6));
+        let over = format!("<a>{}</a>", "x".repeat(256 - 6));
         assert_eq!(
             run(&over).map_err(|e| e.condition),
             Err(StreamErrorCondition::PolicyViolation)
@@ -1412,7 +1476,10 @@ mod tests {
         // A stanza that never ends is caught as it arrives.
         let mut parser = StreamParser::new(limits);
         parser.feed(HEADER.as_bytes());
-        assert!(matches!(parser.next_event(), Ok(Some(StreamEvent::Header(_)))));
+        assert!(matches!(
+            parser.next_event(),
+            Ok(Some(StreamEvent::Header(_)))
+        ));
         parser.feed(b"<a>");
         let mut result = Ok(None);
         for _ in 0..100 {
@@ -1430,8 +1497,11 @@ mod tests {
         let mut parser = StreamParser::new(limits);
         parser.feed(HEADER.as_bytes());
         parser.feed(b"<a b='");
-        parser.feed(&[b'y'; 100]);
-        assert!(matches!(parser.next_event(), Ok(Some(StreamEvent::Header(_)))));
+        parser.feed(&[b'y'; 300]);
+        assert!(matches!(
+            parser.next_event(),
+            Ok(Some(StreamEvent::Header(_)))
+        ));
         assert_eq!(
             parser.next_event().map_err(|e| e.condition),
             Err(StreamErrorCondition::PolicyViolation)
@@ -1442,7 +1512,10 @@ mod tests {
     fn errors_are_sticky_and_reset_starts_over() {
         let mut parser = StreamParser::new(Limits::default());
         parser.feed(format!("{HEADER}<!--x-->").as_bytes());
-        assert!(matches!(parser.next_event(), Ok(Some(StreamEvent::Header(_)))));
+        assert!(matches!(
+            parser.next_event(),
+            Ok(Some(StreamEvent::Header(_)))
+        ));
         let first = parser.next_event().unwrap_err();
         parser.feed(b"<presence/>");
         assert_eq!(parser.next_event().unwrap_err(), first);
@@ -1450,21 +1523,39 @@ mod tests {
         assert_eq!(parser.header(), None);
         parser.feed(HEADER.as_bytes());
         parser.feed(b"<presence/>");
-        assert!(matches!(parser.next_event(), Ok(Some(StreamEvent::Header(_)))));
+        assert!(matches!(
+            parser.next_event(),
+            Ok(Some(StreamEvent::Header(_)))
+        ));
         assert!(parser.header().is_some());
-        assert!(matches!(parser.next_event(), Ok(Some(StreamEvent::Element(_)))));
+        assert!(matches!(
+            parser.next_event(),
+            Ok(Some(StreamEvent::Element(_)))
+        ));
     }
 
     #[test]
     fn reset_drops_unconsumed_bytes() {
         let mut parser = StreamParser::new(Limits::default());
-        parser.feed(format!("{HEADER}<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/><injected/>").as_bytes());
-        assert!(matches!(parser.next_event(), Ok(Some(StreamEvent::Header(_)))));
-        assert!(matches!(parser.next_event(), Ok(Some(StreamEvent::Element(_)))));
+        parser.feed(
+            format!("{HEADER}<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/><injected/>")
+                .as_bytes(),
+        );
+        assert!(matches!(
+            parser.next_event(),
+            Ok(Some(StreamEvent::Header(_)))
+        ));
+        assert!(matches!(
+            parser.next_event(),
+            Ok(Some(StreamEvent::Element(_)))
+        ));
         parser.reset();
         assert_eq!(parser.next_event(), Ok(None));
         parser.feed(HEADER.as_bytes());
-        assert!(matches!(parser.next_event(), Ok(Some(StreamEvent::Header(_)))));
+        assert!(matches!(
+            parser.next_event(),
+            Ok(Some(StreamEvent::Header(_)))
+        ));
         assert_eq!(parser.next_event(), Ok(None));
     }
 
@@ -1492,7 +1583,10 @@ mod tests {
         );
         assert_eq!(
             parse_stream_error(&error),
-            Some((StreamErrorCondition::HostUnknown, Some("no such host".into())))
+            Some((
+                StreamErrorCondition::HostUnknown,
+                Some("no such host".into())
+            ))
         );
         let parsed = one_element(
             "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>",

@@ -45,6 +45,9 @@ pub struct Shared {
     pub core: Mutex<Core<Element>>,
     /// Bound client sessions by account and resource.
     pub sessions: Mutex<HashMap<(Address, String), mpsc::Sender<SessionCommand>>>,
+    /// Static routes: remote domain to `host:port` (from the configuration, changeable
+    /// through the control API).
+    pub routes: std::sync::RwLock<std::collections::BTreeMap<String, String>>,
     /// Outbound federation links and inbound stream bookkeeping.
     pub links: s2s::Links,
     /// Everything that crossed a federation link.

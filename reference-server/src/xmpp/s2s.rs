@@ -248,7 +248,8 @@ fn setup_condition(error: &ConnError) -> StanzaErrorCondition {
 
 /// The addresses of a remote domain's s2s service: the static route, else DNS when enabled.
 async fn resolve(state: &Shared, remote: &str) -> Result<Vec<SocketAddr>, ConnError> {
-    if let Some(route) = state.config.remotes.get(remote) {
+    let route = state.routes.read().expect("routes lock").get(remote).cloned();
+    if let Some(route) = route {
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host(route.as_str())
             .await
             .map_err(|error| {
