@@ -145,12 +145,13 @@ impl Config {
     /// [`ConfigError::Invalid`] naming the value.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.domains.is_empty() {
-            return Err(ConfigError::Invalid("at least one domain is required".into()));
+            return Err(ConfigError::Invalid(
+                "at least one domain is required".into(),
+            ));
         }
         for domain in &self.domains {
-            imfed_xmpp::Jid::new(None, domain, None).map_err(|error| {
-                ConfigError::Invalid(format!("domain {domain:?}: {error}"))
-            })?;
+            imfed_xmpp::Jid::new(None, domain, None)
+                .map_err(|error| ConfigError::Invalid(format!("domain {domain:?}: {error}")))?;
         }
         for (domain, addr) in &self.remotes {
             if !addr.contains(':') {

@@ -53,7 +53,10 @@ pub fn router(state: State) -> Router {
         .route("/accounts/{domain}/{user}", delete(delete_account))
         .route("/links", get(links))
         .route("/routes", get(list_routes))
-        .route("/routes/{domain}", axum::routing::put(put_route).delete(delete_route))
+        .route(
+            "/routes/{domain}",
+            axum::routing::put(put_route).delete(delete_route),
+        )
         .route("/log", get(log))
         .route("/reset", post(reset))
         .route("/misbehave", get(get_misbehave).put(put_misbehave))
@@ -87,7 +90,12 @@ async fn create_account(
     // Names go through the same JID preparation as logins (RFC 7622).
     let jid = match imfed_xmpp::Jid::new(Some(&account.user), &account.domain, None) {
         Ok(jid) => jid,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid account name: {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid account name: {e}"),
+            );
+        }
     };
     if account.password.is_empty() {
         return error(StatusCode::BAD_REQUEST, "empty password");
@@ -97,11 +105,7 @@ async fn create_account(
         .core()
         .create_account(address.clone(), &account.password, rand::random());
     match created {
-        Ok(()) => (
-            StatusCode::CREATED,
-            Json(json!({ "jid": jid.to_string() })),
-        )
-            .into_response(),
+        Ok(()) => (StatusCode::CREATED, Json(json!({ "jid": jid.to_string() }))).into_response(),
         Err(e @ AccountError::Exists { .. }) => error(StatusCode::CONFLICT, e.to_string()),
         Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
     }
@@ -137,8 +141,15 @@ async fn put_route(
     Path(domain): Path<String>,
     Json(route): Json<Route>,
 ) -> Response {
-    if route.addr.rsplit_once(':').is_none_or(|(_, port)| port.parse::<u16>().is_err()) {
-        return error(StatusCode::BAD_REQUEST, format!("{:?} is not HOST:PORT", route.addr));
+    if route
+        .addr
+        .rsplit_once(':')
+        .is_none_or(|(_, port)| port.parse::<u16>().is_err())
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("{:?} is not HOST:PORT", route.addr),
+        );
     }
     state
         .routes

@@ -171,19 +171,43 @@ mod tests {
         };
         let writer = log.clone();
         tokio::spawn(async move {
-            writer.record("a.test", "c.test", FedDirection::Out, FedKind::Stanza, "<x/>".into());
-            writer.record("a.test", "b.test", FedDirection::Out, FedKind::Stanza, "<y/>".into());
+            writer.record(
+                "a.test",
+                "c.test",
+                FedDirection::Out,
+                FedKind::Stanza,
+                "<x/>".into(),
+            );
+            writer.record(
+                "a.test",
+                "b.test",
+                FedDirection::Out,
+                FedKind::Stanza,
+                "<y/>".into(),
+            );
         });
         let (found, latest) = log.wait(&query, Duration::from_secs(5)).await;
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].xml, "<y/>");
         assert_eq!(latest, 2);
         for _ in 0..5 {
-            log.record("a.test", "b.test", FedDirection::In, FedKind::Stanza, "<z/>".into());
+            log.record(
+                "a.test",
+                "b.test",
+                FedDirection::In,
+                FedKind::Stanza,
+                "<z/>".into(),
+            );
         }
         assert_eq!(log.query(&FedQuery::default()).0.len(), 3);
         let (none, _) = log
-            .wait(&FedQuery { since: 7, ..FedQuery::default() }, Duration::from_millis(20))
+            .wait(
+                &FedQuery {
+                    since: 7,
+                    ..FedQuery::default()
+                },
+                Duration::from_millis(20),
+            )
             .await;
         assert!(none.is_empty());
     }

@@ -174,9 +174,9 @@ async fn accept_loop(state: State, listener: TcpListener, what: &'static str) {
         };
         let task_state = state.clone();
         match what {
-            "c2s" => state.tasks.spawn(
-                c2s::serve(task_state, stream).instrument(info_span!("c2s", %peer)),
-            ),
+            "c2s" => state
+                .tasks
+                .spawn(c2s::serve(task_state, stream).instrument(info_span!("c2s", %peer))),
             _ => state.tasks.spawn(
                 s2s::serve_inbound(task_state, stream).instrument(info_span!("s2s-in", %peer)),
             ),
@@ -201,7 +201,10 @@ impl Running {
     pub async fn wait(self) {
         self.shutdown.cancelled().await;
         self.tasks.close();
-        if tokio::time::timeout(DRAIN, self.tasks.wait()).await.is_err() {
+        if tokio::time::timeout(DRAIN, self.tasks.wait())
+            .await
+            .is_err()
+        {
             warn!("connection tasks did not finish within the drain bound");
         }
     }

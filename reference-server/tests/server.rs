@@ -39,27 +39,45 @@ async fn federation_round(args: &[&str], expect_tls: bool) {
                 .is_some_and(|item| item.attr("ask") == Some("subscribe"))
         })
         .await;
-    bob.expect("subscribe", stanza_from("presence", "alice@a.test", Some("subscribe")))
-        .await;
+    bob.expect(
+        "subscribe",
+        stanza_from("presence", "alice@a.test", Some("subscribe")),
+    )
+    .await;
     bob.presence(Some("subscribed"), Some("alice@a.test")).await;
     alice
-        .expect("subscribed", stanza_from("presence", "bob@b.test", Some("subscribed")))
+        .expect(
+            "subscribed",
+            stanza_from("presence", "bob@b.test", Some("subscribed")),
+        )
         .await;
     // §3.1.5: bob's server sends bob's current presence once approved.
     alice
-        .expect("bob's presence", stanza_from("presence", "bob@b.test", None))
+        .expect(
+            "bob's presence",
+            stanza_from("presence", "bob@b.test", None),
+        )
         .await;
 
     // And the other way round.
     bob.presence(Some("subscribe"), Some("alice@a.test")).await;
     alice
-        .expect("subscribe", stanza_from("presence", "bob@b.test", Some("subscribe")))
+        .expect(
+            "subscribe",
+            stanza_from("presence", "bob@b.test", Some("subscribe")),
+        )
         .await;
     alice.presence(Some("subscribed"), Some("bob@b.test")).await;
-    bob.expect("subscribed", stanza_from("presence", "alice@a.test", Some("subscribed")))
-        .await;
-    bob.expect("alice's presence", stanza_from("presence", "alice@a.test", None))
-        .await;
+    bob.expect(
+        "subscribed",
+        stanza_from("presence", "alice@a.test", Some("subscribed")),
+    )
+    .await;
+    bob.expect(
+        "alice's presence",
+        stanza_from("presence", "alice@a.test", None),
+    )
+    .await;
     let roster = alice.roster().await;
     assert_eq!(roster.len(), 1);
     assert_eq!(roster[0].attr("subscription"), Some("both"));
@@ -80,35 +98,53 @@ async fn federation_round(args: &[&str], expect_tls: bool) {
                 && e.child_text("show", ns::CLIENT).as_deref() == Some("away")
         })
         .await;
-    assert_eq!(seen.child_text("status", ns::CLIENT).as_deref(), Some("lunch ☕"));
+    assert_eq!(
+        seen.child_text("status", ns::CLIENT).as_deref(),
+        Some("lunch ☕")
+    );
 
     // Chat both ways, Unicode intact.
     alice.chat("bob@b.test", "héllo ☃ 你好").await;
     let message = bob
         .expect("chat", stanza_from("message", "alice@a.test", Some("chat")))
         .await;
-    assert_eq!(message.child_text("body", ns::CLIENT).as_deref(), Some("héllo ☃ 你好"));
+    assert_eq!(
+        message.child_text("body", ns::CLIENT).as_deref(),
+        Some("héllo ☃ 你好")
+    );
     assert_eq!(message.attr("from"), Some("alice@a.test/phone"));
     bob.chat("alice@a.test/phone", "hi back").await;
     let reply = alice
         .expect("reply", stanza_from("message", "bob@b.test", Some("chat")))
         .await;
-    assert_eq!(reply.child_text("body", ns::CLIENT).as_deref(), Some("hi back"));
+    assert_eq!(
+        reply.child_text("body", ns::CLIENT).as_deref(),
+        Some("hi back")
+    );
 
     // bob vanishes without unavailable presence: alice hears of it (RFC 6121 §4.5.3.2).
     bob.abort();
     alice
-        .expect("bob unavailable", stanza_from("presence", "bob@b.test", Some("unavailable")))
+        .expect(
+            "bob unavailable",
+            stanza_from("presence", "bob@b.test", Some("unavailable")),
+        )
         .await;
 
     // The federation log saw stanzas both ways on both servers, and the links say so.
     for (server, remote) in [(&a, "b.test"), (&b, "a.test")] {
         for direction in ["in", "out"] {
             let log = server
-                .get(&format!("/log?remote={remote}&direction={direction}&kind=stanza"))
+                .get(&format!(
+                    "/log?remote={remote}&direction={direction}&kind=stanza"
+                ))
                 .await;
             let entries = log["entries"].as_array().expect("entries");
-            assert!(!entries.is_empty(), "{} logged nothing {direction}", server.domain);
+            assert!(
+                !entries.is_empty(),
+                "{} logged nothing {direction}",
+                server.domain
+            );
         }
         let links = server.get("/links").await;
         let established: Vec<&serde_json::Value> = links
@@ -123,7 +159,10 @@ async fn federation_round(args: &[&str], expect_tls: bool) {
             server.domain
         );
         assert!(established.iter().any(|l| l["direction"] == "inbound"));
-        assert!(established.iter().all(|l| l["tls"] == expect_tls), "{links}");
+        assert!(
+            established.iter().all(|l| l["tls"] == expect_tls),
+            "{links}"
+        );
     }
     let dialback = a.get("/log?remote=b.test&kind=dialback").await;
     let xml: Vec<&str> = dialback["entries"]
@@ -132,7 +171,11 @@ async fn federation_round(args: &[&str], expect_tls: bool) {
         .iter()
         .map(|e| e["xml"].as_str().unwrap())
         .collect();
-    assert!(xml.iter().any(|x| x.starts_with("<result") && x.contains("type='valid'")), "{xml:?}");
+    assert!(
+        xml.iter()
+            .any(|x| x.starts_with("<result") && x.contains("type='valid'")),
+        "{xml:?}"
+    );
     assert!(xml.iter().any(|x| x.starts_with("<verify")), "{xml:?}");
     alice.logout().await;
 }
@@ -183,12 +226,25 @@ async fn unreachable_domains_bounce_within_the_bound() {
         ("silent.test", "remote-server-timeout"),
     ] {
         let started = std::time::Instant::now();
-        alice.chat(&format!("someone@{domain}"), "anyone there?").await;
-        let error = alice
-            .expect("bounce", stanza_from("message", &format!("someone@{domain}"), Some("error")))
+        alice
+            .chat(&format!("someone@{domain}"), "anyone there?")
             .await;
-        assert_eq!(error_condition(&error).as_deref(), Some(condition), "{domain}");
-        assert!(started.elapsed() < Duration::from_secs(5), "{domain}: {:?}", started.elapsed());
+        let error = alice
+            .expect(
+                "bounce",
+                stanza_from("message", &format!("someone@{domain}"), Some("error")),
+            )
+            .await;
+        assert_eq!(
+            error_condition(&error).as_deref(),
+            Some(condition),
+            "{domain}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{domain}: {:?}",
+            started.elapsed()
+        );
     }
     held.abort();
 }
@@ -210,18 +266,44 @@ async fn client_streams_login_roster_and_errors() {
     .await
     .unwrap();
     assert!(alice.secure());
-    let plain = Client::login_with(server.c2s, "alice@a.test/two", "secret", TlsPolicy::Never, Some(Mechanism::Plain))
-        .await
-        .unwrap();
+    let plain = Client::login_with(
+        server.c2s,
+        "alice@a.test/two",
+        "secret",
+        TlsPolicy::Never,
+        Some(Mechanism::Plain),
+    )
+    .await
+    .unwrap();
     assert!(!plain.secure());
     plain.logout().await;
     for mechanism in [Mechanism::ScramSha1, Mechanism::Plain] {
-        let refused = Client::login_with(server.c2s, "alice@a.test", "wrong", TlsPolicy::Never, Some(mechanism)).await;
-        assert!(refused.err().unwrap().contains("not-authorized"), "{mechanism:?}");
+        let refused = Client::login_with(
+            server.c2s,
+            "alice@a.test",
+            "wrong",
+            TlsPolicy::Never,
+            Some(mechanism),
+        )
+        .await;
+        assert!(
+            refused.err().unwrap().contains("not-authorized"),
+            "{mechanism:?}"
+        );
     }
     // Resource conflict is refused (RFC 6120 §7.7.2.2, option 2).
-    let twice = Client::login_with(server.c2s, "alice@a.test/one", "secret", TlsPolicy::IfOffered, None).await;
-    assert!(twice.err().unwrap().contains("conflict"), "the same resource must not bind twice");
+    let twice = Client::login_with(
+        server.c2s,
+        "alice@a.test/one",
+        "secret",
+        TlsPolicy::IfOffered,
+        None,
+    )
+    .await;
+    assert!(
+        twice.err().unwrap().contains("conflict"),
+        "the same resource must not bind twice"
+    );
 
     // Roster set, get and remove, with pushes (RFC 6121 §2).
     alice.roster().await;
@@ -260,17 +342,31 @@ async fn client_streams_login_roster_and_errors() {
     // §8.5.2.2.1); a headline to an offline user is dropped silently.
     alice.chat("nobody@a.test", "hello?").await;
     let error = alice
-        .expect("error", stanza_from("message", "nobody@a.test", Some("error")))
+        .expect(
+            "error",
+            stanza_from("message", "nobody@a.test", Some("error")),
+        )
         .await;
-    assert_eq!(error_condition(&error).as_deref(), Some("service-unavailable"));
+    assert_eq!(
+        error_condition(&error).as_deref(),
+        Some("service-unavailable")
+    );
     alice.chat("carol@a.test", "are you there?").await;
     let error = alice
-        .expect("error", stanza_from("message", "carol@a.test", Some("error")))
+        .expect(
+            "error",
+            stanza_from("message", "carol@a.test", Some("error")),
+        )
         .await;
-    assert_eq!(error_condition(&error).as_deref(), Some("service-unavailable"));
+    assert_eq!(
+        error_condition(&error).as_deref(),
+        Some("service-unavailable")
+    );
 
     // Ping the server (XEP-0199).
-    let pong = alice.iq("get", Some("a.test"), Element::new("ping", ns::PING)).await;
+    let pong = alice
+        .iq("get", Some("a.test"), Element::new("ping", ns::PING))
+        .await;
     assert_eq!(pong.attr("type"), Some("result"));
 
     // Bad XML ends the stream with not-well-formed (RFC 6120 §4.9.3.13).
@@ -294,6 +390,9 @@ async fn sigterm_stops_the_server_gracefully() {
     let mut server = ServerProc::start("a.test", &[]);
     server.create_account("alice", "pw").await;
     let client = Client::login(server.c2s, "alice@a.test/r", "pw").await;
-    assert!(server.terminate(), "imfed-server did not exit after SIGTERM");
+    assert!(
+        server.terminate(),
+        "imfed-server did not exit after SIGTERM"
+    );
     drop(client);
 }

@@ -4,12 +4,14 @@
 //! - localpart: PRECIS `UsernameCaseMapped` (RFC 8265 §3.3), then the eight characters
 //!   RFC 7622 §3.3.1 forbids are rejected;
 //! - domainpart: one trailing dot stripped; IP literals (`[IPv6]`, dotted IPv4) kept; other
-//!   names validated with UTS-46 ToASCII and stored in their lowercase Unicode form;
+//!   names validated with UTS-46 ToASCII (with the URL forbidden-code-point list, so `_`
+//!   is accepted as in many deployments, but spaces, `%`, `:` and the like are not; no
+//!   DNS length check, the 1023-octet limit applies instead) and stored in their
+//!   lowercase Unicode form (ToUnicode of the validated ASCII);
 //! - resourcepart: PRECIS `OpaqueString` (RFC 8265 §4.2), case preserved.
 //!
 //! Each part must be 1 to 1023 octets after preparation (RFC 7622 §3.2, §3.3, §3.4).
 
-use std::borrow::Cow;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
@@ -234,8 +236,8 @@ fn precis_error(part: JidPart, input: &str, error: &precis_core::Error) -> JidEr
 }
 
 fn prepare_local(local: &str) -> Result<String, JidError> {
-    // Bound the work PRECIS does on hostile input; the width mapping and normalization
-    // never shrink a string below a quarter of its size.
+    // Bound the work PRECIS does on hostile input: width mapping and NFC shrink text by
+    // at most a factor of three, so input over four times the limit can never fit.
     guard_input(JidPart::Local, local)?;
     let prepared = UsernameCaseMapped::enforce(local)
         .map_err(|error| precis_error(JidPart::Local, local, &error))?;
@@ -304,10 +306,7 @@ fn prepare_domain(domain: &str) -> Result<String, JidError> {
         .map_err(|_| invalid("not a valid internationalized domain name"))?;
     let (unicode, result) = uts46.to_unicode(ascii.as_bytes(), AsciiDenyList::URL, Hyphens::Allow);
     result.map_err(|_| invalid("not a valid internationalized domain name"))?;
-    let unicode = match unicode {
-        Cow::Borrowed(unicode) => unicode.to_string(),
-        Cow::Owned(unicode) => unicode,
-    };
+    let unicode = unicode.into_owned();
     check_len(JidPart::Domain, &unicode)?;
     Ok(unicode)
 }
@@ -470,6 +469,7 @@ mod tests {
         assert_eq!(jid("a@192.0.2.1/r").domain(), "192.0.2.1");
         assert_eq!(jid("a@[2001:DB8::1]/r").domain(), "[2001:db8::1]");
         assert_eq!(jid("localhost").domain(), "localhost");
+        assert_eq!(jid("a@My_Host.test").domain(), "my_host.test");
         for bad in [
             "example..com",
             "exa mple.com",

@@ -200,12 +200,26 @@ struct Token {
 }
 
 /// A first-level element that has started.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct OpenStanza {
     /// Index of its `<` in the buffer.
     start: usize,
     /// Number of elements open, the stanza itself included.
     depth: usize,
+    /// Qualified names of the open elements, so a mismatched end tag is caught when it
+    /// arrives rather than when the stanza would have closed.
+    names: Vec<Vec<u8>>,
+}
+
+/// The qualified name of a start or end tag's bytes (`<name ...>` or `</name>`).
+fn tag_qname(bytes: &[u8]) -> &[u8] {
+    let from = if bytes.starts_with(b"</") { 2 } else { 1 };
+    let rest = &bytes[from.min(bytes.len())..];
+    let len = rest
+        .iter()
+        .position(|b| is_xml_space(*b) || *b == b'>' || *b == b'/')
+        .unwrap_or(rest.len());
+    &rest[..len]
 }
 
 /// The stream header as needed to parse the stream's children.
@@ -579,6 +593,7 @@ impl StreamParser {
 
     fn unit_start(&self) -> Option<usize> {
         self.stanza
+            .as_ref()
             .map(|stanza| stanza.start)
             .or(self.token.map(|token| token.start))
     }
@@ -591,7 +606,10 @@ impl StreamParser {
     }
 
     fn check_size_until(&self, end: usize, token_start: usize) -> Result<(), ParseError> {
-        let start = self.stanza.map_or(token_start, |stanza| stanza.start);
+        let start = self
+            .stanza
+            .as_ref()
+            .map_or(token_start, |stanza| stanza.start);
         let len = end - start;
         if len > self.limits.max_stanza_bytes {
             return Err(ParseError::new(
@@ -637,6 +655,7 @@ impl StreamParser {
                 let stanza = self.stanza.get_or_insert(OpenStanza {
                     start: token.start,
                     depth: 0,
+                    names: Vec::new(),
                 });
                 if stanza.depth + 1 > self.limits.max_depth {
                     return Err(ParseError::new(
@@ -646,6 +665,7 @@ impl StreamParser {
                 }
                 if !empty {
                     stanza.depth += 1;
+                    stanza.names.push(tag_qname(bytes).to_vec());
                 }
                 if stanza.depth == 0 {
                     return self.finish_stanza(end).map(Some);
@@ -655,6 +675,15 @@ impl StreamParser {
             TokenKind::EndTag => match (self.phase, &mut self.stanza) {
                 (Phase::Prolog, _) => Err(not_well_formed("end tag before the stream header")),
                 (_, Some(stanza)) => {
+                    let closing = tag_qname(bytes);
+                    let open = stanza.names.pop().unwrap_or_default();
+                    if closing != open.as_slice() {
+                        return Err(not_well_formed(format!(
+                            "expected </{}>, but </{}> was found",
+                            String::from_utf8_lossy(&open),
+                            String::from_utf8_lossy(closing)
+                        )));
+                    }
                     stanza.depth -= 1;
                     if stanza.depth == 0 {
                         return self.finish_stanza(end).map(Some);
@@ -825,6 +854,7 @@ struct RawAttr<'a> {
 /// Reads and decodes the attributes of `start`: value normalization (XML 1.0 §3.3.3),
 /// predefined and numeric references only, legal characters only.
 fn read_attributes<'a>(start: &'a BytesStart<'a>) -> Result<Vec<RawAttr<'a>>, ParseError> {
+    check_attribute_separation(start.attributes_raw())?;
     let mut attributes = start.attributes();
     attributes.with_checks(true);
     let mut out = Vec::new();
@@ -838,12 +868,39 @@ fn read_attributes<'a>(start: &'a BytesStart<'a>) -> Result<Vec<RawAttr<'a>>, Pa
         let normalized = normalize_attribute_whitespace(raw);
         let value = unescape(&normalized).map_err(escape_error)?.into_owned();
         check_chars(&value)?;
+        if value.is_empty() && attribute.key.as_ref().starts_with(b"xmlns:") {
+            // Namespaces in XML 1.0 §3 (NSC: No Prefix Undeclaring).
+            return Err(not_well_formed("a namespace prefix cannot be undeclared"));
+        }
         out.push(RawAttr {
             qname: attribute.key,
             value,
         });
     }
     Ok(out)
+}
+
+/// XML 1.0 §3.1 requires whitespace between attributes (`a='1'b='2'` is not allowed),
+/// which quick-xml does not check.
+fn check_attribute_separation(raw: &[u8]) -> Result<(), ParseError> {
+    let mut quote = None;
+    for (index, &byte) in raw.iter().enumerate() {
+        match quote {
+            Some(open) if byte == open => {
+                quote = None;
+                if let Some(&next) = raw.get(index + 1)
+                    && !is_xml_space(next)
+                    && next != b'/'
+                {
+                    return Err(not_well_formed("missing whitespace between attributes"));
+                }
+            }
+            Some(_) => {}
+            None if byte == b'"' || byte == b'\'' => quote = Some(byte),
+            None => {}
+        }
+    }
+    Ok(())
 }
 
 /// Attribute-value normalization for CDATA attributes: each literal whitespace character
@@ -964,6 +1021,14 @@ fn element_from_start(
     start: &BytesStart<'_>,
 ) -> Result<Element, ParseError> {
     check_qname(start.name().as_ref())?;
+    if start
+        .name()
+        .prefix()
+        .is_some_and(|prefix| prefix.as_ref() == b"xmlns")
+    {
+        // Namespaces in XML 1.0 §3: element names must not have the prefix xmlns.
+        return Err(not_well_formed("element name with the prefix 'xmlns'"));
+    }
     let namespace = match resolved {
         Some(uri) if uri == ns::CLIENT || uri == ns::SERVER => ns::CLIENT.to_string(),
         Some(uri) => uri,
@@ -971,22 +1036,38 @@ fn element_from_start(
     };
     let local = check_utf8(start.local_name().as_ref())?.to_string();
     let mut element = Element::new(local, namespace);
+    // Expanded names (namespace, local name) of the prefixed attributes seen so far.
+    let mut qualified: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     for attribute in read_attributes(start)? {
         if is_namespace_declaration(attribute.qname) {
             continue;
         }
         let name = match attribute.qname.prefix() {
             None => check_utf8(attribute.qname.as_ref())?.to_string(),
-            Some(prefix) if prefix.as_ref() == b"xml" => {
-                check_utf8(attribute.qname.as_ref())?.to_string()
+            Some(_) => {
+                let (resolved, local) = reader.resolve_attribute(attribute.qname);
+                let namespace = match resolved {
+                    ResolveResult::Bound(namespace) => namespace.as_ref().to_vec(),
+                    ResolveResult::Unknown(prefix) => return Err(unknown_prefix(&prefix)),
+                    ResolveResult::Unbound => Vec::new(),
+                };
+                let expanded = (namespace, local.as_ref().to_vec());
+                if qualified.contains(&expanded) {
+                    // Namespaces in XML 1.0 §6.3 (NSC: Attributes Unique).
+                    return Err(not_well_formed(
+                        "two attributes with the same namespace and local name",
+                    ));
+                }
+                qualified.push(expanded);
+                if attribute.qname.as_ref().starts_with(b"xml:") {
+                    check_utf8(attribute.qname.as_ref())?.to_string()
+                } else {
+                    check_utf8(local.as_ref())?.to_string()
+                }
             }
-            Some(_) => match reader.resolve_attribute(attribute.qname) {
-                (ResolveResult::Unknown(prefix), _) => return Err(unknown_prefix(&prefix)),
-                (_, local) => check_utf8(local.as_ref())?.to_string(),
-            },
         };
-        // Attributes are stored by local name; a second attribute with the same local
-        // name (possible with different prefixes) is dropped.
+        // Attributes are stored by local name (`xml:*` by qualified name); a second
+        // attribute with the same stored name (`a` and `p:a`) is dropped.
         if element.attr(&name).is_none() {
             element.attrs.push((name, attribute.value));
         }
@@ -1293,6 +1374,16 @@ mod tests {
             ]
         );
         assert!(query.child("item", "urn:q").is_some());
+        let same_local = one_element("<a xmlns:p='urn:p' x='1' p:x='2' xml:lang='en'/>");
+        assert_eq!(
+            same_local.attrs,
+            vec![
+                ("x".to_string(), "1".to_string()),
+                ("xml:lang".to_string(), "en".to_string())
+            ]
+        );
+        let escaped = one_element("<a xmlns='jabber&#58;server'/>");
+        assert_eq!(escaped.ns, ns::CLIENT);
         let unset = one_element("<x xmlns=''><y/></x>");
         assert_eq!(unset.ns, "");
         assert_eq!(unset.elements().next().map(|y| y.ns.as_str()), Some(""));
@@ -1406,6 +1497,22 @@ mod tests {
     }
 
     #[test]
+    fn mismatched_end_tag_is_caught_when_it_arrives() {
+        let mut parser = StreamParser::new(Limits::default());
+        parser.feed(
+            b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>",
+        );
+        assert!(matches!(
+            parser.next_event(),
+            Ok(Some(StreamEvent::Header(_)))
+        ));
+        // The stanza is not complete by depth count, yet the error is already certain.
+        parser.feed(b"<message><body>oops</message>");
+        let error = parser.next_event().unwrap_err();
+        assert_eq!(error.condition, StreamErrorCondition::NotWellFormed);
+    }
+
+    #[test]
     fn malformed_xml() {
         use StreamErrorCondition as C;
         for body in [
@@ -1425,6 +1532,15 @@ mod tests {
             "<a>]]></a>",
             "<a <b/>",
             "</>",
+            "<a b='1'c='2'/>",
+            "<a xmlns:p=''/>",
+            "<xmlns:a/>",
+            "<p:a xmlns:p='urn:p' xmlns:q='urn:p' p:x='1' q:x='2'/>",
+            "<a>&#xD800;</a>",
+            "<a b='&#x110000;'/>",
+            "<a b='&#X41;'/>",
+            "<a>\u{FFFE}</a>",
+            "<a></ a>",
         ] {
             assert_eq!(
                 error_of(&format!("{HEADER}{body}")),

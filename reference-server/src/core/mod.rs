@@ -13,7 +13,9 @@ use std::fmt;
 
 use serde::Serialize;
 
-pub use roster::{Direction, Roster, RosterItem, SubscriptionAction, SubscriptionState, Transition};
+pub use roster::{
+    Direction, Roster, RosterItem, SubscriptionAction, SubscriptionState, Transition,
+};
 
 /// A bare address: a user at a domain, already normalized by the front-end.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -465,9 +467,7 @@ impl<P: Clone> Core<P> {
         let Some(account) = self.accounts.get_mut(user) else {
             return Vec::new();
         };
-        let transition = account
-            .roster
-            .apply(contact, Direction::Outbound, action);
+        let transition = account.roster.apply(contact, Direction::Outbound, action);
         let mut effects = Vec::new();
         if let Some(item) = transition.push.clone() {
             effects.push(self.push(user, item, false));
@@ -623,11 +623,16 @@ impl<P: Clone> Core<P> {
             signal: Some(Signal::Available(presence)),
         });
         if initial {
-            effects.extend(account.roster.presence_sources().map(|contact| Effect::Send {
-                from: Target::bare(user),
-                to: Target::bare(contact),
-                signal: Signal::Probe,
-            }));
+            effects.extend(
+                account
+                    .roster
+                    .presence_sources()
+                    .map(|contact| Effect::Send {
+                        from: Target::bare(user),
+                        to: Target::bare(contact),
+                        signal: Signal::Probe,
+                    }),
+            );
             // The other endpoints' presence, so the new one learns of its siblings.
             for (name, other) in &account.endpoints {
                 if let (Some(presence), true) = (&other.presence, name != endpoint) {
@@ -639,14 +644,17 @@ impl<P: Clone> Core<P> {
                     });
                 }
             }
-            effects.extend(account.roster.pending_requests().map(|contact| {
-                Effect::Deliver {
-                    from: Target::bare(contact),
-                    to: user.clone(),
-                    endpoints: vec![endpoint.to_string()],
-                    signal: Some(Signal::Subscription(SubscriptionAction::Subscribe)),
-                }
-            }));
+            effects.extend(
+                account
+                    .roster
+                    .pending_requests()
+                    .map(|contact| Effect::Deliver {
+                        from: Target::bare(contact),
+                        to: user.clone(),
+                        endpoints: vec![endpoint.to_string()],
+                        signal: Some(Signal::Subscription(SubscriptionAction::Subscribe)),
+                    }),
+            );
         }
         effects
     }
@@ -718,7 +726,13 @@ impl<P: Clone> Core<P> {
     /// Records directed presence (RFC 6121 §4.6): available presence sent straight to `to`
     /// by an available endpoint is remembered so `to` hears when the endpoint goes away;
     /// directed unavailable presence forgets it.
-    pub fn directed_presence(&mut self, user: &Address, endpoint: &str, to: &Target, available: bool) {
+    pub fn directed_presence(
+        &mut self,
+        user: &Address,
+        endpoint: &str,
+        to: &Target,
+        available: bool,
+    ) {
         let Some(state) = self
             .accounts
             .get_mut(user)
@@ -823,9 +837,9 @@ impl<P: Clone> Core<P> {
             MessageKind::Groupchat => MessageDisposition::Refuse(Refusal::Unavailable),
             MessageKind::Error => MessageDisposition::Drop,
             MessageKind::Headline if candidates.is_empty() => MessageDisposition::Drop,
-            MessageKind::Headline => {
-                MessageDisposition::Deliver(candidates.into_iter().map(|(n, _)| n.clone()).collect())
-            }
+            MessageKind::Headline => MessageDisposition::Deliver(
+                candidates.into_iter().map(|(n, _)| n.clone()).collect(),
+            ),
             MessageKind::Normal | MessageKind::Chat if candidates.is_empty() => {
                 // §8.5.2.2.1: no offline storage here, so the sender gets an error.
                 MessageDisposition::Refuse(Refusal::Unavailable)
@@ -885,14 +899,24 @@ mod tests {
         let effects = core.inbound_subscription(&alice, &bob, SubscriptionAction::Subscribe);
         assert!(matches!(&effects[0], Effect::Deliver { signal: None, .. }));
         let effects = core.outbound_subscription(&alice, &bob, SubscriptionAction::Subscribed);
-        assert!(effects.iter().any(|e| matches!(e,
-            Effect::Send { signal: Signal::Subscription(SubscriptionAction::Subscribed), .. })));
+        assert!(effects.iter().any(|e| matches!(
+            e,
+            Effect::Send {
+                signal: Signal::Subscription(SubscriptionAction::Subscribed),
+                ..
+            }
+        )));
         assert!(effects.iter().any(|e| matches!(e,
             Effect::Send { signal: Signal::Available("here"), to, .. } if to.addr == bob)));
         // A second request from a subscriber is answered by the server.
         let effects = core.inbound_subscription(&alice, &bob, SubscriptionAction::Subscribe);
-        assert!(matches!(&effects[..], [Effect::Send {
-            signal: Signal::Subscription(SubscriptionAction::Subscribed), .. }]));
+        assert!(matches!(
+            &effects[..],
+            [Effect::Send {
+                signal: Signal::Subscription(SubscriptionAction::Subscribed),
+                ..
+            }]
+        ));
     }
 
     #[test]
@@ -901,8 +925,13 @@ mod tests {
         core.connect(&alice, "r1");
         core.set_available(&alice, "r1", "here", 0);
         let effects = core.probe(&alice, &Target::bare(&bob));
-        assert!(matches!(&effects[..], [Effect::Send {
-            signal: Signal::Subscription(SubscriptionAction::Unsubscribed), .. }]));
+        assert!(matches!(
+            &effects[..],
+            [Effect::Send {
+                signal: Signal::Subscription(SubscriptionAction::Unsubscribed),
+                ..
+            }]
+        ));
     }
 
     #[test]
@@ -962,7 +991,11 @@ mod tests {
         let receivers: Vec<&Address> = effects
             .iter()
             .filter_map(|e| match e {
-                Effect::Send { to, signal: Signal::Unavailable(_), .. } => Some(&to.addr),
+                Effect::Send {
+                    to,
+                    signal: Signal::Unavailable(_),
+                    ..
+                } => Some(&to.addr),
                 _ => None,
             })
             .collect();

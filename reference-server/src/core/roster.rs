@@ -399,17 +399,9 @@ mod tests {
                 Some(To),
             ],
             // A.3.3 Inbound subscribed
-            (Direction::Inbound, Subscribed) => [
-                X,
-                Some(To),
-                X,
-                Some(ToPendingIn),
-                X,
-                X,
-                X,
-                Some(Both),
-                X,
-            ],
+            (Direction::Inbound, Subscribed) => {
+                [X, Some(To), X, Some(ToPendingIn), X, X, X, Some(Both), X]
+            }
             // A.3.4 Inbound unsubscribed
             (Direction::Inbound, Unsubscribed) => [
                 X,
@@ -478,7 +470,10 @@ mod tests {
         let item = roster.set(&bob, Some("Bob".into()), vec!["Friends".into()]);
         assert_eq!(item.state, NonePendingOut);
         assert_eq!(roster.items().count(), 1);
-        assert_eq!(roster.remove(&bob).map(|item| item.state), Some(NonePendingOut));
+        assert_eq!(
+            roster.remove(&bob).map(|item| item.state),
+            Some(NonePendingOut)
+        );
         assert_eq!(roster.state(&bob), None);
     }
 }

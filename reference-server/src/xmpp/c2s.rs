@@ -39,7 +39,7 @@ struct Session {
 
 /// Serves one client connection until it ends.
 pub async fn serve(state: State, tcp: TcpStream) {
-    let mut conn = Conn::new(tcp, ns::CLIENT, state.limits.clone());
+    let mut conn = Conn::new(tcp, ns::CLIENT, state.limits);
     let login = tokio::time::timeout(LOGIN_BOUND, negotiate(&state, &mut conn)).await;
     let session = match login {
         Ok(Ok(Some(session))) => session,
@@ -53,8 +53,11 @@ pub async fn serve(state: State, tcp: TcpStream) {
             return;
         }
         Err(_) => {
-            conn.fail(StreamErrorCondition::ConnectionTimeout, Some("login took too long"))
-                .await;
+            conn.fail(
+                StreamErrorCondition::ConnectionTimeout,
+                Some("login took too long"),
+            )
+            .await;
             return;
         }
     };
@@ -132,7 +135,8 @@ async fn negotiate(state: &State, conn: &mut Conn) -> Result<Option<Session>, Co
                 .await?;
             if element.is("starttls", ns::TLS) && tls_offered {
                 conn.send(&Element::new("proceed", ns::TLS)).await?;
-                conn.accept_tls(&state.tls.acceptor, NEGOTIATION_STEP).await?;
+                conn.accept_tls(&state.tls.acceptor, NEGOTIATION_STEP)
+                    .await?;
                 break;
             }
             if element.is("auth", ns::SASL) && !tls_required {
@@ -199,7 +203,11 @@ async fn open_stream(
             format!("{domain:?} is not hosted here"),
         ));
     }
-    if header.version.as_deref().is_none_or(|v| !v.starts_with("1.")) {
+    if header
+        .version
+        .as_deref()
+        .is_none_or(|v| !v.starts_with("1."))
+    {
         return Err(ConnError::protocol(
             StreamErrorCondition::UnsupportedVersion,
             "XMPP 1.0 streams only",
@@ -212,8 +220,7 @@ fn mechanisms(state: &State, secure: bool) -> Element {
     let mut mechanisms = Element::new("mechanisms", ns::SASL)
         .with_child(Element::new("mechanism", ns::SASL).with_text("SCRAM-SHA-1"));
     if secure || state.config.allow_plain_without_tls {
-        mechanisms =
-            mechanisms.with_child(Element::new("mechanism", ns::SASL).with_text("PLAIN"));
+        mechanisms = mechanisms.with_child(Element::new("mechanism", ns::SASL).with_text("PLAIN"));
     }
     mechanisms
 }
@@ -292,13 +299,20 @@ async fn authenticate(
             let user = Jid::new(Some(&username), domain, None)
                 .ok()
                 .and_then(|jid| address_of(&jid));
-            let stored = user.as_ref().and_then(|user| state.core().credentials(user));
+            let stored = user
+                .as_ref()
+                .and_then(|user| state.core().credentials(user));
             // Unknown users get a full exchange with throwaway credentials, so the
             // failure comes at the same step as a wrong password.
-            let (password, salt) = stored.clone().unwrap_or_else(|| (random_id(32), rand::random()));
+            let (password, salt) = stored
+                .clone()
+                .unwrap_or_else(|| (random_id(32), rand::random()));
             let credentials = ScramCredentials::derive(&password, &salt, SCRAM_ITERATIONS)
                 .map_err(|error| {
-                    ConnError::protocol(StreamErrorCondition::InternalServerError, error.to_string())
+                    ConnError::protocol(
+                        StreamErrorCondition::InternalServerError,
+                        error.to_string(),
+                    )
                 })?;
             let first = match server.server_first(&credentials) {
                 Ok(first) => first,
@@ -523,12 +537,10 @@ fn client_presence(state: &State, session: &Session, mut stanza: Element, to: Op
             apply_presence_effects(state, effects);
         }
         (PresenceType::Unavailable, None) => {
-            let effects = state.core().set_unavailable(
-                &session.addr,
-                &session.resource,
-                Some(stanza),
-                false,
-            );
+            let effects =
+                state
+                    .core()
+                    .set_unavailable(&session.addr, &session.resource, Some(stanza), false);
             apply_presence_effects(state, effects);
         }
         (PresenceType::Available | PresenceType::Unavailable, Some(to)) => {
@@ -545,7 +557,7 @@ fn client_presence(state: &State, session: &Session, mut stanza: Element, to: Op
                     ptype == PresenceType::Available,
                 );
             }
-            if !(state.misbehave.on(Switch::DropPresenceOut) && !state.hosts(to.domain())) {
+            if !state.misbehave.on(Switch::DropPresenceOut) || state.hosts(to.domain()) {
                 state.route(stanza);
             }
         }
@@ -595,9 +607,8 @@ fn client_iq(state: &State, session: &Session, iq: &Element, own: bool) -> Optio
     if iq.child("bind", ns::BIND).is_some() {
         return Some(error_of(iq, StanzaErrorCondition::NotAllowed));
     }
-    let mut reply = server_iq_reply(iq).unwrap_or_else(|| {
-        error_of(iq, StanzaErrorCondition::ServiceUnavailable)
-    });
+    let mut reply = server_iq_reply(iq)
+        .unwrap_or_else(|| error_of(iq, StanzaErrorCondition::ServiceUnavailable));
     reply.remove_attr("to");
     reply.remove_attr("from");
     Some(reply)
@@ -619,7 +630,10 @@ fn roster_iq(
         return iq_result(iq, Some(result));
     }
     // RFC 6121 §2.3.3: a roster set carries exactly one item.
-    let items: Vec<&Element> = query.elements().filter(|e| e.is("item", ns::ROSTER)).collect();
+    let items: Vec<&Element> = query
+        .elements()
+        .filter(|e| e.is("item", ns::ROSTER))
+        .collect();
     let [item] = items.as_slice() else {
         return error_of(iq, StanzaErrorCondition::BadRequest);
     };
@@ -631,7 +645,10 @@ fn roster_iq(
         return error_of(iq, StanzaErrorCondition::BadRequest);
     };
     if item.attr("subscription") == Some("remove") {
-        let known = state.core().roster(&session.addr).and_then(|r| r.get(&contact).cloned());
+        let known = state
+            .core()
+            .roster(&session.addr)
+            .and_then(|r| r.get(&contact).cloned());
         if known.is_none() {
             return error_of(iq, StanzaErrorCondition::ItemNotFound);
         }

@@ -130,7 +130,7 @@ impl Conn {
         let _ = tcp.set_nodelay(true);
         Conn {
             io: Io::Plain(tcp),
-            parser: StreamParser::new(limits.clone()),
+            parser: StreamParser::new(limits),
             limits,
             buf: vec![0; 16 * 1024],
             stream_ns,
@@ -181,8 +181,7 @@ impl Conn {
     ) -> Result<Element, ConnError> {
         match self.next_event_within(bound, what).await? {
             StreamEvent::Element(element) => {
-                if let Some((condition, text)) = imfed_xmpp::stream::parse_stream_error(&element)
-                {
+                if let Some((condition, text)) = imfed_xmpp::stream::parse_stream_error(&element) {
                     return Err(ConnError::PeerError(match text {
                         Some(text) => format!("{condition} ({text})"),
                         None => condition.to_string(),
@@ -251,7 +250,9 @@ impl Conn {
             Io::Plain(tcp) => Ok(tcp),
             other => {
                 self.io = other;
-                Err(ConnError::Tls("STARTTLS on a stream that is already secured".into()))
+                Err(ConnError::Tls(
+                    "STARTTLS on a stream that is already secured".into(),
+                ))
             }
         }
     }
@@ -260,7 +261,11 @@ impl Conn {
     ///
     /// # Errors
     /// [`ConnError::Tls`] when the handshake fails or exceeds `bound`.
-    pub async fn accept_tls(&mut self, acceptor: &TlsAcceptor, bound: Duration) -> Result<(), ConnError> {
+    pub async fn accept_tls(
+        &mut self,
+        acceptor: &TlsAcceptor,
+        bound: Duration,
+    ) -> Result<(), ConnError> {
         let tcp = self.take_tcp()?;
         let tls = tokio::time::timeout(bound, acceptor.accept(tcp))
             .await
@@ -268,7 +273,7 @@ impl Conn {
             .map_err(|error| ConnError::Tls(error.to_string()))?;
         self.io = Io::Tls(Box::new(tls.into()));
         self.secure = true;
-        self.parser = StreamParser::new(self.limits.clone());
+        self.parser = StreamParser::new(self.limits);
         Ok(())
     }
 
@@ -291,7 +296,7 @@ impl Conn {
             .map_err(|error| ConnError::Tls(error.to_string()))?;
         self.io = Io::Tls(Box::new(tls.into()));
         self.secure = true;
-        self.parser = StreamParser::new(self.limits.clone());
+        self.parser = StreamParser::new(self.limits);
         Ok(())
     }
 }

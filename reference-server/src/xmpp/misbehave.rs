@@ -89,6 +89,11 @@ impl Switches {
 
     /// The switches that are on.
     pub fn list(&self) -> Vec<Switch> {
-        self.0.read().expect("switches lock").iter().copied().collect()
+        self.0
+            .read()
+            .expect("switches lock")
+            .iter()
+            .copied()
+            .collect()
     }
 }

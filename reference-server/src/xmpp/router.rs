@@ -66,8 +66,10 @@ pub fn presence_stanza(from: &Target, to: &Target, signal: &Signal<Element>) -> 
         Signal::Unavailable(Some(stored)) => stored.clone(),
         Signal::Unavailable(None) => Element::new("presence", ns::CLIENT),
         Signal::Probe => Element::new("presence", ns::CLIENT).with_attr("type", "probe"),
-        Signal::Subscription(action) => Element::new("presence", ns::CLIENT)
-            .with_attr("type", presence_type_of(*action).as_str().unwrap_or_default()),
+        Signal::Subscription(action) => Element::new("presence", ns::CLIENT).with_attr(
+            "type",
+            presence_type_of(*action).as_str().unwrap_or_default(),
+        ),
     };
     if matches!(signal, Signal::Unavailable(_)) {
         stanza.set_attr("type", "unavailable");
@@ -132,7 +134,9 @@ impl Shared {
                     mangle_body(&mut stanza);
                 }
                 let mtype = MessageType::of(&stanza);
-                let disposition = self.core().message_disposition(&target, message_kind(mtype));
+                let disposition = self
+                    .core()
+                    .message_disposition(&target, message_kind(mtype));
                 match disposition {
                     MessageDisposition::Deliver(endpoints) => {
                         for endpoint in endpoints {
@@ -152,9 +156,10 @@ impl Shared {
                     self.bounce(&stanza, StanzaErrorCondition::BadRequest);
                     return;
                 };
-                let connected = target.endpoint.as_deref().is_some_and(|endpoint| {
-                    self.core().is_connected(&target.addr, endpoint)
-                });
+                let connected = target
+                    .endpoint
+                    .as_deref()
+                    .is_some_and(|endpoint| self.core().is_connected(&target.addr, endpoint));
                 match (&target.endpoint, connected) {
                     (Some(endpoint), true) => self.deliver_to(&target.addr, endpoint, stanza),
                     // §8.5.2.1.3, §8.5.3.2.3: to an absent resource or to the bare JID of
@@ -177,7 +182,8 @@ impl Shared {
             return;
         };
         if let Some(action) = subscription_action(ptype) {
-            if action == SubscriptionAction::Subscribed && self.misbehave.on(Switch::IgnoreSubscribedIn)
+            if action == SubscriptionAction::Subscribed
+                && self.misbehave.on(Switch::IgnoreSubscribedIn)
             {
                 return;
             }
@@ -328,7 +334,11 @@ pub fn server_iq_reply(stanza: &Element) -> Option<Element> {
         }
         reply
     };
-    match (stanza.attr("type"), payload.name.as_str(), payload.ns.as_str()) {
+    match (
+        stanza.attr("type"),
+        payload.name.as_str(),
+        payload.ns.as_str(),
+    ) {
         (Some("get"), "ping", ns::PING) => Some(result(None)),
         (Some("get"), "query", ns::DISCO_INFO) if payload.attr("node").is_none() => {
             let mut query = Element::new("query", ns::DISCO_INFO).with_child(
@@ -377,7 +387,10 @@ mod tests {
         );
         item.state = SubscriptionState::Both;
         assert_eq!(roster_item_element(&item, false).attr("ask"), None);
-        assert_eq!(roster_item_element(&item, true).attr("subscription"), Some("remove"));
+        assert_eq!(
+            roster_item_element(&item, true).attr("subscription"),
+            Some("remove")
+        );
     }
 
     #[test]

@@ -15,7 +15,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use imfed_xmpp::dialback::{self, Dialback, DialbackResult};
 use imfed_xmpp::stanza::{MessageType, StanzaKind};
-use imfed_xmpp::{Element, StanzaErrorCondition, StreamErrorCondition, StreamEvent, StreamHeader, ns};
+use imfed_xmpp::{
+    Element, StanzaErrorCondition, StreamErrorCondition, StreamEvent, StreamHeader, ns,
+};
 use serde::Serialize;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -147,7 +149,14 @@ impl Links {
                 .map(|info| info.lock().expect("link info").clone()),
         );
         links.sort_by_key(|link| link.id);
-        links.extend(self.closed.lock().expect("links lock").iter().rev().cloned());
+        links.extend(
+            self.closed
+                .lock()
+                .expect("links lock")
+                .iter()
+                .rev()
+                .cloned(),
+        );
         links
     }
 
@@ -181,9 +190,9 @@ impl Links {
                     let (tx, rx) = mpsc::channel(QUEUE);
                     let state = state.arc();
                     let span = info_span!("s2s-out", %local, %remote);
-                    state.tasks.spawn(
-                        outbound_link(state.clone(), info.clone(), rx).instrument(span),
-                    );
+                    state
+                        .tasks
+                        .spawn(outbound_link(state.clone(), info.clone(), rx).instrument(span));
                     Outbound { tx, info }
                 });
                 link.tx.clone()
@@ -197,7 +206,10 @@ impl Links {
                 Err(mpsc::error::TrySendError::Closed(back)) => {
                     // The link ended between lookup and send: forget it and start another.
                     let mut outbound = self.outbound.lock().expect("links lock");
-                    if outbound.get(&key).is_some_and(|link| link.tx.same_channel(&tx)) {
+                    if outbound
+                        .get(&key)
+                        .is_some_and(|link| link.tx.same_channel(&tx))
+                    {
                         outbound.remove(&key);
                     }
                     stanza = back;
@@ -248,7 +260,12 @@ fn setup_condition(error: &ConnError) -> StanzaErrorCondition {
 
 /// The addresses of a remote domain's s2s service: the static route, else DNS when enabled.
 async fn resolve(state: &Shared, remote: &str) -> Result<Vec<SocketAddr>, ConnError> {
-    let route = state.routes.read().expect("routes lock").get(remote).cloned();
+    let route = state
+        .routes
+        .read()
+        .expect("routes lock")
+        .get(remote)
+        .cloned();
     if let Some(route) = route {
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host(route.as_str())
             .await
@@ -272,19 +289,25 @@ async fn resolve(state: &Shared, remote: &str) -> Result<Vec<SocketAddr>, ConnEr
 
 /// RFC 6120 §3.2: SRV `_xmpp-server._tcp`, then the domain itself on port 5269.
 async fn dns_resolve(remote: &str) -> Result<Vec<SocketAddr>, ConnError> {
-    let failed = |error: String| {
-        ConnError::Io(std::io::Error::new(std::io::ErrorKind::NotFound, error))
-    };
+    let failed =
+        |error: String| ConnError::Io(std::io::Error::new(std::io::ErrorKind::NotFound, error));
     let resolver = hickory_resolver::Resolver::builder_tokio()
         .map_err(|error| failed(format!("resolver: {error}")))?
         .build()
         .map_err(|error| failed(format!("resolver: {error}")))?;
     let mut addrs = Vec::new();
-    if let Ok(srv) = resolver.srv_lookup(format!("_xmpp-server._tcp.{remote}.")).await {
-        let mut records: Vec<_> = srv.answers().iter().filter_map(|r| match &r.data {
-            hickory_resolver::proto::rr::RData::SRV(srv) => Some(srv.clone()),
-            _ => None,
-        }).collect();
+    if let Ok(srv) = resolver
+        .srv_lookup(format!("_xmpp-server._tcp.{remote}."))
+        .await
+    {
+        let mut records: Vec<_> = srv
+            .answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                hickory_resolver::proto::rr::RData::SRV(srv) => Some(srv.clone()),
+                _ => None,
+            })
+            .collect();
         records.sort_by_key(|srv| (srv.priority, std::cmp::Reverse(srv.weight)));
         for record in records {
             let target = record.target.to_utf8();
@@ -338,7 +361,7 @@ async fn open_outgoing(
         info.peer = tcp.peer_addr().ok().map(|a| a.to_string());
         info.state = LinkState::Negotiating;
     }
-    let mut conn = Conn::new(tcp, ns::SERVER, state.limits.clone());
+    let mut conn = Conn::new(tcp, ns::SERVER, state.limits);
     let mut tls_done = false;
     loop {
         let header = StreamHeader {
@@ -353,7 +376,10 @@ async fn open_outgoing(
         let mut out = Vec::new();
         header.write_to(&mut out);
         conn.send_bytes(&out).await?;
-        let reply = match conn.next_event_within(NEGOTIATION_STEP, "stream header").await? {
+        let reply = match conn
+            .next_event_within(NEGOTIATION_STEP, "stream header")
+            .await?
+        {
             StreamEvent::Header(reply) => reply,
             _ => {
                 return Err(ConnError::protocol(
@@ -380,11 +406,10 @@ async fn open_outgoing(
             if state.config.s2s_tls == TlsMode::Required && !conn.secure {
                 return Err(ConnError::Tls(format!("{remote} does not offer STARTTLS")));
             }
-            if !reply.dialback
-                && !features
-                    .as_ref()
-                    .is_some_and(|f| f.child("dialback", ns::DIALBACK_FEATURE).is_some())
-            {
+            let dialback_feature = features
+                .as_ref()
+                .is_some_and(|f| f.child("dialback", ns::DIALBACK_FEATURE).is_some());
+            if !reply.dialback && !dialback_feature {
                 return Err(ConnError::protocol(
                     StreamErrorCondition::UnsupportedFeature,
                     format!("{remote} does not support dialback"),
@@ -424,12 +449,28 @@ async fn outbound_link(state: State, info: SharedInfo, mut rx: mpsc::Receiver<El
     let mut conn = match setup {
         Ok(Ok(conn)) => conn,
         Ok(Err(error)) => {
-            fail_link(&state, &info, &local, &remote, rx, setup_condition(&error), &error.to_string());
+            fail_link(
+                &state,
+                &info,
+                &local,
+                &remote,
+                rx,
+                setup_condition(&error),
+                &error.to_string(),
+            );
             return;
         }
         Err(_) => {
             let error = format!("link setup exceeded {:?}", state.config.s2s_timeout());
-            fail_link(&state, &info, &local, &remote, rx, StanzaErrorCondition::RemoteServerTimeout, &error);
+            fail_link(
+                &state,
+                &info,
+                &local,
+                &remote,
+                rx,
+                StanzaErrorCondition::RemoteServerTimeout,
+                &error,
+            );
             return;
         }
     };
@@ -643,7 +684,7 @@ pub async fn serve_inbound(state: State, tcp: TcpStream) {
         .lock()
         .expect("links lock")
         .insert(id, info.clone());
-    let mut conn = Conn::new(tcp, ns::SERVER, state.limits.clone());
+    let mut conn = Conn::new(tcp, ns::SERVER, state.limits);
     let outcome = inbound_stream(&state, &mut conn, &info).await;
     state.links.inbound.lock().expect("links lock").remove(&id);
     let error = outcome.as_ref().err().map(ToString::to_string);
@@ -660,15 +701,25 @@ pub async fn serve_inbound(state: State, tcp: TcpStream) {
     }
 }
 
-async fn inbound_stream(state: &Shared, conn: &mut Conn, info: &SharedInfo) -> Result<(), ConnError> {
+async fn inbound_stream(
+    state: &Shared,
+    conn: &mut Conn,
+    info: &SharedInfo,
+) -> Result<(), ConnError> {
     // (local, remote) pairs dialback has authorized on this stream.
     let mut authorized: BTreeSet<(String, String)> = BTreeSet::new();
     loop {
-        let header = match conn.next_event_within(NEGOTIATION_STEP, "stream header").await? {
+        let header = match conn
+            .next_event_within(NEGOTIATION_STEP, "stream header")
+            .await?
+        {
             StreamEvent::Header(header) => header,
             StreamEvent::End => return Ok(()),
             StreamEvent::Element(_) => {
-                return Err(ConnError::protocol(StreamErrorCondition::NotWellFormed, "expected a stream header"));
+                return Err(ConnError::protocol(
+                    StreamErrorCondition::NotWellFormed,
+                    "expected a stream header",
+                ));
             }
         };
         let stream_id = random_id(16);
@@ -686,10 +737,16 @@ async fn inbound_stream(state: &Shared, conn: &mut Conn, info: &SharedInfo) -> R
         reply.write_to(&mut out);
         conn.send_bytes(&out).await?;
         if header.content_ns != ns::SERVER {
-            return Err(ConnError::protocol(StreamErrorCondition::InvalidNamespace, "server streams use jabber:server"));
+            return Err(ConnError::protocol(
+                StreamErrorCondition::InvalidNamespace,
+                "server streams use jabber:server",
+            ));
         }
         if !local.is_empty() && !state.hosts(&local) {
-            return Err(ConnError::protocol(StreamErrorCondition::HostUnknown, format!("{local:?} is not hosted here")));
+            return Err(ConnError::protocol(
+                StreamErrorCondition::HostUnknown,
+                format!("{local:?} is not hosted here"),
+            ));
         }
         {
             let mut info = info.lock().expect("link info");
@@ -702,7 +759,11 @@ async fn inbound_stream(state: &Shared, conn: &mut Conn, info: &SharedInfo) -> R
         let remote_label = header.from.clone().unwrap_or_default();
         let tls_offered = state.config.s2s_tls != TlsMode::Off && !conn.secure;
         let tls_required = state.config.s2s_tls == TlsMode::Required && !conn.secure;
-        if header.version.as_deref().is_some_and(|v| v.starts_with('1')) {
+        if header
+            .version
+            .as_deref()
+            .is_some_and(|v| v.starts_with('1'))
+        {
             let mut features = Element::new("features", ns::STREAM);
             if tls_offered {
                 let mut starttls = Element::new("starttls", ns::TLS);
@@ -726,7 +787,10 @@ async fn inbound_stream(state: &Shared, conn: &mut Conn, info: &SharedInfo) -> R
                 StreamEvent::Element(element) => element,
                 StreamEvent::End => return Ok(()),
                 StreamEvent::Header(_) => {
-                    return Err(ConnError::protocol(StreamErrorCondition::InvalidXml, "unexpected stream header"));
+                    return Err(ConnError::protocol(
+                        StreamErrorCondition::InvalidXml,
+                        "unexpected stream header",
+                    ));
                 }
             };
             let remote_now = info.lock().expect("link info").remote.clone();
@@ -735,12 +799,16 @@ async fn inbound_stream(state: &Shared, conn: &mut Conn, info: &SharedInfo) -> R
                 let proceed = Element::new("proceed", ns::TLS);
                 state.log(&local, &remote_now, FedDirection::Out, &proceed);
                 conn.send(&proceed).await?;
-                conn.accept_tls(&state.tls.acceptor, NEGOTIATION_STEP).await?;
+                conn.accept_tls(&state.tls.acceptor, NEGOTIATION_STEP)
+                    .await?;
                 info.lock().expect("link info").tls = true;
                 break;
             }
             if tls_required {
-                return Err(ConnError::protocol(StreamErrorCondition::PolicyViolation, "STARTTLS is required first"));
+                return Err(ConnError::protocol(
+                    StreamErrorCondition::PolicyViolation,
+                    "STARTTLS is required first",
+                ));
             }
             if let Some(dialback) = Dialback::parse(&element) {
                 inbound_dialback(state, conn, info, &stream_id, dialback, &mut authorized).await?;
@@ -765,9 +833,17 @@ async fn inbound_dialback(
 ) -> Result<(), ConnError> {
     match dialback {
         // Receiving role: verify the key with the originating domain's authoritative server.
-        Dialback::Result { from, to, key: Some(key), result: None } => {
+        Dialback::Result {
+            from,
+            to,
+            key: Some(key),
+            result: None,
+        } => {
             if !state.hosts(&to) {
-                return Err(ConnError::protocol(StreamErrorCondition::HostUnknown, format!("{to:?} is not hosted here")));
+                return Err(ConnError::protocol(
+                    StreamErrorCondition::HostUnknown,
+                    format!("{to:?} is not hosted here"),
+                ));
             }
             info.lock().expect("link info").state = LinkState::Authenticating;
             let verdict = tokio::time::timeout(
@@ -790,7 +866,11 @@ async fn inbound_dialback(
                 from: to.clone(),
                 to: from.clone(),
                 key: None,
-                result: Some(if valid { DialbackResult::Valid } else { DialbackResult::Invalid }),
+                result: Some(if valid {
+                    DialbackResult::Valid
+                } else {
+                    DialbackResult::Invalid
+                }),
             }
             .to_element();
             state.log(&to, &from, FedDirection::Out, &answer);
@@ -806,21 +886,34 @@ async fn inbound_dialback(
             Ok(())
         }
         // Authoritative role: is this the key we would have sent on that stream?
-        Dialback::Verify { from, to, id, key: Some(key), result: None } => {
-            let valid = state.hosts(&to)
-                && dialback::key(&state.dialback_secret, &from, &to, &id) == key;
+        Dialback::Verify {
+            from,
+            to,
+            id,
+            key: Some(key),
+            result: None,
+        } => {
+            let valid =
+                state.hosts(&to) && dialback::key(&state.dialback_secret, &from, &to, &id) == key;
             let answer = Dialback::Verify {
                 from: to.clone(),
                 to: from.clone(),
                 id,
                 key: None,
-                result: Some(if valid { DialbackResult::Valid } else { DialbackResult::Invalid }),
+                result: Some(if valid {
+                    DialbackResult::Valid
+                } else {
+                    DialbackResult::Invalid
+                }),
             }
             .to_element();
             state.log(&to, &from, FedDirection::Out, &answer);
             conn.send(&answer).await
         }
-        _ => Err(ConnError::protocol(StreamErrorCondition::BadFormat, "malformed dialback element")),
+        _ => Err(ConnError::protocol(
+            StreamErrorCondition::BadFormat,
+            "malformed dialback element",
+        )),
     }
 }
 
@@ -831,16 +924,29 @@ fn inbound_stanza(
     authorized: &BTreeSet<(String, String)>,
 ) -> Result<(), ConnError> {
     // RFC 6120 §8.1.1.1, §8.1.2.2: server streams carry full addressing.
-    let (Ok(Some(from)), Ok(Some(to))) = (imfed_xmpp::stanza::from(&stanza), imfed_xmpp::stanza::to(&stanza)) else {
-        return Err(ConnError::protocol(StreamErrorCondition::ImproperAddressing, "stanza without valid 'from' and 'to'"));
+    let (Ok(Some(from)), Ok(Some(to))) = (
+        imfed_xmpp::stanza::from(&stanza),
+        imfed_xmpp::stanza::to(&stanza),
+    ) else {
+        return Err(ConnError::protocol(
+            StreamErrorCondition::ImproperAddressing,
+            "stanza without valid 'from' and 'to'",
+        ));
     };
     if !state.hosts(to.domain()) {
-        return Err(ConnError::protocol(StreamErrorCondition::HostUnknown, format!("{} is not hosted here", to.domain())));
+        return Err(ConnError::protocol(
+            StreamErrorCondition::HostUnknown,
+            format!("{} is not hosted here", to.domain()),
+        ));
     }
     if !authorized.contains(&(to.domain().to_string(), from.domain().to_string())) {
         return Err(ConnError::protocol(
             StreamErrorCondition::InvalidFrom,
-            format!("{} is not authenticated on this stream for {}", from.domain(), to.domain()),
+            format!(
+                "{} is not authenticated on this stream for {}",
+                from.domain(),
+                to.domain()
+            ),
         ));
     }
     info.lock().expect("link info").stanzas_in += 1;

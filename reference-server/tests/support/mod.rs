@@ -51,7 +51,11 @@ impl ServerProc {
         let ready: Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("ready line {line:?} is not JSON: {e}"));
         let addr = |key: &str| -> SocketAddr {
-            ready[key].as_str().expect("address").parse().expect("socket address")
+            ready[key]
+                .as_str()
+                .expect("address")
+                .parse()
+                .expect("socket address")
         };
         ServerProc {
             domain: domain.to_string(),
@@ -74,7 +78,12 @@ impl ServerProc {
             .send()
             .await
             .expect("control API");
-        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap_or_default());
+        assert_eq!(
+            response.status(),
+            201,
+            "{}",
+            response.text().await.unwrap_or_default()
+        );
     }
 
     /// Control API: route a remote domain to an s2s address.
@@ -170,7 +179,9 @@ impl Client {
         loop {
             while let Some(action) = actions.pop_front() {
                 match action {
-                    LoginAction::Send(bytes) => conn.send_bytes(&bytes).await.map_err(|e| e.to_string())?,
+                    LoginAction::Send(bytes) => {
+                        conn.send_bytes(&bytes).await.map_err(|e| e.to_string())?
+                    }
                     LoginAction::ResetParser => conn.restart(),
                     LoginAction::StartTls => {
                         conn.connect_tls(
@@ -227,19 +238,35 @@ impl Client {
             None => panic!(
                 "{}: no {what} within {WAIT:?}; received instead: {:?}",
                 self.jid,
-                self.inbox.iter().map(|e| e.to_xml(ns::CLIENT)).collect::<Vec<_>>()
+                self.inbox
+                    .iter()
+                    .map(|e| e.to_xml(ns::CLIENT))
+                    .collect::<Vec<_>>()
             ),
         }
     }
 
     /// Asserts that nothing matching `pred` arrives within `quiet`.
-    pub async fn expect_none(&mut self, what: &str, quiet: Duration, pred: impl Fn(&Element) -> bool) {
+    pub async fn expect_none(
+        &mut self,
+        what: &str,
+        quiet: Duration,
+        pred: impl Fn(&Element) -> bool,
+    ) {
         if let Some(stanza) = self.wait_for(quiet, &pred).await {
-            panic!("{}: unexpected {what}: {}", self.jid, stanza.to_xml(ns::CLIENT));
+            panic!(
+                "{}: unexpected {what}: {}",
+                self.jid,
+                stanza.to_xml(ns::CLIENT)
+            );
         }
     }
 
-    async fn wait_for(&mut self, bound: Duration, pred: &impl Fn(&Element) -> bool) -> Option<Element> {
+    async fn wait_for(
+        &mut self,
+        bound: Duration,
+        pred: &impl Fn(&Element) -> bool,
+    ) -> Option<Element> {
         if let Some(index) = self.inbox.iter().position(pred) {
             return self.inbox.remove(index);
         }
@@ -279,13 +306,22 @@ impl Client {
             .with_opt_attr("to", to)
             .with_child(payload);
         self.send(iq).await;
-        self.expect("iq reply", |e| e.name == "iq" && e.attr("id") == Some(id.as_str()))
-            .await
+        self.expect("iq reply", |e| {
+            e.name == "iq" && e.attr("id") == Some(id.as_str())
+        })
+        .await
     }
 
     pub async fn roster(&mut self) -> Vec<Element> {
-        let reply = self.iq("get", None, Element::new("query", ns::ROSTER)).await;
-        assert_eq!(reply.attr("type"), Some("result"), "{}", reply.to_xml(ns::CLIENT));
+        let reply = self
+            .iq("get", None, Element::new("query", ns::ROSTER))
+            .await;
+        assert_eq!(
+            reply.attr("type"),
+            Some("result"),
+            "{}",
+            reply.to_xml(ns::CLIENT)
+        );
         reply
             .child("query", ns::ROSTER)
             .map(|q| q.elements().cloned().collect())
@@ -321,10 +357,15 @@ impl Client {
 }
 
 /// Predicate: a stanza named `name` from a JID whose bare form is `from`, with `type`.
-pub fn stanza_from<'a>(name: &'a str, from: &'a str, ptype: Option<&'a str>) -> impl Fn(&Element) -> bool + 'a {
+pub fn stanza_from<'a>(
+    name: &'a str,
+    from: &'a str,
+    ptype: Option<&'a str>,
+) -> impl Fn(&Element) -> bool + 'a {
     move |e: &Element| {
         e.name == name
             && e.attr("type") == ptype
-            && e.attr("from").is_some_and(|f| f == from || f.split('/').next() == Some(from))
+            && e.attr("from")
+                .is_some_and(|f| f == from || f.split('/').next() == Some(from))
     }
 }

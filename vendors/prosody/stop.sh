@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# vendors/prosody/stop.sh RUN_DIR [TIMEOUT_SECONDS]
+# Stop the Prosody started by start.sh for RUN_DIR, by the PID in
+# RUN_DIR/prosody.pid: SIGTERM, wait up to TIMEOUT (default 10 s), then SIGKILL.
+# Only signals that PID, and only if it is still a prosody process.
+# Idempotent: no pid file or a dead process is success.
+set -euo pipefail
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+  echo "usage: $0 RUN_DIR [TIMEOUT_SECONDS]" >&2; exit 2
+fi
+PIDFILE=$1/prosody.pid
+TIMEOUT=${2:-10}
+[ -s "$PIDFILE" ] || exit 0
+PID=$(tr -dc '0-9' <"$PIDFILE")
+[ -n "$PID" ] || { rm -f "$PIDFILE"; exit 0; }
+
+alive() {
+  local state
+  [ -r "/proc/$PID/stat" ] || return 1
+  state=$(sed 's/^.*) //' "/proc/$PID/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+  [ "$state" != Z ] || return 1
+  tr '\0' ' ' <"/proc/$PID/cmdline" 2>/dev/null | grep -q prosody
+}
+
+if alive; then
+  kill -TERM "$PID" 2>/dev/null || true
+  end=$(( $(date +%s%N) / 1000000 + TIMEOUT * 1000 ))
+  while alive && [ $(( $(date +%s%N) / 1000000 )) -lt "$end" ]; do sleep 0.05; done
+  if alive; then
+    echo "prosody/stop: pid $PID ignored SIGTERM for ${TIMEOUT}s, sending SIGKILL" >&2
+    kill -KILL "$PID" 2>/dev/null || true
+    for _ in $(seq 1 100); do alive || break; sleep 0.05; done
+    if alive; then echo "prosody/stop: pid $PID still alive" >&2; exit 1; fi
+  fi
+fi
+rm -f "$PIDFILE"
