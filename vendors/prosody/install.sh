@@ -56,7 +56,8 @@ for pidfile in /run/prosody/prosody.pid /var/run/prosody/prosody.pid; do
   pid=$(tr -dc '0-9' <"$pidfile")
   [ -n "$pid" ] || continue
   # Only touch it if that PID really is a prosody (lua) process.
-  if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q prosody; then
+  cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" || true)
+  if [[ "$cmd" == *prosody* ]]; then
     log "stopping system prosody daemon pid=$pid (from $pidfile)"
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 50); do

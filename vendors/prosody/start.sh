@@ -9,7 +9,8 @@
 #       [--tls plaintext|tls] [--cert FILE --key FILE] \
 #       [--log-level debug|info|warn] [--offline 1|0] [--timeout SECONDS]
 #
-# Every flag has an environment-variable equivalent (flags win):
+# Every flag has an environment-variable equivalent (flags win); each
+# IMFED_PROSODY_X may also be given as PROSODY_X (IMFED_PROSODY_X wins):
 #   --domain     IMFED_PROSODY_DOMAIN     XMPP domain served (VirtualHost)   required
 #   --run-dir    IMFED_PROSODY_RUN_DIR    run directory (created)            required
 #   --c2s-port   IMFED_PROSODY_C2S_PORT   client port on 127.0.0.1          required
@@ -24,11 +25,14 @@
 #                     dialback (s2s_secure_auth = false). Certificate from --cert/--key,
 #                     else a self-signed one for DOMAIN is generated in RUN_DIR/certs.
 #   --cert/--key IMFED_PROSODY_CERT / IMFED_PROSODY_KEY   PEM files (tls mode only)
-#   --log-level  IMFED_PROSODY_LOG_LEVEL  minimum level in RUN_DIR/prosody.log (default debug)
+#   --log-level  IMFED_PROSODY_LOG_LEVEL  minimum level in RUN_DIR/prosody.log: info (default;
+#                                         debug logs every stanza, which slows Prosody down)
 #   --offline    IMFED_PROSODY_OFFLINE    1 (default, Prosody's default: mod_offline stores
 #                                         messages to offline users) | 0 (modules_disabled:
 #                                         such messages bounce with service-unavailable)
 #   --timeout    IMFED_PROSODY_TIMEOUT    readiness timeout in seconds (default 10)
+#   --nagle      IMFED_PROSODY_NAGLE      off (default: TCP_NODELAY on every socket) | on
+#                                         (Prosody's own default; ~40 ms stalls, see template)
 #
 # What it does: refuses to start if a Prosody recorded in RUN_DIR/prosody.pid is
 # still running or a port is already taken; wipes RUN_DIR/data (fresh accounts,
@@ -51,18 +55,19 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-DOMAIN=${IMFED_PROSODY_DOMAIN:-}
-RUN_DIR=${IMFED_PROSODY_RUN_DIR:-}
-C2S_PORT=${IMFED_PROSODY_C2S_PORT:-}
-S2S_PORT=${IMFED_PROSODY_S2S_PORT:-}
-TLS_MODE=${IMFED_PROSODY_TLS:-plaintext}
-CERT=${IMFED_PROSODY_CERT:-}
-KEY=${IMFED_PROSODY_KEY:-}
-LOG_LEVEL=${IMFED_PROSODY_LOG_LEVEL:-debug}
-OFFLINE=${IMFED_PROSODY_OFFLINE:-1}
-TIMEOUT=${IMFED_PROSODY_TIMEOUT:-10}
+DOMAIN=${IMFED_PROSODY_DOMAIN:-${PROSODY_DOMAIN:-}}
+RUN_DIR=${IMFED_PROSODY_RUN_DIR:-${PROSODY_RUN_DIR:-}}
+C2S_PORT=${IMFED_PROSODY_C2S_PORT:-${PROSODY_C2S_PORT:-}}
+S2S_PORT=${IMFED_PROSODY_S2S_PORT:-${PROSODY_S2S_PORT:-}}
+TLS_MODE=${IMFED_PROSODY_TLS:-${PROSODY_TLS:-plaintext}}
+CERT=${IMFED_PROSODY_CERT:-${PROSODY_CERT:-}}
+KEY=${IMFED_PROSODY_KEY:-${PROSODY_KEY:-}}
+LOG_LEVEL=${IMFED_PROSODY_LOG_LEVEL:-${PROSODY_LOG_LEVEL:-info}}
+OFFLINE=${IMFED_PROSODY_OFFLINE:-${PROSODY_OFFLINE:-1}}
+TIMEOUT=${IMFED_PROSODY_TIMEOUT:-${PROSODY_TIMEOUT:-10}}
+NAGLE=${IMFED_PROSODY_NAGLE:-${PROSODY_NAGLE:-off}}
 ROUTES=()
-ROUTES_ENV=${IMFED_PROSODY_ROUTES:-}
+ROUTES_ENV=${IMFED_PROSODY_ROUTES:-${PROSODY_ROUTES:-}}
 for r in ${ROUTES_ENV//,/ }; do ROUTES+=("$r"); done
 
 die() { echo "prosody/start: $*" >&2; exit 2; }
@@ -81,6 +86,7 @@ while [ $# -gt 0 ]; do
     --log-level) need "$@"; LOG_LEVEL=$2; shift 2 ;;
     --offline)   need "$@"; OFFLINE=$2; shift 2 ;;
     --timeout)   need "$@"; TIMEOUT=$2; shift 2 ;;
+    --nagle)     need "$@"; NAGLE=$2; shift 2 ;;
     -h|--help)   sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
@@ -95,6 +101,7 @@ done
 [[ "$TIMEOUT" =~ ^[0-9]+$ ]] || die "--timeout must be whole seconds"
 case "$LOG_LEVEL" in debug|info|warn|error) ;; *) die "bad --log-level: $LOG_LEVEL" ;; esac
 case "$OFFLINE" in 1|0) ;; *) die "--offline must be 1 or 0" ;; esac
+case "$NAGLE" in on|1|true) NAGLE=true ;; off|0|false) NAGLE=false ;; *) die "--nagle must be on or off" ;; esac
 command -v prosody >/dev/null || die "prosody not installed (run vendors/prosody/install.sh)"
 
 mkdir -p "$RUN_DIR"
@@ -104,13 +111,21 @@ PIDFILE=$RUN_DIR/prosody.pid
 LOG=$RUN_DIR/prosody.log
 OUT=$RUN_DIR/prosody.out
 
-# alive PID: exists, not a zombie, and is a prosody process.
+# running PID: exists and is not a zombie.
+running() {
+  local st
+  st=$(sed 's/^.*) //' 2>/dev/null <"/proc/$1/stat" | cut -d' ' -f1) || return 1
+  [ -n "$st" ] && [ "$st" != Z ]
+}
+# alive PID: running and a prosody process. Only for PIDs we did not start
+# ourselves (an old pid file): /proc/PID/cmdline reads empty for an instant
+# while a process execs, so it is not used for the child we are starting
+# (start.sh is its parent: its PID cannot be reused until we reap it).
 alive() {
-  local pid=$1 state
-  [ -r "/proc/$pid/stat" ] || return 1
-  state=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-  [ "$state" != Z ] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q prosody
+  local cmd
+  running "$1" || return 1
+  cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline") || return 1
+  [[ "$cmd" == *prosody* ]]
 }
 
 # port_open PORT: something accepts TCP connections on 127.0.0.1:PORT.
@@ -189,6 +204,7 @@ tpl=${tpl//@@S2S_PORT@@/$S2S_PORT}
 tpl=${tpl//@@TLS_MODULES@@/$tls_modules}
 tpl=${tpl//@@MODULES_DISABLED@@/$disabled}
 tpl=${tpl//@@TLS_MODE@@/$TLS_MODE}
+tpl=${tpl//@@NAGLE@@/$NAGLE}
 tpl=${tpl//@@C2S_REQUIRE_ENCRYPTION@@/$c2s_req}
 tpl=${tpl//@@S2S_REQUIRE_ENCRYPTION@@/$s2s_req}
 tpl=${tpl//@@ALLOW_UNENCRYPTED_PLAIN@@/$plain_unenc}
@@ -211,21 +227,27 @@ echo "$PID" >"$PIDFILE"
 
 fail() {
   echo "prosody/start: FAILED: $*" >&2
-  if alive "$PID"; then
+  if running "$PID"; then
     kill -TERM "$PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do alive "$PID" || break; sleep 0.05; done
-    alive "$PID" && kill -KILL "$PID" 2>/dev/null || true
+    for _ in $(seq 1 100); do running "$PID" || break; sleep 0.05; done
+    if running "$PID"; then kill -KILL "$PID" 2>/dev/null || true; fi
   fi
   rm -f "$PIDFILE"
   for f in "$OUT" "$LOG"; do
-    if [ -s "$f" ]; then echo "---- tail of $f ----" >&2; tail -n 30 "$f" >&2; fi
+    if [ -s "$f" ]; then echo "---- tail of $f ----" >&2; tail -n 30 "$f" >&2
+    else echo "---- $f: empty or missing ----" >&2; fi
   done
   exit 1
 }
 
 deadline=$(( t0 + TIMEOUT * 1000 ))
 while :; do
-  if ! alive "$PID"; then fail "prosody (pid $PID) exited during startup"; fi
+  if ! running "$PID"; then
+    # start.sh is still its parent: collect the exit status for the report.
+    st=0; wait "$PID" 2>/dev/null || st=$?
+    why="exit status $st"; [ "$st" -gt 128 ] && why="killed by signal $((st - 128))"
+    fail "prosody (pid $PID) exited during startup ($why)"
+  fi
   if [ -s "$LOG" ] && grep -q -e 'Failed to open server port' -e 'Failed to load module' \
        -e 'Error loading' "$LOG"; then
     fail "prosody reported a startup error"

@@ -14,12 +14,18 @@ TIMEOUT=${2:-10}
 PID=$(tr -dc '0-9' <"$PIDFILE")
 [ -n "$PID" ] || { rm -f "$PIDFILE"; exit 0; }
 
+# alive: PID is running (not a zombie) and is a prosody process. An empty
+# cmdline is re-read: it reads empty for an instant while a process execs.
 alive() {
-  local state
-  [ -r "/proc/$PID/stat" ] || return 1
-  state=$(sed 's/^.*) //' "/proc/$PID/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-  [ "$state" != Z ] || return 1
-  tr '\0' ' ' <"/proc/$PID/cmdline" 2>/dev/null | grep -q prosody
+  local st cmd
+  for _ in 1 2 3 4 5; do
+    st=$(sed 's/^.*) //' 2>/dev/null <"/proc/$PID/stat" | cut -d' ' -f1) || return 1
+    [ -n "$st" ] && [ "$st" != Z ] || return 1
+    cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$PID/cmdline") || return 1
+    if [ -n "$cmd" ]; then [[ "$cmd" == *prosody* ]]; return; fi
+    sleep 0.02
+  done
+  return 1
 }
 
 if alive; then

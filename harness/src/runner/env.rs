@@ -1,0 +1,606 @@
+//! The environment of a run: the reference server (in-process imfed-server), the
+//! implementation under test (a second imfed-server, or whatever a target file launches),
+//! account provisioning on both, and the listener behind `{blackhole.domain}`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use imfed_server::config::{Config, TlsMode};
+use imfed_xmpp::client::TlsPolicy;
+use imfed_xmpp::{Element, Jid, ns};
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+use tracing::{info, warn};
+
+use crate::driver::xmpp::{Credentials, Session, Transcript};
+use crate::target::{FixedAccount, LoginTls, TargetFile, TargetSpec, base_dir};
+
+/// The domain of the reference server.
+pub const REF_DOMAIN: &str = "ref.test";
+/// The domain of the second imfed-server in the built-in reference target.
+pub const SUT_DOMAIN: &str = "sut.test";
+/// A domain nobody hosts or routes (RFC 6761 reserves `.invalid`).
+pub const UNKNOWN_DOMAIN: &str = "nowhere.invalid";
+/// A domain routed to a listener that accepts connections and never answers.
+pub const BLACKHOLE_DOMAIN: &str = "blackhole.test";
+/// Bound on outbound link setup on the reference servers, so timeouts show within
+/// scenarios' bounds.
+const S2S_SETUP_BOUND_MS: u64 = 4000;
+
+/// Why the environment could not be set up: the target is unavailable.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    /// The reference server did not start.
+    #[error("reference server: {0}")]
+    Reference(#[from] imfed_server::StartError),
+    /// The target's launch command failed.
+    #[error("launching the target: {0}")]
+    Launch(String),
+    /// The target did not become ready.
+    #[error("target not ready: {0}")]
+    NotReady(String),
+    /// An address in the target file is invalid.
+    #[error("target address {0:?}: {1}")]
+    Address(String, String),
+    /// Local I/O failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// How accounts are made on one side.
+#[derive(Debug)]
+pub enum Provisioner {
+    /// imfed-server's control API.
+    Control {
+        /// Base URL.
+        base: String,
+        /// The domain.
+        domain: String,
+    },
+    /// A command per account.
+    Command {
+        /// The command, templated with user, domain, password (other templates resolved).
+        argv: Vec<String>,
+        /// Where relative paths resolve.
+        dir: PathBuf,
+    },
+    /// XEP-0077 in-band registration.
+    InBand,
+    /// Pre-created accounts handed out in order.
+    Fixed(Mutex<VecDeque<FixedAccount>>),
+}
+
+/// One side of the federation: the reference server's domain or the implementation's.
+#[derive(Debug)]
+pub struct Side {
+    /// The domain.
+    pub domain: String,
+    /// Its client listener.
+    pub c2s: SocketAddr,
+    /// Its s2s listener.
+    pub s2s: SocketAddr,
+    /// How actors log in.
+    pub tls: TlsPolicy,
+    /// How accounts are made.
+    pub provisioner: Provisioner,
+}
+
+/// An account made for a scenario.
+#[derive(Clone, Debug)]
+pub struct Account {
+    /// The localpart.
+    pub user: String,
+    /// The password.
+    pub password: String,
+}
+
+impl Side {
+    /// Creates an account named `user` (a fixed provisioner hands out its next account
+    /// instead).
+    ///
+    /// # Errors
+    /// What failed, as text.
+    pub async fn create_account(&self, user: &str, password: &str) -> Result<Account, String> {
+        match &self.provisioner {
+            Provisioner::Control { base, domain } => {
+                let response = http()
+                    .post(format!("{base}/accounts"))
+                    .json(&serde_json::json!({"user": user, "domain": domain, "password": password}))
+                    .send()
+                    .await
+                    .map_err(|e| format!("control API: {e}"))?;
+                if !response.status().is_success() {
+                    return Err(format!(
+                        "control API refused account {user}: {}",
+                        response.text().await.unwrap_or_default()
+                    ));
+                }
+            }
+            Provisioner::Command { argv, dir } => {
+                let vars = BTreeMap::from([
+                    ("user".to_string(), user.to_string()),
+                    ("domain".to_string(), self.domain.clone()),
+                    ("password".to_string(), password.to_string()),
+                ]);
+                let argv: Vec<String> = argv.iter().map(|arg| substitute(arg, &vars)).collect();
+                let output = tokio::time::timeout(
+                    Duration::from_secs(30),
+                    Command::new(resolve_program(&argv[0], dir))
+                        .args(&argv[1..])
+                        .current_dir(dir)
+                        .stdin(Stdio::null())
+                        .kill_on_drop(true)
+                        .output(),
+                )
+                .await
+                .map_err(|_| format!("provisioning command for {user} took over 30s"))?
+                .map_err(|e| format!("provisioning command {:?}: {e}", argv[0]))?;
+                if !output.status.success() {
+                    return Err(format!(
+                        "provisioning command for {user} failed ({}): {}",
+                        output.status,
+                        String::from_utf8_lossy(&output.stderr).trim()
+                    ));
+                }
+            }
+            Provisioner::InBand => self.register_in_band(user, password).await?,
+            Provisioner::Fixed(accounts) => {
+                let account = accounts
+                    .lock()
+                    .expect("accounts lock")
+                    .pop_front()
+                    .ok_or("the target's fixed account list is used up")?;
+                return Ok(Account {
+                    user: account.user,
+                    password: account.password,
+                });
+            }
+        }
+        Ok(Account {
+            user: user.to_string(),
+            password: password.to_string(),
+        })
+    }
+
+    /// Deletes an account where the provisioner can (best effort).
+    pub async fn delete_account(&self, user: &str) {
+        if let Provisioner::Control { base, domain } = &self.provisioner {
+            let _ = http()
+                .delete(format!("{base}/accounts/{domain}/{user}"))
+                .send()
+                .await;
+        }
+    }
+
+    /// XEP-0077 §3.1: register on an unauthenticated stream.
+    async fn register_in_band(&self, user: &str, password: &str) -> Result<(), String> {
+        let mut session = crate::driver::xmpp::RegistrationStream::open(self.c2s, &self.domain, self.tls)
+            .await
+            .map_err(|e| format!("in-band registration: {e}"))?;
+        let request = Element::new("iq", ns::CLIENT)
+            .with_attr("type", "set")
+            .with_attr("id", "reg1")
+            .with_child(
+                Element::new("query", ns::REGISTER)
+                    .with_child(Element::new("username", ns::REGISTER).with_text(user))
+                    .with_child(Element::new("password", ns::REGISTER).with_text(password)),
+            );
+        let reply = session
+            .request(&request, Duration::from_secs(10))
+            .await
+            .map_err(|e| format!("in-band registration: {e}"))?;
+        if reply.attr("type") != Some("result") {
+            return Err(format!(
+                "in-band registration of {user} refused: {}",
+                reply.to_xml(ns::CLIENT)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Credentials for an actor.
+    pub fn credentials(&self, account: &Account, resource: &str) -> Result<Credentials, String> {
+        let jid = Jid::new(Some(&account.user), &self.domain, Some(resource))
+            .map_err(|e| format!("actor address {}@{}/{resource}: {e}", account.user, self.domain))?;
+        Ok(Credentials {
+            jid,
+            password: account.password.clone(),
+            tls: self.tls,
+        })
+    }
+
+    /// Logs an actor in.
+    ///
+    /// # Errors
+    /// The driver's error as text.
+    pub async fn login(
+        &self,
+        actor: &str,
+        credentials: &Credentials,
+        transcript: Transcript,
+        bound: Duration,
+    ) -> Result<Session, String> {
+        Session::login(actor, self.c2s, credentials, transcript, bound)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(35))
+        .no_proxy()
+        .build()
+        .expect("HTTP client")
+}
+
+/// Replaces `{key}` for every key in `vars`; other braces stay.
+pub fn substitute(text: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut out = text.to_string();
+    for (key, value) in vars {
+        out = out.replace(&format!("{{{key}}}"), value);
+    }
+    out
+}
+
+fn resolve_program(program: &str, dir: &Path) -> PathBuf {
+    if program.contains('/') && !Path::new(program).is_absolute() {
+        dir.join(program)
+    } else {
+        PathBuf::from(program)
+    }
+}
+
+fn login_tls(tls: LoginTls) -> TlsPolicy {
+    match tls {
+        LoginTls::Never => TlsPolicy::Never,
+        LoginTls::Optional => TlsPolicy::IfOffered,
+        LoginTls::Required => TlsPolicy::Required,
+    }
+}
+
+fn server_tls(tls: LoginTls) -> TlsMode {
+    match tls {
+        LoginTls::Never => TlsMode::Off,
+        LoginTls::Optional => TlsMode::Optional,
+        LoginTls::Required => TlsMode::Required,
+    }
+}
+
+/// A launched target process, stopped by PID.
+#[derive(Debug)]
+struct Launched {
+    child: Child,
+    stop_timeout: Duration,
+}
+
+/// The running environment.
+#[derive(Debug)]
+pub struct Environment {
+    /// The reference server's side.
+    pub reference: Side,
+    /// The implementation's side.
+    pub sut: Side,
+    /// The reference server's control API base URL.
+    pub control: String,
+    /// The target's name.
+    pub target: String,
+    /// Capabilities the target lacks.
+    pub unsupported: Vec<String>,
+    /// A fresh directory for this run.
+    pub run_dir: PathBuf,
+    servers: Vec<imfed_server::Running>,
+    launched: Option<Launched>,
+    blackhole: tokio::task::JoinHandle<()>,
+}
+
+async fn reference_server(
+    domain: &str,
+    tls: TlsMode,
+    routes: BTreeMap<String, String>,
+    misbehave: Vec<String>,
+) -> Result<imfed_server::Running, EnvError> {
+    let config = Config {
+        domains: vec![domain.to_string()],
+        remotes: routes,
+        c2s_tls: tls,
+        s2s_tls: tls,
+        allow_plain_without_tls: true,
+        s2s_timeout_ms: S2S_SETUP_BOUND_MS,
+        misbehave,
+        ..Config::default()
+    };
+    Ok(imfed_server::Server::new(config).start().await?)
+}
+
+async fn put_route(control: &str, domain: &str, addr: SocketAddr) -> Result<(), EnvError> {
+    http()
+        .put(format!("{control}/routes/{domain}"))
+        .json(&serde_json::json!({ "addr": addr.to_string() }))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| EnvError::NotReady(format!("setting a route on the reference server: {e}")))?;
+    Ok(())
+}
+
+/// A listener that accepts connections and never says anything (holding them open).
+async fn blackhole() -> Result<(SocketAddr, tokio::task::JoinHandle<()>), EnvError> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+            // Bounded: a long run does not pile up sockets.
+            if held.len() > 256 {
+                held.remove(0);
+            }
+        }
+    });
+    Ok((addr, task))
+}
+
+fn free_port() -> Result<u16, EnvError> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl Environment {
+    /// Starts the reference server and the target.
+    ///
+    /// # Errors
+    /// [`EnvError`]: the target is unavailable.
+    pub async fn start(target: &TargetSpec) -> Result<Environment, EnvError> {
+        let run_dir = std::env::temp_dir().join(format!(
+            "imfed-run-{}-{}",
+            std::process::id(),
+            crate::driver::xmpp::random_token(6)
+        ));
+        std::fs::create_dir_all(&run_dir)?;
+        let (blackhole_addr, blackhole) = blackhole().await?;
+        match target {
+            TargetSpec::Reference { tls, misbehave } => {
+                let mode = server_tls(*tls);
+                let routes = BTreeMap::from([(BLACKHOLE_DOMAIN.to_string(), blackhole_addr.to_string())]);
+                let reference = reference_server(REF_DOMAIN, mode, routes.clone(), Vec::new()).await?;
+                let sut = reference_server(SUT_DOMAIN, mode, routes, misbehave.clone()).await?;
+                let control = format!("http://{}", reference.addresses.control);
+                let sut_control = format!("http://{}", sut.addresses.control);
+                put_route(&control, SUT_DOMAIN, sut.addresses.s2s).await?;
+                put_route(&sut_control, REF_DOMAIN, reference.addresses.s2s).await?;
+                let side = |running: &imfed_server::Running, domain: &str| Side {
+                    domain: domain.to_string(),
+                    c2s: running.addresses.c2s,
+                    s2s: running.addresses.s2s,
+                    tls: login_tls(*tls),
+                    provisioner: Provisioner::Control {
+                        base: format!("http://{}", running.addresses.control),
+                        domain: domain.to_string(),
+                    },
+                };
+                Ok(Environment {
+                    reference: side(&reference, REF_DOMAIN),
+                    sut: side(&sut, SUT_DOMAIN),
+                    control,
+                    target: target.name(),
+                    unsupported: Vec::new(),
+                    run_dir,
+                    servers: vec![reference, sut],
+                    launched: None,
+                    blackhole,
+                })
+            }
+            TargetSpec::File { path, file } => {
+                Self::start_file(path, file, run_dir, blackhole_addr, blackhole).await
+            }
+        }
+    }
+
+    async fn start_file(
+        path: &Path,
+        file: &TargetFile,
+        run_dir: PathBuf,
+        blackhole_addr: SocketAddr,
+        blackhole: tokio::task::JoinHandle<()>,
+    ) -> Result<Environment, EnvError> {
+        let dir = base_dir(path);
+        let s2s_tls = server_tls(file.s2s_tls.unwrap_or(file.tls));
+        let routes = BTreeMap::from([(BLACKHOLE_DOMAIN.to_string(), blackhole_addr.to_string())]);
+        let reference = reference_server(REF_DOMAIN, s2s_tls, routes, Vec::new()).await?;
+        let control = format!("http://{}", reference.addresses.control);
+        // Template values for the target's launch and provisioning.
+        let mut vars = BTreeMap::from([
+            ("domain".to_string(), file.domain.clone()),
+            ("run.dir".to_string(), run_dir.display().to_string()),
+            ("ref.domain".to_string(), REF_DOMAIN.to_string()),
+            ("ref.s2s".to_string(), reference.addresses.s2s.to_string()),
+            ("ref.c2s".to_string(), reference.addresses.c2s.to_string()),
+            ("blackhole.domain".to_string(), BLACKHOLE_DOMAIN.to_string()),
+            ("blackhole.s2s".to_string(), blackhole_addr.to_string()),
+            ("unknown.domain".to_string(), UNKNOWN_DOMAIN.to_string()),
+        ]);
+        let all_text = format!(
+            "{} {} {:?} {:?}",
+            file.c2s, file.s2s, file.launch, file.provision.command
+        );
+        for name in port_names(&all_text) {
+            vars.insert(format!("ports.{name}"), free_port()?.to_string());
+        }
+        let parse_addr = |text: &str| -> Result<SocketAddr, EnvError> {
+            let rendered = substitute(text, &vars);
+            rendered
+                .parse()
+                .map_err(|e: std::net::AddrParseError| EnvError::Address(rendered.clone(), e.to_string()))
+        };
+        let c2s = parse_addr(&file.c2s)?;
+        let s2s = parse_addr(&file.s2s)?;
+        let mut launched = None;
+        if let Some(launch) = &file.launch {
+            let argv: Vec<String> = launch.command.iter().map(|a| substitute(a, &vars)).collect();
+            let mut command = Command::new(resolve_program(&argv[0], &dir));
+            command
+                .args(&argv[1..])
+                .current_dir(&dir)
+                .stdin(Stdio::null())
+                .stdout(Stdio::from(std::fs::File::create(run_dir.join("target.stdout"))?))
+                .stderr(Stdio::from(std::fs::File::create(run_dir.join("target.stderr"))?))
+                .env("IMFED_RUN_DIR", &run_dir)
+                .env("IMFED_DOMAIN", &file.domain)
+                .env("IMFED_C2S", c2s.to_string())
+                .env("IMFED_S2S", s2s.to_string())
+                .env("IMFED_REF_DOMAIN", REF_DOMAIN)
+                .env("IMFED_REF_S2S", reference.addresses.s2s.to_string())
+                .env("IMFED_BLACKHOLE_DOMAIN", BLACKHOLE_DOMAIN)
+                .env("IMFED_BLACKHOLE_S2S", blackhole_addr.to_string())
+                .kill_on_drop(true);
+            for (key, value) in &launch.env {
+                command.env(key, substitute(value, &vars));
+            }
+            let child = command
+                .spawn()
+                .map_err(|e| EnvError::Launch(format!("{:?}: {e}", argv[0])))?;
+            info!(pid = child.id(), target = %file.name, "target launched");
+            let mut launched_process = Launched {
+                child,
+                stop_timeout: launch.stop_timeout.map_or(Duration::from_secs(10), |d| d.0),
+            };
+            let bound = launch.ready_timeout.map_or(Duration::from_secs(30), |d| d.0);
+            if let Err(error) = wait_ready(&mut launched_process.child, &[c2s, s2s], bound).await {
+                let log = std::fs::read_to_string(run_dir.join("target.stderr")).unwrap_or_default();
+                stop_process(&mut launched_process).await;
+                return Err(EnvError::NotReady(format!(
+                    "{error}; stderr tail: {}",
+                    tail(&log, 10)
+                )));
+            }
+            launched = Some(launched_process);
+        }
+        put_route(&control, &file.domain, s2s).await?;
+        let provisioner = if let Some(argv) = &file.provision.command {
+            // Resolve everything but the per-account values now.
+            Provisioner::Command {
+                argv: argv.iter().map(|a| substitute(a, &vars)).collect(),
+                dir: dir.clone(),
+            }
+        } else if file.provision.in_band {
+            Provisioner::InBand
+        } else {
+            Provisioner::Fixed(Mutex::new(
+                file.provision.accounts.clone().unwrap_or_default().into(),
+            ))
+        };
+        let reference_side = Side {
+            domain: REF_DOMAIN.to_string(),
+            c2s: reference.addresses.c2s,
+            s2s: reference.addresses.s2s,
+            tls: login_tls(file.tls),
+            provisioner: Provisioner::Control {
+                base: control.clone(),
+                domain: REF_DOMAIN.to_string(),
+            },
+        };
+        Ok(Environment {
+            reference: reference_side,
+            sut: Side {
+                domain: file.domain.clone(),
+                c2s,
+                s2s,
+                tls: login_tls(file.tls),
+                provisioner,
+            },
+            control,
+            target: file.name.clone(),
+            unsupported: file.unsupported.clone(),
+            run_dir,
+            servers: vec![reference],
+            launched,
+            blackhole,
+        })
+    }
+
+    /// Whether a launched target process is still running (always true when not launched).
+    pub fn target_alive(&mut self) -> bool {
+        match &mut self.launched {
+            Some(launched) => matches!(launched.child.try_wait(), Ok(None)),
+            None => true,
+        }
+    }
+
+    /// Stops everything, bounded.
+    pub async fn stop(mut self) {
+        if let Some(mut launched) = self.launched.take() {
+            stop_process(&mut launched).await;
+        }
+        for server in self.servers.drain(..) {
+            server.stop().await;
+        }
+        self.blackhole.abort();
+        let _ = std::fs::remove_dir_all(&self.run_dir);
+    }
+}
+
+/// `{ports.NAME}` names used in `text`.
+fn port_names(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = text
+        .match_indices("{ports.")
+        .filter_map(|(index, _)| {
+            let rest = &text[index + 7..];
+            rest.find('}').map(|end| rest[..end].to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join(" | ")
+}
+
+/// Waits until every address accepts TCP connections, the process is gone, or `bound`.
+async fn wait_ready(child: &mut Child, addrs: &[SocketAddr], bound: Duration) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + bound;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("the target exited during start-up ({status})"));
+        }
+        let mut ready = true;
+        for addr in addrs {
+            if tokio::net::TcpStream::connect(addr).await.is_err() {
+                ready = false;
+                break;
+            }
+        }
+        if ready {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!("ports {addrs:?} not open within {bound:?}"));
+        }
+        // Polling a port has no event to wait on; the interval is short and bounded.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// SIGTERM by PID, then SIGKILL after the bound.
+async fn stop_process(launched: &mut Launched) {
+    if let Some(pid) = launched.child.id() {
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await;
+        if tokio::time::timeout(launched.stop_timeout, launched.child.wait())
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        warn!(pid, "target did not stop after SIGTERM; killing it");
+    }
+    let _ = launched.child.kill().await;
+}

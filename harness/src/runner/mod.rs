@@ -1,0 +1,187 @@
+//! The runner: selected scenarios × directions, in parallel (bounded), with retries,
+//! expectations and capabilities applied, streaming each result as it completes.
+
+pub mod env;
+pub mod exec;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use imfed_reports::{Outcome, RunReport, ScenarioResult};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::expectations::Expectations;
+use crate::scenario::load::LoadedScenario;
+use env::Environment;
+
+/// What to run and how.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Scenarios run at once.
+    pub jobs: usize,
+    /// Reruns of a failing scenario; a later pass is reported as flaky.
+    pub retries: u32,
+}
+
+/// One unit of work: a scenario in one direction.
+#[derive(Clone, Debug)]
+pub struct Job {
+    /// The scenario.
+    pub scenario: Arc<LoadedScenario>,
+    /// Whether ref and sut are swapped.
+    pub swapped: bool,
+}
+
+/// The jobs for `scenarios`: each as written, and swapped too when `both_directions`.
+pub fn jobs(scenarios: &[LoadedScenario]) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for scenario in scenarios {
+        let scenario = Arc::new(scenario.clone());
+        jobs.push(Job {
+            scenario: scenario.clone(),
+            swapped: false,
+        });
+        if scenario.scenario.both_directions {
+            jobs.push(Job {
+                scenario,
+                swapped: true,
+            });
+        }
+    }
+    jobs
+}
+
+fn direction(swapped: bool) -> &'static str {
+    if swapped { "sut→ref" } else { "ref→sut" }
+}
+
+fn not_run(job: &Job, outcome: Outcome) -> ScenarioResult {
+    let scenario = &job.scenario.scenario;
+    ScenarioResult {
+        id: scenario.id.clone(),
+        title: scenario.title.clone(),
+        pack: job.scenario.pack.clone(),
+        file: job.scenario.relative.clone(),
+        direction: direction(job.swapped).into(),
+        spec: exec::spec_refs(scenario),
+        tags: scenario.tags.clone(),
+        outcome,
+        failure: None,
+        attempts: 0,
+        duration_ms: 0,
+        transcript: Vec::new(),
+        federation: Vec::new(),
+    }
+}
+
+/// Runs a job with retries and applies the expectations file.
+async fn run_job(
+    env: &Environment,
+    job: &Job,
+    options: &RunOptions,
+    expectations: &Expectations,
+    run_id: &str,
+    cancel: &CancellationToken,
+) -> ScenarioResult {
+    let scenario = &job.scenario.scenario;
+    if let Some(capability) = scenario
+        .requires
+        .iter()
+        .find(|c| env.unsupported.contains(c))
+    {
+        return not_run(job, Outcome::Unsupported {
+            capability: capability.clone(),
+        });
+    }
+    let mut attempts = 0;
+    let mut result = loop {
+        attempts += 1;
+        let result = exec::run_scenario(env, &job.scenario, job.swapped, run_id, cancel).await;
+        let retry = result.outcome == Outcome::Fail && attempts <= options.retries && !cancel.is_cancelled();
+        if !retry {
+            break result;
+        }
+    };
+    result.attempts = attempts;
+    if result.outcome == Outcome::Pass && attempts > 1 {
+        result.outcome = Outcome::Flaky { attempts };
+    }
+    expectations.apply(&mut result);
+    result
+}
+
+/// Runs every job against `env`, sending each result on `progress` as it completes, and
+/// returns the report with results in job order. Cancelling `cancel` stops the run: running
+/// scenarios end as interrupted, the rest are skipped.
+pub async fn run(
+    env: Arc<Environment>,
+    jobs: Vec<Job>,
+    options: RunOptions,
+    expectations: Arc<Expectations>,
+    progress: mpsc::UnboundedSender<ScenarioResult>,
+    cancel: CancellationToken,
+) -> RunReport {
+    let started = Instant::now();
+    let started_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let run_id = crate::driver::xmpp::random_token(6);
+    let semaphore = Arc::new(Semaphore::new(options.jobs.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, job) in jobs.iter().cloned().enumerate() {
+        let env = env.clone();
+        let semaphore = semaphore.clone();
+        let options = options.clone();
+        let expectations = expectations.clone();
+        let progress = progress.clone();
+        let cancel = cancel.clone();
+        let run_id = run_id.clone();
+        tasks.spawn(async move {
+            let permit = tokio::select! {
+                permit = semaphore.acquire_owned() => permit.ok(),
+                () = cancel.cancelled() => None,
+            };
+            let result = match permit {
+                Some(_permit) if !cancel.is_cancelled() => {
+                    run_job(&env, &job, &options, &expectations, &run_id, &cancel).await
+                }
+                _ => not_run(&job, Outcome::Skipped {
+                    reason: "interrupted".into(),
+                }),
+            };
+            let _ = progress.send(result.clone());
+            (index, result)
+        });
+    }
+    let mut results: Vec<Option<ScenarioResult>> = vec![None; jobs.len()];
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((index, result)) => results[index] = Some(result),
+            Err(error) => tracing::error!(%error, "a scenario task failed"),
+        }
+    }
+    let results: Vec<ScenarioResult> = results
+        .into_iter()
+        .zip(&jobs)
+        .map(|(result, job)| {
+            result.unwrap_or_else(|| {
+                not_run(job, Outcome::Skipped {
+                    reason: "the scenario task failed".into(),
+                })
+            })
+        })
+        .collect();
+    RunReport {
+        target: env.target.clone(),
+        protocol: "xmpp".into(),
+        imfed_version: env!("CARGO_PKG_VERSION").into(),
+        started_ms,
+        duration_ms: started.elapsed().as_millis() as u64,
+        interrupted: cancel.is_cancelled(),
+        results,
+    }
+}
+
+/// Bound on the whole environment stop.
+pub const STOP_BOUND: Duration = Duration::from_secs(20);

@@ -1,0 +1,15 @@
+//! Scenario files: the language ([`model`]), loading ([`load`]), checks ([`validate`]) and
+//! templates ([`template`]).
+
+pub mod load;
+pub mod model;
+pub mod template;
+pub mod validate;
+
+/// The JSON Schema of scenario files, generated from [`model::Scenario`].
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(model::Scenario);
+    let mut text = serde_json::to_string_pretty(&schema).expect("schema serializes");
+    text.push('\n');
+    text
+}

@@ -1,0 +1,745 @@
+//! The scenario language: what a YAML scenario file may say (documented in
+//! `scenarios/README.md`; the JSON Schema in `scenarios/schema.json` is generated from these
+//! types).
+//!
+//! Steps are protocol-neutral (log in, send a message, subscribe, expect presence) except
+//! `raw` and `expect_xml`, the XMPP escape hatch.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer};
+
+/// A value with the place in the file it came from.
+#[derive(Debug, Clone)]
+pub struct At<T> {
+    /// The value.
+    pub value: T,
+    /// 1-based line.
+    pub line: u64,
+    /// 1-based column.
+    pub column: u64,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for At<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let spanned = serde_saphyr::Spanned::<T>::deserialize(deserializer)?;
+        Ok(At {
+            line: spanned.referenced.line(),
+            column: spanned.referenced.column(),
+            value: spanned.value,
+        })
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for At<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        T::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(generator)
+    }
+
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+}
+
+/// A duration written as `500ms`, `5s` or `2m`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl Dur {
+    /// Parses `500ms`, `5s`, `1.5s`, `2m`.
+    ///
+    /// # Errors
+    /// A message saying what is expected.
+    pub fn parse(text: &str) -> Result<Dur, String> {
+        let text = text.trim();
+        let (number, unit) = match text.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+            Some(index) => text.split_at(index),
+            None => return Err(format!("{text:?} has no unit: write e.g. 500ms, 5s or 2m")),
+        };
+        let value: f64 = number
+            .parse()
+            .map_err(|_| format!("{text:?} is not a duration: write e.g. 500ms, 5s or 2m"))?;
+        let millis = match unit {
+            "ms" => value,
+            "s" => value * 1000.0,
+            "m" => value * 60_000.0,
+            _ => {
+                return Err(format!(
+                    "{text:?} has unknown unit {unit:?}: use ms, s or m"
+                ));
+            }
+        };
+        if !(1.0..=600_000.0).contains(&millis) {
+            return Err(format!("{text:?} is out of range (1ms to 10m)"));
+        }
+        Ok(Dur(Duration::from_millis(millis as u64)))
+    }
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms % 1000 == 0 {
+            write!(f, "{}s", ms / 1000)
+        } else {
+            write!(f, "{ms}ms")
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Dur::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Dur {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?(ms|s|m)$",
+            "description": "A duration: 500ms, 5s, 1.5s or 2m (1ms to 10m)."
+        })
+    }
+}
+
+/// Requirement level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+pub enum Level {
+    /// RFC 2119 MUST (or MUST NOT, REQUIRED, SHALL).
+    #[serde(rename = "MUST")]
+    Must,
+    /// RFC 2119 SHOULD (or SHOULD NOT, RECOMMENDED).
+    #[serde(rename = "SHOULD")]
+    Should,
+    /// RFC 2119 MAY (OPTIONAL).
+    #[serde(rename = "MAY")]
+    May,
+}
+
+/// A requirement the scenario checks.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpecRef {
+    /// The document: "RFC 6121", "RFC 6120", "XEP-0220", "RFC 2779".
+    pub doc: String,
+    /// The section: "3.1.3".
+    pub section: String,
+    /// The requirement level.
+    pub level: Level,
+    /// The requirement, quoted from the document.
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+/// Which server an actor's account lives on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The reference server's domain.
+    Ref,
+    /// The implementation under test.
+    Sut,
+}
+
+impl Role {
+    /// The other role.
+    pub fn other(self) -> Role {
+        match self {
+            Role::Ref => Role::Sut,
+            Role::Sut => Role::Ref,
+        }
+    }
+
+    /// "ref" or "sut".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Ref => "ref",
+            Role::Sut => "sut",
+        }
+    }
+}
+
+/// An actor: a user (and one connected client of it) on a domain role.
+///
+/// Written `alice: ref`, or `alice_phone: {on: ref, account: alice, resource: phone}` for a
+/// second client of the same account.
+#[derive(Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[schemars(untagged)]
+pub enum ActorDef {
+    /// Just the role; the account is the actor's own, the resource `imfed`.
+    Role(Role),
+    /// The role with an explicit account and resource.
+    Full(ActorFull),
+}
+
+/// The long form of an actor.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActorFull {
+    /// Which server.
+    pub on: Role,
+    /// Share the account of this other actor name (default: the actor's own account).
+    #[serde(default)]
+    pub account: Option<String>,
+    /// The resource to bind (default `imfed`).
+    #[serde(default)]
+    pub resource: Option<String>,
+}
+
+impl ActorDef {
+    /// The role.
+    pub fn role(&self) -> Role {
+        match self {
+            ActorDef::Role(role) => *role,
+            ActorDef::Full(full) => full.on,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ActorDef {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ActorDef;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`ref`, `sut`, or a map {on, account, resource}")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<ActorDef, E> {
+                match value {
+                    "ref" => Ok(ActorDef::Role(Role::Ref)),
+                    "sut" => Ok(ActorDef::Role(Role::Sut)),
+                    other => Err(E::custom(format!(
+                        "unknown role {other:?}: expected `ref` or `sut`"
+                    ))),
+                }
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<ActorDef, A::Error> {
+                ActorFull::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(ActorDef::Full)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// A whole scenario file.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Unique id across all packs (lowercase, digits, `-` and `.`).
+    pub id: String,
+    /// One line saying what is checked.
+    pub title: String,
+    /// Longer explanation.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The requirements checked (at least one).
+    pub spec: Vec<SpecRef>,
+    /// Free tags for `--filter tag:...`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Capabilities the target must have; a target declaring one unsupported skips the
+    /// scenario.
+    #[serde(default)]
+    pub requires: Vec<String>,
+    /// Also run with the `ref` and `sut` roles swapped (federation has two links).
+    #[serde(default)]
+    pub both_directions: bool,
+    /// Bound on the whole scenario (default 60s).
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// The actors, by name.
+    pub actors: BTreeMap<String, ActorDef>,
+    /// What happens, in order.
+    pub steps: Vec<At<Step>>,
+}
+
+/// Message types (RFC 6121 §5.2.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageType {
+    /// normal
+    Normal,
+    /// chat
+    Chat,
+    /// groupchat
+    Groupchat,
+    /// headline
+    Headline,
+    /// error
+    Error,
+}
+
+impl MessageType {
+    /// The attribute value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageType::Normal => "normal",
+            MessageType::Chat => "chat",
+            MessageType::Groupchat => "groupchat",
+            MessageType::Headline => "headline",
+            MessageType::Error => "error",
+        }
+    }
+}
+
+/// Available or unavailable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Availability {
+    /// Available presence.
+    Available,
+    /// Unavailable presence.
+    Unavailable,
+}
+
+/// Presence `show` values (RFC 6121 §4.7.2.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Show {
+    /// away
+    Away,
+    /// chat
+    Chat,
+    /// dnd
+    Dnd,
+    /// xa
+    Xa,
+}
+
+impl Show {
+    /// The element text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Show::Away => "away",
+            Show::Chat => "chat",
+            Show::Dnd => "dnd",
+            Show::Xa => "xa",
+        }
+    }
+}
+
+/// Stanza kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StanzaKind {
+    /// message
+    Message,
+    /// presence
+    Presence,
+    /// iq
+    Iq,
+}
+
+impl StanzaKind {
+    /// The element name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StanzaKind::Message => "message",
+            StanzaKind::Presence => "presence",
+            StanzaKind::Iq => "iq",
+        }
+    }
+}
+
+/// Subscription states as a roster shows them (RFC 6121 §2.1.2.5), or `absent`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RosterState {
+    /// No item for the contact.
+    Absent,
+    /// subscription='none'
+    None,
+    /// subscription='to'
+    To,
+    /// subscription='from'
+    From,
+    /// subscription='both'
+    Both,
+}
+
+impl RosterState {
+    /// The attribute value (`None` for absent).
+    pub fn as_attr(self) -> Option<&'static str> {
+        match self {
+            RosterState::Absent => None,
+            RosterState::None => Some("none"),
+            RosterState::To => Some("to"),
+            RosterState::From => Some("from"),
+            RosterState::Both => Some("both"),
+        }
+    }
+}
+
+/// One string or several (any of them matches).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// One value.
+    One(String),
+    /// Any of these.
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// The values.
+    pub fn values(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(one) => vec![one.as_str()],
+            OneOrMany::Many(many) => many.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// A step (externally tagged: `- login: alice`, `- send: {...}`).
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    /// Connect, authenticate, bind and fetch the roster (without sending presence).
+    Login(String),
+    /// Send unavailable presence and close the stream.
+    Logout(String),
+    /// Drop the connection without closing the stream (abrupt disconnect).
+    Disconnect(String),
+    /// Send a message.
+    Send(SendStep),
+    /// Request a subscription to `to`'s presence (RFC 6121 §3.1).
+    Subscribe(Pair),
+    /// Approve `to`'s subscription request (RFC 6121 §3.1.4).
+    Approve(Pair),
+    /// Deny `to`'s subscription request (RFC 6121 §3.2).
+    Deny(Pair),
+    /// Cancel `to`'s subscription to `from`'s presence (RFC 6121 §3.2).
+    Cancel(Pair),
+    /// Unsubscribe from `to`'s presence (RFC 6121 §3.3).
+    Unsubscribe(Pair),
+    /// Add or update a roster item (RFC 6121 §2.3).
+    RosterAdd(RosterAdd),
+    /// Remove a roster item (RFC 6121 §2.5).
+    RosterRemove(RosterRemove),
+    /// Send presence: broadcast, or directed with `to` (RFC 6121 §4).
+    Presence(PresenceStep),
+    /// Wait, within a bound, for something to arrive.
+    Expect(Expect),
+    /// Check that nothing of a kind arrives for a while.
+    ExpectNone(ExpectNone),
+    /// Check that the reference server sent or received a stanza over the federation link.
+    Federation(FederationExpect),
+    /// Send raw XML as an actor (XMPP escape hatch).
+    Raw(RawStep),
+    /// Wait for a stanza matching an XML pattern (XMPP escape hatch).
+    ExpectXml(ExpectXml),
+}
+
+/// A message to send.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendStep {
+    /// The sending actor.
+    pub from: String,
+    /// An actor name (its bare JID) or any templated address, e.g. `{bob.full_jid}`.
+    pub to: String,
+    /// The message type (default chat).
+    #[serde(default, rename = "type")]
+    pub message_type: Option<MessageType>,
+    /// The body (templated; `{i}` is the repetition index).
+    #[serde(default)]
+    pub body: Option<String>,
+    /// The thread id.
+    #[serde(default)]
+    pub thread: Option<String>,
+    /// The subject.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Send this many messages, `{i}` counting from 0.
+    #[serde(default)]
+    pub repeat: Option<u32>,
+}
+
+/// Two actors: `from` acts towards `to`.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pair {
+    /// The acting actor.
+    pub from: String,
+    /// The other party: an actor name or a templated address.
+    pub to: String,
+}
+
+/// A roster item to add or update.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RosterAdd {
+    /// Whose roster.
+    pub actor: String,
+    /// The contact: an actor name or an address.
+    pub contact: String,
+    /// The item's name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The item's groups.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// A roster item to remove.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RosterRemove {
+    /// Whose roster.
+    pub actor: String,
+    /// The contact: an actor name or an address.
+    pub contact: String,
+}
+
+/// Presence to send.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceStep {
+    /// Who sends it.
+    pub actor: String,
+    /// Available (default) or unavailable.
+    #[serde(default, rename = "type")]
+    pub availability: Option<Availability>,
+    /// The show value.
+    #[serde(default)]
+    pub show: Option<Show>,
+    /// The status text.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// The priority (-128..127).
+    #[serde(default)]
+    pub priority: Option<i8>,
+    /// Directed presence: an actor name or an address.
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+/// Matches a message.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageMatch {
+    /// The sender: an actor name (bare or full JID matches) or an address.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// The type (a missing type attribute counts as normal).
+    #[serde(default, rename = "type")]
+    pub message_type: Option<MessageType>,
+    /// The exact body.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// The thread id.
+    #[serde(default)]
+    pub thread: Option<String>,
+    /// The subject.
+    #[serde(default)]
+    pub subject: Option<String>,
+}
+
+/// Matches presence.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceMatch {
+    /// The sender.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Available or unavailable.
+    #[serde(default, rename = "type")]
+    pub availability: Option<Availability>,
+    /// The show value.
+    #[serde(default)]
+    pub show: Option<Show>,
+    /// The status text.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// The priority.
+    #[serde(default)]
+    pub priority: Option<i8>,
+}
+
+/// Matches a subscription signal from someone.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FromMatch {
+    /// The sender (bare JID compared).
+    #[serde(default)]
+    pub from: Option<String>,
+}
+
+/// Matches an error reply.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorMatch {
+    /// Where the error comes from (the address the failed stanza was sent to).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Which kind of stanza bounced.
+    #[serde(default)]
+    pub stanza: Option<StanzaKind>,
+    /// The defined condition (RFC 6120 §8.3.3), or a list of acceptable ones.
+    #[serde(default)]
+    pub condition: Option<OneOrMany>,
+}
+
+/// Matches the state of a roster item.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StateMatch {
+    /// The contact: an actor name or an address.
+    pub contact: String,
+    /// The expected subscription.
+    pub state: RosterState,
+    /// Whether `ask='subscribe'` (a pending outbound request) must be shown.
+    #[serde(default)]
+    pub pending_out: Option<bool>,
+}
+
+macro_rules! expectation_kinds {
+    ($(#[$meta:meta])* $name:ident { $($extra:tt)* }) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// The actor that receives.
+            pub actor: String,
+            $($extra)*
+            /// A message.
+            #[serde(default)]
+            pub message: Option<MessageMatch>,
+            /// Available or unavailable presence.
+            #[serde(default)]
+            pub presence: Option<PresenceMatch>,
+            /// A subscription request (presence type subscribe).
+            #[serde(default)]
+            pub subscription_request: Option<FromMatch>,
+            /// An approval (presence type subscribed).
+            #[serde(default)]
+            pub subscribed: Option<FromMatch>,
+            /// A denial or cancellation (presence type unsubscribed).
+            #[serde(default)]
+            pub unsubscribed: Option<FromMatch>,
+            /// An unsubscription (presence type unsubscribe).
+            #[serde(default)]
+            pub unsubscribe: Option<FromMatch>,
+            /// An error reply.
+            #[serde(default)]
+            pub error: Option<ErrorMatch>,
+        }
+    };
+}
+
+expectation_kinds! {
+    /// Something the actor must receive within the bound. Exactly one kind is given.
+    Expect {
+        /// Bound (default 10s).
+        #[serde(default)]
+        pub within: Option<Dur>,
+        /// Expect this many matching stanzas, in order; `{i}` in the match counts from 0.
+        #[serde(default)]
+        pub repeat: Option<u32>,
+        /// The actor's roster must show this subscription state (checked with a roster
+        /// query, then roster pushes until the bound).
+        #[serde(default)]
+        pub subscription_state: Option<StateMatch>,
+    }
+}
+
+expectation_kinds! {
+    /// Nothing of the given kind may arrive for the duration (`any: true` for anything).
+    ExpectNone {
+        /// How long to watch.
+        #[serde(rename = "for")]
+        pub duration: Dur,
+        /// Any stanza at all.
+        #[serde(default)]
+        pub any: bool,
+    }
+}
+
+/// A stanza the reference server must have sent (`from` is on the reference side) or
+/// received (`from` is on the implementation's side) over the federation link.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FederationExpect {
+    /// The sending actor.
+    pub from: String,
+    /// The receiving actor or address.
+    pub to: String,
+    /// The stanza kind.
+    pub stanza: StanzaKind,
+    /// The `type` attribute ("available" matches no type attribute).
+    #[serde(default, rename = "type")]
+    pub stanza_type: Option<String>,
+    /// The message body.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Bound (default 10s).
+    #[serde(default)]
+    pub within: Option<Dur>,
+    /// How many such stanzas must have crossed (default: at least one); with `exactly`,
+    /// no more than this either.
+    #[serde(default)]
+    pub count: Option<u32>,
+    /// Whether `count` is exact.
+    #[serde(default)]
+    pub exactly: bool,
+}
+
+/// Raw XML to send.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    /// Who sends it.
+    pub actor: String,
+    /// The XML (templated), one or more stanzas in the client namespace.
+    pub xml: String,
+}
+
+/// A stanza matching an XML pattern: same name and namespace, at least the pattern's
+/// attributes (`*` matches any value), each pattern child matched by a distinct child, and
+/// the same text where the pattern has text.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectXml {
+    /// Who receives it.
+    pub actor: String,
+    /// The pattern (templated).
+    #[serde(rename = "match")]
+    pub pattern: String,
+    /// Bound (default 10s).
+    #[serde(default)]
+    pub within: Option<Dur>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(Dur::parse("500ms").unwrap().0, Duration::from_millis(500));
+        assert_eq!(Dur::parse("1.5s").unwrap().0, Duration::from_millis(1500));
+        assert_eq!(Dur::parse("2m").unwrap().0, Duration::from_secs(120));
+        for bad in ["5", "5h", "s", "-1s", "0ms", "11m", "five seconds"] {
+            assert!(Dur::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Dur::parse("5s").unwrap().to_string(), "5s");
+        assert_eq!(Dur::parse("250ms").unwrap().to_string(), "250ms");
+    }
+}

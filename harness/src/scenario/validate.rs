@@ -1,0 +1,300 @@
+//! Checks a parsed scenario beyond what its types say: actors that exist, one expectation
+//! per `expect`, templates that name known values, XML that parses.
+
+use std::path::Path;
+
+use super::load::InputError;
+use super::model::{ActorDef, At, Expect, ExpectNone, Scenario, Step};
+use super::template;
+
+/// Every problem in `scenario`, each with the line and column of its step (or of the file's
+/// start for scenario-level problems).
+pub fn check(scenario: &Scenario, file: &Path) -> Vec<InputError> {
+    let mut errors = Vec::new();
+    let top = |message: String| InputError::at(file, 1, 1, message);
+    if scenario.id.is_empty()
+        || !scenario
+            .id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+    {
+        errors.push(top(format!(
+            "id {:?}: use lowercase letters, digits, '-' and '.'",
+            scenario.id
+        )));
+    }
+    if scenario.spec.is_empty() {
+        errors.push(top("spec: at least one spec reference is required".into()));
+    }
+    if scenario.actors.is_empty() {
+        errors.push(top("actors: at least one actor is required".into()));
+    }
+    if scenario.steps.is_empty() {
+        errors.push(top("steps: at least one step is required".into()));
+    }
+    for (name, def) in &scenario.actors {
+        if !is_actor_name(name) {
+            errors.push(top(format!(
+                "actor {name:?}: names use lowercase letters, digits and '_', starting with a letter"
+            )));
+        }
+        if let ActorDef::Full(full) = def
+            && let Some(account) = &full.account
+        {
+            match scenario.actors.get(account) {
+                None => errors.push(top(format!(
+                    "actor {name:?}: account {account:?} is not an actor"
+                ))),
+                Some(other) if other.role() != full.on => errors.push(top(format!(
+                    "actor {name:?}: shares {account:?}'s account but is on another role"
+                ))),
+                Some(_) => {}
+            }
+        }
+    }
+    let names: Vec<&str> = scenario.actors.keys().map(String::as_str).collect();
+    for (index, step) in scenario.steps.iter().enumerate() {
+        for message in check_step(step, &names) {
+            errors.push(InputError::at(
+                file,
+                step.line,
+                step.column,
+                format!("step {}: {message}", index + 1),
+            ));
+        }
+    }
+    errors
+}
+
+fn is_actor_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Problems in one step.
+fn check_step(step: &At<Step>, actors: &[&str]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut actor = |name: &str, field: &str| {
+        if !actors.contains(&name) {
+            problems.push(format!(
+                "{field}: {name:?} is not an actor (actors: {})",
+                actors.join(", ")
+            ));
+        }
+    };
+    let mut addresses: Vec<(&str, &str)> = Vec::new();
+    let mut templates: Vec<(&str, String)> = Vec::new();
+    let mut repeat = false;
+    match &step.value {
+        Step::Login(name) | Step::Logout(name) | Step::Disconnect(name) => actor(name, "actor"),
+        Step::Send(send) => {
+            actor(&send.from, "from");
+            addresses.push(("to", &send.to));
+            repeat = send.repeat.is_some();
+            if send.repeat == Some(0) || send.repeat.is_some_and(|n| n > 10_000) {
+                problems.push("repeat: must be 1..=10000".into());
+            }
+            for (field, value) in [("body", &send.body), ("thread", &send.thread), ("subject", &send.subject)] {
+                if let Some(value) = value {
+                    templates.push((field, value.clone()));
+                }
+            }
+        }
+        Step::Subscribe(pair)
+        | Step::Approve(pair)
+        | Step::Deny(pair)
+        | Step::Cancel(pair)
+        | Step::Unsubscribe(pair) => {
+            actor(&pair.from, "from");
+            addresses.push(("to", &pair.to));
+        }
+        Step::RosterAdd(add) => {
+            actor(&add.actor, "actor");
+            addresses.push(("contact", &add.contact));
+        }
+        Step::RosterRemove(remove) => {
+            actor(&remove.actor, "actor");
+            addresses.push(("contact", &remove.contact));
+        }
+        Step::Presence(presence) => {
+            actor(&presence.actor, "actor");
+            if let Some(to) = &presence.to {
+                addresses.push(("to", to));
+            }
+            if let Some(status) = &presence.status {
+                templates.push(("status", status.clone()));
+            }
+        }
+        Step::Expect(expect) => {
+            actor(&expect.actor, "actor");
+            repeat = expect.repeat.is_some();
+            let kinds = expect_kinds(expect);
+            if kinds.len() != 1 {
+                problems.push(format!(
+                    "expect: give exactly one of message, presence, subscription_request, \
+                     subscribed, unsubscribed, unsubscribe, error, subscription_state (found {})",
+                    if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") }
+                ));
+            }
+            if expect.repeat.is_some() && expect.message.is_none() && expect.presence.is_none() {
+                problems.push("repeat: only with message or presence".into());
+            }
+            if expect.repeat == Some(0) || expect.repeat.is_some_and(|n| n > 10_000) {
+                problems.push("repeat: must be 1..=10000".into());
+            }
+            collect_match_fields(
+                &mut addresses,
+                &mut templates,
+                expect.message.as_ref(),
+                expect.presence.as_ref(),
+                [&expect.subscription_request, &expect.subscribed, &expect.unsubscribed, &expect.unsubscribe],
+                expect.error.as_ref(),
+            );
+            if let Some(state) = &expect.subscription_state {
+                addresses.push(("contact", &state.contact));
+            }
+        }
+        Step::ExpectNone(none) => {
+            actor(&none.actor, "actor");
+            let kinds = expect_none_kinds(none);
+            if kinds.is_empty() && !none.any {
+                problems.push("expect_none: give a kind (message, presence, ...) or any: true".into());
+            }
+            if none.any && !kinds.is_empty() {
+                problems.push("expect_none: any: true excludes the other kinds".into());
+            }
+            collect_match_fields(
+                &mut addresses,
+                &mut templates,
+                none.message.as_ref(),
+                none.presence.as_ref(),
+                [&none.subscription_request, &none.subscribed, &none.unsubscribed, &none.unsubscribe],
+                none.error.as_ref(),
+            );
+        }
+        Step::Federation(fed) => {
+            actor(&fed.from, "from");
+            addresses.push(("to", &fed.to));
+            if let Some(body) = &fed.body {
+                templates.push(("body", body.clone()));
+            }
+            if fed.exactly && fed.count.is_none() {
+                problems.push("exactly: needs count".into());
+            }
+        }
+        Step::Raw(raw) => {
+            actor(&raw.actor, "actor");
+            templates.push(("xml", raw.xml.clone()));
+            if let Err(error) = crate::expect::parse_fragment(&template::placeholder(&raw.xml)) {
+                problems.push(format!("xml: {error}"));
+            }
+        }
+        Step::ExpectXml(expect) => {
+            actor(&expect.actor, "actor");
+            templates.push(("match", expect.pattern.clone()));
+            match crate::expect::parse_fragment(&template::placeholder(&expect.pattern)) {
+                Ok(elements) if elements.len() == 1 => {}
+                Ok(elements) => problems.push(format!(
+                    "match: the pattern must be one element, found {}",
+                    elements.len()
+                )),
+                Err(error) => problems.push(format!("match: {error}")),
+            }
+        }
+    }
+    for (field, value) in addresses {
+        let is_plain_name = !value.contains(['@', '{', '.', '/']);
+        if is_plain_name {
+            if !actors.contains(&value) {
+                problems.push(format!(
+                    "{field}: {value:?} is not an actor (actors: {}); write an address or a template like {{bob.full_jid}}",
+                    actors.join(", ")
+                ));
+            }
+        } else {
+            templates.push((field, value.to_string()));
+        }
+    }
+    for (field, text) in templates {
+        if let Err(error) = template::check(&text, actors, repeat) {
+            problems.push(format!("{field}: {error}"));
+        }
+    }
+    problems
+}
+
+fn collect_match_fields<'a>(
+    addresses: &mut Vec<(&'static str, &'a str)>,
+    templates: &mut Vec<(&'static str, String)>,
+    message: Option<&'a super::model::MessageMatch>,
+    presence: Option<&'a super::model::PresenceMatch>,
+    signals: [&'a Option<super::model::FromMatch>; 4],
+    error: Option<&'a super::model::ErrorMatch>,
+) {
+    if let Some(message) = message {
+        if let Some(from) = &message.from {
+            addresses.push(("from", from));
+        }
+        for value in [&message.body, &message.thread, &message.subject].into_iter().flatten() {
+            templates.push(("body", value.clone()));
+        }
+    }
+    if let Some(presence) = presence {
+        if let Some(from) = &presence.from {
+            addresses.push(("from", from));
+        }
+        if let Some(status) = &presence.status {
+            templates.push(("status", status.clone()));
+        }
+    }
+    for signal in signals.into_iter().flatten() {
+        if let Some(from) = &signal.from {
+            addresses.push(("from", from));
+        }
+    }
+    if let Some(error) = error
+        && let Some(from) = &error.from
+    {
+        addresses.push(("from", from));
+    }
+}
+
+/// The kinds given in an `expect`.
+pub fn expect_kinds(expect: &Expect) -> Vec<&'static str> {
+    let mut kinds = Vec::new();
+    for (present, name) in [
+        (expect.message.is_some(), "message"),
+        (expect.presence.is_some(), "presence"),
+        (expect.subscription_request.is_some(), "subscription_request"),
+        (expect.subscribed.is_some(), "subscribed"),
+        (expect.unsubscribed.is_some(), "unsubscribed"),
+        (expect.unsubscribe.is_some(), "unsubscribe"),
+        (expect.error.is_some(), "error"),
+        (expect.subscription_state.is_some(), "subscription_state"),
+    ] {
+        if present {
+            kinds.push(name);
+        }
+    }
+    kinds
+}
+
+/// The kinds given in an `expect_none`.
+pub fn expect_none_kinds(none: &ExpectNone) -> Vec<&'static str> {
+    let mut kinds = Vec::new();
+    for (present, name) in [
+        (none.message.is_some(), "message"),
+        (none.presence.is_some(), "presence"),
+        (none.subscription_request.is_some(), "subscription_request"),
+        (none.subscribed.is_some(), "subscribed"),
+        (none.unsubscribed.is_some(), "unsubscribed"),
+        (none.unsubscribe.is_some(), "unsubscribe"),
+        (none.error.is_some(), "error"),
+    ] {
+        if present {
+            kinds.push(name);
+        }
+    }
+    kinds
+}

@@ -1,0 +1,214 @@
+//! Targets: the implementation under test, described by a YAML target file, or the built-in
+//! `reference` target (a second imfed-server playing the implementation under test).
+//!
+//! ```yaml
+//! name: prosody-plain
+//! protocol: xmpp
+//! domain: sut.test
+//! c2s: 127.0.0.1:{ports.c2s}       # {ports.NAME} is a free loopback port the harness picks
+//! s2s: 127.0.0.1:{ports.s2s}
+//! tls: optional                     # how actors log in: never | optional | required
+//! unsupported: [offline-storage]    # capabilities it lacks: scenarios requiring them skip
+//! provision:                        # exactly one of:
+//!   command: [./register.sh, "{run.dir}", "{user}", "{domain}", "{password}"]
+//!   # in_band: true                 # XEP-0077 in-band registration
+//!   # accounts: [{user: u1, password: p1}]
+//! launch:                           # optional: how to start and stop it
+//!   command: [./start.sh]
+//!   env: {PROSODY_DOMAIN: "{domain}", PROSODY_ROUTES: "{ref.domain}={ref.s2s}"}
+//!   ready_timeout: 20s              # until c2s and s2s accept connections
+//!   stop_timeout: 10s               # SIGTERM, then SIGKILL
+//! ```
+//!
+//! Templates in `launch` and `provision`: `{ports.NAME}`, `{run.dir}` (a fresh directory per
+//! run), `{domain}`, `{ref.domain}`, `{ref.s2s}`, `{blackhole.domain}`, `{blackhole.s2s}`,
+//! `{unknown.domain}`, and in `provision.command` also `{user}` and `{password}`. Relative
+//! command paths are resolved against the target file's folder.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::scenario::load::{InputError, read_yaml};
+use crate::scenario::model::Dur;
+
+/// How actors on a side log in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginTls {
+    /// Never use TLS.
+    Never,
+    /// Use STARTTLS when offered.
+    #[default]
+    Optional,
+    /// Require STARTTLS.
+    Required,
+}
+
+/// How accounts are created on the implementation under test.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provision {
+    /// A command run once per account, templated with `{user}`, `{domain}`, `{password}`.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// In-band registration (XEP-0077) over a client connection.
+    #[serde(default)]
+    pub in_band: bool,
+    /// A fixed list of accounts handed out in order (scenarios needing more fail).
+    #[serde(default)]
+    pub accounts: Option<Vec<FixedAccount>>,
+}
+
+/// A pre-created account.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixedAccount {
+    /// The localpart.
+    pub user: String,
+    /// The password.
+    pub password: String,
+}
+
+/// How to start and stop the implementation.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Launch {
+    /// The command and its arguments (templated).
+    pub command: Vec<String>,
+    /// Extra environment (templated values).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Bound on readiness: both c2s and s2s accept TCP connections (default 30s).
+    #[serde(default)]
+    pub ready_timeout: Option<Dur>,
+    /// Bound on stopping after SIGTERM before SIGKILL (default 10s).
+    #[serde(default)]
+    pub stop_timeout: Option<Dur>,
+}
+
+/// A target file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetFile {
+    /// Display name.
+    pub name: String,
+    /// The protocol profile (only `xmpp` today).
+    pub protocol: String,
+    /// The domain the implementation hosts for the test.
+    pub domain: String,
+    /// Its client listener, `host:port` (templated).
+    pub c2s: String,
+    /// Its server-to-server listener, `host:port` (templated).
+    pub s2s: String,
+    /// How actors log in.
+    #[serde(default)]
+    pub tls: LoginTls,
+    /// STARTTLS policy of the reference server's s2s side for this target (default: the
+    /// same as `tls`, with never meaning off).
+    #[serde(default)]
+    pub s2s_tls: Option<LoginTls>,
+    /// Capabilities it lacks.
+    #[serde(default)]
+    pub unsupported: Vec<String>,
+    /// Account creation.
+    pub provision: Provision,
+    /// Start and stop.
+    #[serde(default)]
+    pub launch: Option<Launch>,
+}
+
+/// A target as the runner uses it.
+#[derive(Clone, Debug)]
+pub enum TargetSpec {
+    /// Two imfed-servers: `ref.test` and `sut.test`.
+    Reference {
+        /// STARTTLS for everything.
+        tls: LoginTls,
+        /// Misbehaviour switches for the server playing the implementation under test.
+        misbehave: Vec<String>,
+    },
+    /// A target file.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Its contents.
+        file: Box<TargetFile>,
+    },
+}
+
+impl TargetSpec {
+    /// `reference` or a target file.
+    ///
+    /// # Errors
+    /// [`InputError`] for a file that cannot be read or is invalid.
+    pub fn parse(text: &str) -> Result<TargetSpec, InputError> {
+        if text == "reference" {
+            return Ok(TargetSpec::Reference {
+                tls: LoginTls::Optional,
+                misbehave: Vec::new(),
+            });
+        }
+        let path = PathBuf::from(text);
+        let file: TargetFile = read_yaml(&path)?;
+        check(&file, &path)?;
+        Ok(TargetSpec::File {
+            path,
+            file: Box::new(file),
+        })
+    }
+
+    /// The display name.
+    pub fn name(&self) -> String {
+        match self {
+            TargetSpec::Reference { .. } => "reference".into(),
+            TargetSpec::File { file, .. } => file.name.clone(),
+        }
+    }
+
+    /// Capabilities the target lacks.
+    pub fn unsupported(&self) -> Vec<String> {
+        match self {
+            TargetSpec::Reference { .. } => Vec::new(),
+            TargetSpec::File { file, .. } => file.unsupported.clone(),
+        }
+    }
+}
+
+fn check(file: &TargetFile, path: &Path) -> Result<(), InputError> {
+    let fail = |message: String| Err(InputError::at(path, 1, 1, message));
+    if file.protocol != "xmpp" {
+        return fail(format!(
+            "protocol {:?} is not supported (supported: xmpp)",
+            file.protocol
+        ));
+    }
+    let provision = &file.provision;
+    let ways = usize::from(provision.command.is_some())
+        + usize::from(provision.in_band)
+        + usize::from(provision.accounts.is_some());
+    if ways != 1 {
+        return fail("provision: give exactly one of command, in_band, accounts".into());
+    }
+    if provision.command.as_ref().is_some_and(Vec::is_empty) {
+        return fail("provision.command: empty".into());
+    }
+    if let Some(launch) = &file.launch
+        && launch.command.is_empty()
+    {
+        return fail("launch.command: empty".into());
+    }
+    if imfed_xmpp::Jid::new(None, &file.domain, None).is_err() {
+        return fail(format!("domain {:?} is not a valid domain", file.domain));
+    }
+    Ok(())
+}
+
+/// The folder relative command paths are resolved against.
+pub fn base_dir(path: &Path) -> PathBuf {
+    path.parent()
+        .map(Path::to_path_buf)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."))
+}

@@ -1,0 +1,389 @@
+//! Every renderer on one run with each outcome kind, two packs and hostile transcript text;
+//! the JUnit XML read back with an independent parser.
+
+use imfed_reports::terminal::{self, TerminalStyle};
+use imfed_reports::{
+    Counts, Failure, Flow, Level, LinkLine, Outcome, RunReport, ScenarioResult, SpecRef,
+    TranscriptLine, json, junit,
+};
+
+/// Text a misbehaving server could send: a CDATA end, markup characters, a control character
+/// XML 1.0 forbids, and non-ASCII.
+const NASTY: &str = "<body>]]> &amp; & < \u{1} héllo ✓ 日本語 🎉</body>";
+
+fn spec(doc: &str, section: &str, level: Level) -> SpecRef {
+    SpecRef {
+        doc: doc.into(),
+        section: section.into(),
+        level,
+        text: None,
+    }
+}
+
+fn line(t_ms: u64, actor: &str, flow: Flow, text: &str) -> TranscriptLine {
+    TranscriptLine {
+        t_ms,
+        actor: actor.into(),
+        flow,
+        text: text.into(),
+    }
+}
+
+fn link(t_ms: u64, direction: &str, xml: &str) -> LinkLine {
+    LinkLine {
+        t_ms,
+        direction: direction.into(),
+        local: "ref.test".into(),
+        remote: "sut.test".into(),
+        xml: xml.into(),
+    }
+}
+
+fn scenario(pack: &str, id: &str, direction: &str, outcome: Outcome) -> ScenarioResult {
+    ScenarioResult {
+        id: id.into(),
+        title: format!("{id} title"),
+        pack: pack.into(),
+        file: format!("{pack}/{id}.yaml"),
+        direction: direction.into(),
+        spec: vec![],
+        tags: vec![],
+        outcome,
+        failure: None,
+        attempts: 1,
+        duration_ms: 42,
+        transcript: vec![],
+        federation: vec![],
+    }
+}
+
+fn fixture() -> RunReport {
+    let message_spec = vec![
+        spec("RFC 6121", "5.2.3", Level::Must),
+        spec("RFC 6120", "8.5", Level::Must),
+    ];
+
+    let mut pass = scenario("core", "message-chat", "ref→sut", Outcome::Pass);
+    pass.spec = message_spec.clone();
+    pass.tags = vec!["message".into(), "s2s".into()];
+    pass.transcript = vec![
+        line(0, "alice", Flow::Note, "logged in as alice@ref.test/phone"),
+        line(
+            3,
+            "alice",
+            Flow::Sent,
+            "<message to='bob@sut.test' type='chat'><body>hi</body></message>",
+        ),
+        line(
+            18,
+            "bob",
+            Flow::Received,
+            "<message from='alice@ref.test/phone' type='chat'><body>hi</body></message>",
+        ),
+    ];
+    pass.federation = vec![link(
+        5,
+        "out",
+        "<message from='alice@ref.test/phone' to='bob@sut.test' type='chat'><body>hi</body></message>",
+    )];
+
+    let mut flaky = scenario(
+        "core",
+        "message-chat",
+        "sut→ref",
+        Outcome::Flaky { attempts: 2 },
+    );
+    flaky.spec = message_spec;
+    flaky.attempts = 2;
+    flaky.failure = Some(Failure {
+        step: 3,
+        step_label: "expect alice message from bob".into(),
+        message: "no message from bob within 5s".into(),
+        awaited: Some("message from bob".into()),
+        arrived: vec![],
+    });
+
+    let mut fail = scenario("core", "presence-probe", "ref→sut", Outcome::Fail);
+    fail.spec = vec![
+        spec("RFC 6121", "4.3", Level::Must),
+        SpecRef {
+            text: Some("the contact's server MUST reply on behalf of the contact".into()),
+            ..spec("RFC 6121", "4.3.2", Level::Should)
+        },
+    ];
+    fail.tags = vec!["presence".into()];
+    fail.duration_ms = 5_013;
+    fail.failure = Some(Failure {
+        step: 5,
+        step_label: "expect bob message from alice".into(),
+        message: "no message from alice within 5s".into(),
+        awaited: Some("message from alice".into()),
+        arrived: vec![format!(
+            "<presence from='alice@sut.test/phone'>{NASTY}</presence>"
+        )],
+    });
+    fail.transcript = (0..9)
+        .map(|i| line(i * 10, "bob", Flow::Note, &format!("waiting {i}")))
+        .chain([
+            line(
+                100,
+                "alice",
+                Flow::Sent,
+                &format!("<message to='bob@ref.test'>{NASTY}</message>"),
+            ),
+            line(
+                120,
+                "bob",
+                Flow::Received,
+                "<presence from='alice@sut.test/phone'/>",
+            ),
+            line(130, "bob", Flow::Note, "disconnected\r\nby peer"),
+        ])
+        .collect();
+    fail.federation = vec![
+        link(
+            101,
+            "in",
+            &format!("<message from='alice@sut.test' to='bob@ref.test'>{NASTY}</message>"),
+        ),
+        link(102, "out", "<db:result type='valid'/>"),
+    ];
+
+    let mut xfail = scenario(
+        "dialback",
+        "dialback-verify",
+        "ref→sut",
+        Outcome::XFail {
+            reason: "answers db:verify with the wrong id (issue 42)".into(),
+        },
+    );
+    xfail.spec = vec![spec("XEP-0220", "2.4", Level::Must)];
+    xfail.failure = Some(Failure {
+        step: 2,
+        step_label: "expect link db:verify".into(),
+        message: "wrong id".into(),
+        awaited: Some("<db:verify id='abc'/>".into()),
+        arrived: vec!["<db:verify id='xyz'/>".into()],
+    });
+
+    let mut xpass = scenario(
+        "dialback",
+        "dialback-invalid-key",
+        "sut→ref",
+        Outcome::XPass {
+            reason: "accepts invalid keys (issue 7)".into(),
+        },
+    );
+    xpass.spec = vec![
+        spec("XEP-0220", "2.3", Level::Must),
+        spec("XEP-0220", "2.5", Level::May),
+    ];
+
+    let mut skipped = scenario(
+        "core",
+        "roster-push",
+        "ref→sut",
+        Outcome::Skipped {
+            reason: "interrupted".into(),
+        },
+    );
+    skipped.spec = vec![spec("RFC 6121", "2.1.6", Level::Must)];
+    skipped.attempts = 0;
+    skipped.duration_ms = 0;
+
+    let mut unsupported = scenario(
+        "dialback",
+        "dialback-starttls",
+        "ref→sut",
+        Outcome::Unsupported {
+            capability: "starttls".into(),
+        },
+    );
+    unsupported.attempts = 0;
+    unsupported.duration_ms = 0;
+
+    RunReport {
+        target: "sut".into(),
+        protocol: "xmpp".into(),
+        imfed_version: "0.1.0".into(),
+        started_ms: 1_700_000_000_000,
+        duration_ms: 6_000,
+        interrupted: false,
+        // Packs interleave: the JUnit suites follow first appearance.
+        results: vec![pass, flaky, xfail, fail, xpass, skipped, unsupported],
+    }
+}
+
+const PLAIN: TerminalStyle = TerminalStyle { color: false };
+const COLOR: TerminalStyle = TerminalStyle { color: true };
+
+#[test]
+fn terminal_summary_snapshot() {
+    let text = terminal::summary(&fixture(), PLAIN);
+    insta::with_settings!({ filters => vec![(r"\+\d+ms", "+[ms]")] }, {
+        insta::assert_snapshot!("terminal_summary", text);
+    });
+}
+
+#[test]
+fn terminal_last_line_is_exactly_the_summary_line() {
+    let report = fixture();
+    let expected = Counts::of(&report.results).summary_line();
+    assert_eq!(expected, "1 passed, 2 failed, 2 skipped");
+    for style in [PLAIN, COLOR] {
+        let text = terminal::summary(&report, style);
+        assert!(text.ends_with(&format!("\n{expected}\n")), "{text:?}");
+        assert_eq!(text.lines().last(), Some(expected.as_str()));
+    }
+    let colored = terminal::summary(&report, COLOR);
+    assert!(colored.contains('\x1b'), "color on but no ANSI codes");
+    assert!(!terminal::summary(&report, PLAIN).contains('\x1b'));
+}
+
+#[test]
+fn junit_snapshot() {
+    let xml = junit::render(&fixture()).unwrap();
+    insta::with_settings!({ filters => vec![
+        (r#"time="[0-9.]+""#, r#"time="[time]""#),
+        (r#"timestamp="[^"]+""#, r#"timestamp="[timestamp]""#),
+        (r"\+\d+ms", "+[ms]"),
+    ] }, {
+        insta::assert_snapshot!("junit", xml);
+    });
+}
+
+#[test]
+fn junit_has_only_characters_xml_allows() {
+    let xml = junit::render(&fixture()).unwrap();
+    let forbidden = |c: char| !matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..);
+    assert!(!xml.chars().any(forbidden), "{xml}");
+}
+
+#[test]
+fn junit_reads_back_with_an_independent_parser() {
+    let xml = junit::render(&fixture()).unwrap();
+    let suites = junit_parser::from_reader(xml.as_bytes()).expect("well-formed JUnit XML");
+
+    let names: Vec<&str> = suites.suites.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["core", "dialback"]);
+    let cases: Vec<&junit_parser::TestCase> = suites.suites.iter().flat_map(|s| &s.cases).collect();
+    assert_eq!(cases.len(), 7);
+    assert_eq!(suites.suites[0].cases.len(), 4);
+    assert_eq!(suites.suites[0].failures, 1);
+    assert_eq!(suites.suites[1].failures, 1);
+
+    let case = |name: &str| {
+        *cases
+            .iter()
+            .find(|c| c.original_name == name)
+            .unwrap_or_else(|| panic!("no testcase {name}"))
+    };
+    let failed: Vec<&str> = cases
+        .iter()
+        .filter(|c| c.status.is_failure())
+        .map(|c| c.original_name.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        ["presence-probe [ref→sut]", "dialback-invalid-key [sut→ref]"]
+    );
+    let skipped: Vec<&str> = cases
+        .iter()
+        .filter(|c| c.status.is_skipped())
+        .map(|c| c.original_name.as_str())
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            "roster-push [ref→sut]",
+            "dialback-verify [ref→sut]",
+            "dialback-starttls [ref→sut]"
+        ]
+    );
+    assert!(case("message-chat [ref→sut]").status.is_success());
+    assert!(case("message-chat [sut→ref]").status.is_success());
+
+    let probe = case("presence-probe [ref→sut]");
+    assert_eq!(probe.classname.as_deref(), Some("core.presence-probe"));
+    assert_eq!(probe.file.as_deref(), Some("core/presence-probe.yaml"));
+    assert!((probe.time - 5.013).abs() < 1e-9, "{}", probe.time);
+    let failure = probe.status.failure_as_ref();
+    assert!(
+        failure.message.starts_with(
+            "step 5 (expect bob message from alice): no message from alice within 5s; \
+             arrived instead: <presence from='alice@sut.test/phone'><body>]]> &amp; & < \\u{1} héllo"
+        ),
+        "{}",
+        failure.message
+    );
+    assert!(
+        failure.text.contains("awaited: message from alice"),
+        "{}",
+        failure.text
+    );
+
+    let out = probe.system_out.as_deref().unwrap();
+    assert!(out.contains("spec: RFC 6121 §4.3 MUST\n"), "{out}");
+    assert!(out.contains("tags: presence\n"), "{out}");
+    assert!(out.contains("direction: ref→sut\n"), "{out}");
+    assert!(
+        out.contains("\ntranscript:\n+0ms bob · waiting 0\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("+130ms bob · disconnected\\r\\nby peer\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\nfederation link:\n+101ms ref.test ← sut.test <message"),
+        "{out}"
+    );
+    assert!(
+        out.contains("+102ms ref.test → sut.test <db:result type='valid'/>"),
+        "{out}"
+    );
+    // The `]]>` is split across two CDATA sections. junit-parser joins adjacent sections with a
+    // newline; a conforming XML reader gives the `]]>` back.
+    let unsplit = out.replace("]]\n>", "]]>");
+    assert!(
+        unsplit.contains("+100ms alice ⇒ <message to='bob@ref.test'><body>]]> &amp; & < \\u{1} héllo ✓ 日本語 🎉</body></message>"),
+        "{out}"
+    );
+
+    let flaky = case("message-chat [sut→ref]");
+    assert!(
+        flaky
+            .system_out
+            .as_deref()
+            .unwrap()
+            .starts_with("FLAKY: passed on attempt 2\n"),
+        "{flaky:?}"
+    );
+
+    let xpass = case("dialback-invalid-key [sut→ref]")
+        .status
+        .failure_as_ref();
+    assert_eq!(xpass.failure_type, "xpass");
+    assert!(xpass.message.contains("accepts invalid keys (issue 7)"));
+
+    let xfail = case("dialback-verify [ref→sut]").status.skipped_as_ref();
+    assert_eq!(
+        xfail.message,
+        "expected failure: answers db:verify with the wrong id (issue 42)"
+    );
+    let unsupported = case("dialback-starttls [ref→sut]").status.skipped_as_ref();
+    assert_eq!(unsupported.message, "unsupported capability: starttls");
+    let skipped = case("roster-push [ref→sut]").status.skipped_as_ref();
+    assert_eq!(skipped.message, "interrupted");
+}
+
+#[test]
+fn json_round_trips() {
+    let report = fixture();
+    let text = json::render(&report);
+    assert_eq!(json::parse(&text).unwrap(), report);
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(value["schema_version"], 1);
+    assert_eq!(value["counts"]["failed"], 2);
+    assert_eq!(value["counts"]["flaky"], 1);
+}
