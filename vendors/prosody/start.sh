@@ -7,7 +7,7 @@
 #       --c2s-port 40222 --s2s-port 40269 \
 #       --route pb.test=127.0.0.1:40369 [--route other.test=127.0.0.1:N ...] \
 #       [--tls plaintext|tls] [--cert FILE --key FILE] \
-#       [--log-level debug|info|warn] [--offline 1|0] [--timeout SECONDS]
+#       [--log-level debug|info|warn] [--offline 1|0] [--timeout SECONDS] [--nagle on|off]
 #
 # Every flag has an environment-variable equivalent (flags win); each
 # IMFED_PROSODY_X may also be given as PROSODY_X (IMFED_PROSODY_X wins):
@@ -46,7 +46,8 @@
 #   READY pid=<pid> c2s=127.0.0.1:<port> s2s=127.0.0.1:<port>
 # (the time to readiness in ms is written to RUN_DIR/ready_ms).
 # Failure: prints the tail of Prosody's log to stderr, kills the started PID,
-# exits non-zero.
+# exits 1 (2: bad arguments, port already taken, or a Prosody already running
+# for RUN_DIR).
 #
 # Files in RUN_DIR: prosody.cfg.lua, prosody.pid, prosody.log (Prosody's log),
 # prosody.out (its stdout/stderr), data/, certs/ (tls mode, generated), ready_ms.

@@ -117,6 +117,63 @@ impl Io {
     }
 }
 
+/// The transport and parser shared by login sessions and registration streams.
+struct Wire {
+    io: Io,
+    parser: StreamParser,
+    buf: Vec<u8>,
+}
+
+impl Wire {
+    async fn connect(addr: SocketAddr) -> Result<Wire, DriverError> {
+        let tcp = TcpStream::connect(addr)
+            .await
+            .map_err(|source| DriverError::Connect { addr, source })?;
+        let _ = tcp.set_nodelay(true);
+        Ok(Wire {
+            io: Io::Plain(tcp),
+            parser: StreamParser::new(Limits::default()),
+            buf: vec![0; 16 * 1024],
+        })
+    }
+
+    async fn read_event(&mut self) -> Result<StreamEvent, DriverError> {
+        loop {
+            if let Some(event) = self.parser.next_event()? {
+                return Ok(event);
+            }
+            let read = self.io.read(&mut self.buf).await?;
+            if read == 0 {
+                return Err(DriverError::Stream("connection closed by server".into()));
+            }
+            self.parser.feed(&self.buf[..read]);
+        }
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), DriverError> {
+        Ok(self.io.write(bytes).await?)
+    }
+
+    /// Upgrades to TLS (after `<proceed/>`) and resets the parser for the new stream.
+    ///
+    /// The suite's servers use test certificates: the handshake is checked, the
+    /// certificate is not (the reference server authenticates peers with dialback).
+    async fn start_tls(&mut self, domain: &str) -> Result<(), DriverError> {
+        let Io::Plain(tcp) = std::mem::replace(&mut self.io, Io::Gone) else {
+            return Err(DriverError::Login("STARTTLS twice".into()));
+        };
+        let name = rustls::pki_types::ServerName::try_from(domain.to_string())
+            .map_err(|error| DriverError::Login(format!("server name {domain}: {error}")))?;
+        let tls = imfed_server::tls::insecure_connector()
+            .connect(name, tcp)
+            .await
+            .map_err(|error| DriverError::Login(format!("TLS handshake: {error}")))?;
+        self.io = Io::Tls(Box::new(tls));
+        self.parser.reset();
+        Ok(())
+    }
+}
+
 /// How to log in.
 #[derive(Clone, Debug)]
 pub struct Credentials {
@@ -133,9 +190,7 @@ pub struct Session {
     actor: String,
     /// The bound full JID.
     pub jid: Jid,
-    io: Io,
-    parser: StreamParser,
-    buf: Vec<u8>,
+    wire: Wire,
     inbox: VecDeque<Element>,
     transcript: Transcript,
     next_id: u64,
@@ -173,10 +228,7 @@ impl Session {
         credentials: &Credentials,
         transcript: Transcript,
     ) -> Result<Session, DriverError> {
-        let tcp = TcpStream::connect(addr)
-            .await
-            .map_err(|source| DriverError::Connect { addr, source })?;
-        let _ = tcp.set_nodelay(true);
+        let wire = Wire::connect(addr).await?;
         let mut config = LoginConfig::new(
             credentials.jid.clone(),
             credentials.password.clone(),
@@ -187,9 +239,7 @@ impl Session {
         let mut session = Session {
             actor: actor.to_string(),
             jid: credentials.jid.clone(),
-            io: Io::Plain(tcp),
-            parser: StreamParser::new(Limits::default()),
-            buf: vec![0; 16 * 1024],
+            wire,
             inbox: VecDeque::new(),
             transcript,
             next_id: 0,
@@ -198,10 +248,10 @@ impl Session {
         loop {
             while let Some(action) = actions.pop_front() {
                 match action {
-                    LoginAction::Send(bytes) => session.io.write(&bytes).await?,
-                    LoginAction::ResetParser => session.parser.reset(),
+                    LoginAction::Send(bytes) => session.wire.write(&bytes).await?,
+                    LoginAction::ResetParser => session.wire.parser.reset(),
                     LoginAction::StartTls => {
-                        session.start_tls(login.domain()).await?;
+                        session.wire.start_tls(login.domain()).await?;
                         actions.extend(login.tls_established());
                     }
                     LoginAction::Done(jid) => {
@@ -219,7 +269,7 @@ impl Session {
                     }
                 }
             }
-            let event = session.read_event().await?;
+            let event = session.wire.read_event().await?;
             actions.extend(
                 login
                     .handle(event)
@@ -228,36 +278,9 @@ impl Session {
         }
     }
 
-    async fn start_tls(&mut self, domain: &str) -> Result<(), DriverError> {
-        let Io::Plain(tcp) = std::mem::replace(&mut self.io, Io::Gone) else {
-            return Err(DriverError::Login("STARTTLS twice".into()));
-        };
-        let name = rustls::pki_types::ServerName::try_from(domain.to_string())
-            .map_err(|error| DriverError::Login(format!("server name {domain}: {error}")))?;
-        let tls = imfed_server::tls::insecure_connector()
-            .connect(name, tcp)
-            .await
-            .map_err(|error| DriverError::Login(format!("TLS handshake: {error}")))?;
-        self.io = Io::Tls(Box::new(tls));
-        Ok(())
-    }
-
-    async fn read_event(&mut self) -> Result<StreamEvent, DriverError> {
-        loop {
-            if let Some(event) = self.parser.next_event()? {
-                return Ok(event);
-            }
-            let read = self.io.read(&mut self.buf).await?;
-            if read == 0 {
-                return Err(DriverError::Stream("connection closed by server".into()));
-            }
-            self.parser.feed(&self.buf[..read]);
-        }
-    }
-
     /// Reads the next stanza into the inbox (answering pushes and pings on the way).
     async fn receive_one(&mut self) -> Result<(), DriverError> {
-        let stanza = match self.read_event().await? {
+        let stanza = match self.wire.read_event().await? {
             StreamEvent::Element(stanza) => stanza,
             StreamEvent::End => {
                 self.transcript
@@ -302,8 +325,7 @@ impl Session {
             Flow::Sent,
             String::from_utf8_lossy(&out).into_owned(),
         );
-        self.io.write(&out).await?;
-        Ok(())
+        self.wire.write(&out).await
     }
 
     /// Sends raw text.
@@ -313,8 +335,7 @@ impl Session {
     pub async fn send_raw(&mut self, text: &str) -> Result<(), DriverError> {
         self.transcript
             .record(&self.actor, Flow::Sent, text.to_string());
-        self.io.write(text.as_bytes()).await?;
-        Ok(())
+        self.wire.write(text.as_bytes()).await
     }
 
     /// Takes the first stanza in the inbox matching `matcher`, waiting up to `bound` for it.
@@ -357,18 +378,6 @@ impl Session {
                 Err(_) => return Err(self.unmatched()),
             }
         }
-    }
-
-    /// The next stanza that passes `candidate`, in arrival order, within `bound`.
-    ///
-    /// # Errors
-    /// As [`Session::wait_for`].
-    pub async fn next_where(
-        &mut self,
-        bound: Duration,
-        candidate: impl Fn(&Element) -> bool,
-    ) -> Result<Element, Vec<String>> {
-        self.wait_where(bound, candidate).await
     }
 
     /// Watches for `duration`; returns the first stanza matching `matcher`, if any arrived
@@ -415,7 +424,7 @@ impl Session {
             .record(&self.actor, Flow::Note, "closing the stream".into());
         let _ = tokio::time::timeout(
             Duration::from_secs(2),
-            self.io.write(imfed_xmpp::stream::STREAM_CLOSE.as_bytes()),
+            self.wire.write(imfed_xmpp::stream::STREAM_CLOSE.as_bytes()),
         )
         .await;
         // Give the server a moment to answer with its own close, then drop.
@@ -445,9 +454,13 @@ pub fn random_token(len: usize) -> String {
 /// An unauthenticated client stream for in-band registration (XEP-0077 §3.1): stream
 /// header, features and STARTTLS per policy, then requests.
 pub struct RegistrationStream {
-    io: Io,
-    parser: StreamParser,
-    buf: Vec<u8>,
+    wire: Wire,
+}
+
+impl std::fmt::Debug for RegistrationStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RegistrationStream")
+    }
 }
 
 impl RegistrationStream {
@@ -463,14 +476,7 @@ impl RegistrationStream {
     }
 
     async fn open_inner(addr: SocketAddr, domain: &str, tls: TlsPolicy) -> Result<Self, DriverError> {
-        let tcp = TcpStream::connect(addr)
-            .await
-            .map_err(|source| DriverError::Connect { addr, source })?;
-        let mut stream = RegistrationStream {
-            io: Io::Plain(tcp),
-            parser: StreamParser::new(Limits::default()),
-            buf: vec![0; 16 * 1024],
-        };
+        let mut wire = Wire::connect(addr).await?;
         let mut secured = false;
         loop {
             let mut header = imfed_xmpp::StreamHeader::new(ns::CLIENT);
@@ -478,14 +484,16 @@ impl RegistrationStream {
             header.version = Some("1.0".into());
             let mut out = Vec::new();
             header.write_to(&mut out);
-            stream.io.write(&out).await?;
+            wire.write(&out).await?;
             let features = loop {
-                match stream.next().await? {
+                match wire.read_event().await? {
                     StreamEvent::Header(_) => continue,
                     StreamEvent::Element(features) if features.is("features", ns::STREAM) => {
                         break features;
                     }
-                    other => return Err(DriverError::Stream(format!("expected features, got {other:?}"))),
+                    other => {
+                        return Err(DriverError::Stream(format!("expected features, got {other:?}")));
+                    }
                 }
             };
             let offered = features.child("starttls", ns::TLS).is_some();
@@ -493,40 +501,17 @@ impl RegistrationStream {
                 if tls == TlsPolicy::Required && !secured {
                     return Err(DriverError::Login("server does not offer STARTTLS".into()));
                 }
-                return Ok(stream);
+                return Ok(RegistrationStream { wire });
             }
             let mut out = Vec::new();
             Element::new("starttls", ns::TLS).write_to(&mut out, ns::CLIENT);
-            stream.io.write(&out).await?;
-            match stream.next().await? {
+            wire.write(&out).await?;
+            match wire.read_event().await? {
                 StreamEvent::Element(proceed) if proceed.is("proceed", ns::TLS) => {}
                 other => return Err(DriverError::Login(format!("STARTTLS refused: {other:?}"))),
             }
-            let Io::Plain(tcp) = std::mem::replace(&mut stream.io, Io::Gone) else {
-                return Err(DriverError::Login("STARTTLS twice".into()));
-            };
-            let name = rustls::pki_types::ServerName::try_from(domain.to_string())
-                .map_err(|error| DriverError::Login(format!("server name {domain}: {error}")))?;
-            let tls_stream = imfed_server::tls::insecure_connector()
-                .connect(name, tcp)
-                .await
-                .map_err(|error| DriverError::Login(format!("TLS handshake: {error}")))?;
-            stream.io = Io::Tls(Box::new(tls_stream));
-            stream.parser.reset();
+            wire.start_tls(domain).await?;
             secured = true;
-        }
-    }
-
-    async fn next(&mut self) -> Result<StreamEvent, DriverError> {
-        loop {
-            if let Some(event) = self.parser.next_event()? {
-                return Ok(event);
-            }
-            let read = self.io.read(&mut self.buf).await?;
-            if read == 0 {
-                return Err(DriverError::Stream("connection closed by server".into()));
-            }
-            self.parser.feed(&self.buf[..read]);
         }
     }
 
@@ -537,11 +522,11 @@ impl RegistrationStream {
     pub async fn request(&mut self, iq: &Element, bound: Duration) -> Result<Element, DriverError> {
         let mut out = Vec::new();
         iq.write_to(&mut out, ns::CLIENT);
-        self.io.write(&out).await?;
+        self.wire.write(&out).await?;
         let id = iq.attr("id").map(str::to_string);
         tokio::time::timeout(bound, async {
             loop {
-                if let StreamEvent::Element(reply) = self.next().await?
+                if let StreamEvent::Element(reply) = self.wire.read_event().await?
                     && reply.is("iq", ns::CLIENT)
                     && reply.attr("id").map(str::to_string) == id
                 {

@@ -187,7 +187,8 @@ pub async fn run_scenario(
         }
     };
     run.teardown().await;
-    let federation = federation_lines(env, fed_start, transcript.started()).await;
+    let own: Vec<Jid> = run.actors.values().map(|a| a.jid.bare()).collect();
+    let federation = federation_lines(env, fed_start, transcript.started(), &own).await;
     let interrupted = cancel.is_cancelled() && failure.as_ref().is_some_and(|f| f.message == "interrupted");
     ScenarioResult {
         id: scenario.id.clone(),
@@ -265,7 +266,14 @@ async fn fetch_log(env: &Environment, since: u64, wait_ms: u64) -> Vec<serde_jso
     }
 }
 
-async fn federation_lines(env: &Environment, since: u64, started: std::time::Instant) -> Vec<LinkLine> {
+/// What crossed the link during the scenario and involves its actors (scenarios run in
+/// parallel share the link).
+async fn federation_lines(
+    env: &Environment,
+    since: u64,
+    started: std::time::Instant,
+    actors: &[Jid],
+) -> Vec<LinkLine> {
     let started_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -280,8 +288,23 @@ async fn federation_lines(env: &Environment, since: u64, started: std::time::Ins
             .unwrap_or_default(),
         Err(_) => Vec::new(),
     };
+    let involves = |xml: &str| -> bool {
+        let Ok(mut elements) = parse_fragment(xml) else {
+            return false;
+        };
+        let Some(stanza) = elements.pop() else {
+            return false;
+        };
+        ["from", "to"].iter().any(|attr| {
+            stanza
+                .attr(attr)
+                .and_then(|j| Jid::parse(j).ok())
+                .is_some_and(|j| actors.contains(&j.bare()))
+        })
+    };
     entries
         .iter()
+        .filter(|entry| entry["kind"] == "stanza" && entry["xml"].as_str().is_some_and(involves))
         .map(|entry| LinkLine {
             t_ms: entry["ts_ms"].as_u64().unwrap_or(0).saturating_sub(started_ms),
             direction: entry["direction"].as_str().unwrap_or("?").to_string(),

@@ -534,14 +534,14 @@ fn client_presence(state: &State, session: &Session, mut stanza: Element, to: Op
                 state
                     .core()
                     .set_available(&session.addr, &session.resource, stanza, priority);
-            apply_presence_effects(state, effects);
+            state.apply(effects, None);
         }
         (PresenceType::Unavailable, None) => {
             let effects =
                 state
                     .core()
                     .set_unavailable(&session.addr, &session.resource, Some(stanza), false);
-            apply_presence_effects(state, effects);
+            state.apply(effects, None);
         }
         (PresenceType::Available | PresenceType::Unavailable, Some(to)) => {
             // RFC 6121 §4.6: directed presence.
@@ -557,36 +557,12 @@ fn client_presence(state: &State, session: &Session, mut stanza: Element, to: Op
                     ptype == PresenceType::Available,
                 );
             }
-            if !state.misbehave.on(Switch::DropPresenceOut) || state.hosts(to.domain()) {
-                state.route(stanza);
-            }
+            state.route(stanza);
         }
         // Clients do not send probes (RFC 6121 §4.3); errors are routed as they are.
         (PresenceType::Error, Some(_)) => state.route(stanza),
         _ => {}
     }
-}
-
-/// Applies presence broadcast effects, honouring the presence misbehaviour switch.
-fn apply_presence_effects(state: &State, effects: Vec<crate::core::Effect<Element>>) {
-    let effects = if state.misbehave.on(Switch::DropPresenceOut) {
-        effects
-            .into_iter()
-            .filter(|effect| match effect {
-                crate::core::Effect::Send { to, signal, .. } => {
-                    state.hosts(&to.addr.domain)
-                        || !matches!(
-                            signal,
-                            crate::core::Signal::Available(_) | crate::core::Signal::Unavailable(_)
-                        )
-                }
-                _ => true,
-            })
-            .collect()
-    } else {
-        effects
-    };
-    state.apply(effects, None);
 }
 
 /// IQs the server handles for the client: roster (RFC 6121 §2), session, ping, disco.

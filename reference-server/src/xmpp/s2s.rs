@@ -565,6 +565,9 @@ async fn carry(
         tokio::select! {
             queued = rx.recv() => {
                 let Some(stanza) = queued else { return Ok(()) };
+                if state.misbehave.on(Switch::DropPresenceOut) && is_availability(&stanza) {
+                    continue;
+                }
                 let is_message = StanzaKind::of(&stanza) == Some(StanzaKind::Message)
                     && MessageType::of(&stanza) != MessageType::Error;
                 if is_message && state.misbehave.on(Switch::ReorderMessagesOut) {
@@ -602,6 +605,12 @@ async fn carry(
             () = state.shutdown.cancelled() => return Ok(()),
         }
     }
+}
+
+/// Available or unavailable presence (not subscription signals or probes).
+fn is_availability(stanza: &Element) -> bool {
+    StanzaKind::of(stanza) == Some(StanzaKind::Presence)
+        && matches!(stanza.attr("type"), None | Some("unavailable"))
 }
 
 async fn write_stanza(
