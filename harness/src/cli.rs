@@ -178,7 +178,11 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> u8 {
                         s.id,
                         loaded.pack,
                         spec.join(", "),
-                        if s.both_directions { "  (both directions)" } else { "" }
+                        if s.both_directions {
+                            "  (both directions)"
+                        } else {
+                            ""
+                        }
                     );
                 }
                 exit_code::SUCCESS
@@ -224,7 +228,9 @@ async fn run(args: RunArgs, cancel: CancellationToken) -> u8 {
     };
     let known: Vec<&str> = scenarios.iter().map(|s| s.scenario.id.as_str()).collect();
     for stale in expectations.unknown_ids(&known) {
-        eprintln!("imfed: note: expectations name {stale:?}, which is not among the selected scenarios");
+        eprintln!(
+            "imfed: note: expectations name {stale:?}, which is not among the selected scenarios"
+        );
     }
     let jobs = runner::jobs(&scenarios);
     eprintln!(

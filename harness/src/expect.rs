@@ -175,9 +175,9 @@ impl Matcher {
                     && body
                         .as_ref()
                         .is_none_or(|b| stanza.child_text("body", ns::CLIENT).as_ref() == Some(b))
-                    && thread.as_ref().is_none_or(|t| {
-                        stanza.child_text("thread", ns::CLIENT).as_ref() == Some(t)
-                    })
+                    && thread
+                        .as_ref()
+                        .is_none_or(|t| stanza.child_text("thread", ns::CLIENT).as_ref() == Some(t))
                     && subject.as_ref().is_none_or(|s| {
                         stanza.child_text("subject", ns::CLIENT).as_ref() == Some(s)
                     })
@@ -198,11 +198,10 @@ impl Matcher {
                     && show
                         .as_ref()
                         .is_none_or(|s| stanza.child_text("show", ns::CLIENT).as_ref() == Some(s))
-                    && status.as_ref().is_none_or(|s| {
-                        stanza.child_text("status", ns::CLIENT).as_ref() == Some(s)
-                    })
-                    && priority
-                        .is_none_or(|p| imfed_xmpp::stanza::priority(stanza) == p)
+                    && status
+                        .as_ref()
+                        .is_none_or(|s| stanza.child_text("status", ns::CLIENT).as_ref() == Some(s))
+                    && priority.is_none_or(|p| imfed_xmpp::stanza::priority(stanza) == p)
             }
             Matcher::Signal {
                 presence_type,

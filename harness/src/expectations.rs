@@ -90,14 +90,21 @@ impl Expectations {
                         path,
                         0,
                         0,
-                        format!("expected failure {}: direction must be ref→sut or sut→ref", entry.id),
+                        format!(
+                            "expected failure {}: direction must be ref→sut or sut→ref",
+                            entry.id
+                        ),
                     ));
                 }
             }
             if let Some(expires) = &entry.expires {
                 let valid = expires.len() == 10
                     && expires.chars().enumerate().all(|(i, c)| {
-                        if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() }
+                        if i == 4 || i == 7 {
+                            c == '-'
+                        } else {
+                            c.is_ascii_digit()
+                        }
                     });
                 if !valid {
                     return Err(InputError::at(

@@ -15,7 +15,10 @@ pub struct Filter {
 enum Term {
     Id(String),
     Tag(String),
-    Spec { doc: String, section: Option<String> },
+    Spec {
+        doc: String,
+        section: Option<String>,
+    },
     Level(String),
 }
 
@@ -43,7 +46,9 @@ impl std::str::FromStr for Filter {
                     },
                 },
                 Some((kind, _)) => {
-                    return Err(format!("unknown filter {kind:?}: use id:, tag:, spec: or level:"));
+                    return Err(format!(
+                        "unknown filter {kind:?}: use id:, tag:, spec: or level:"
+                    ));
                 }
                 None if !part.is_empty() => Term::Id(part.to_string()),
                 None => return Err("empty filter".into()),

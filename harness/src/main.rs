@@ -16,7 +16,10 @@ fn main() -> ExitCode {
         )
         .with_ansi(std::env::var_os("NO_COLOR").is_none())
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("imfed: cannot start the runtime: {error}");

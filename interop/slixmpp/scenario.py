@@ -133,10 +133,7 @@ class Party:
         self.jid = JID(jid)
         self.bare = self.jid.bare
         self.password = password
-        host, _, port = addr.rpartition(":")
-        if not host or not port.isdigit():
-            raise SystemExit(f"bad --{label.lower()}-addr {addr!r} (want HOST:PORT)")
-        self.host, self.port = host.strip("[]"), int(port)
+        self.host, self.port = parse_addr(addr)
         self.args = args
         self.client: slixmpp.ClientXMPP | None = None
         self.lost: str | None = None
@@ -314,6 +311,13 @@ class Party:
         return msg["id"]
 
 
+def parse_addr(addr: str) -> tuple[str, int]:
+    host, _, port = addr.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"bad address {addr!r} (want HOST:PORT)")
+    return host.strip("[]"), int(port)
+
+
 def push_for(jid: str, **want: Any) -> Callable[[Any], bool]:
     """Predicate on a roster push (iq set) carrying an item for jid."""
     def pred(iq: Any) -> bool:
@@ -343,8 +347,6 @@ class Scenario:
         self.T = args.timeout
         self.A = Party("A", args.a_jid, args.a_password, args.a_addr, args)
         self.B = Party("B", args.b_jid, args.b_password, args.b_addr, args)
-        if self.A.bare == self.B.bare:
-            raise SystemExit("A and B must be different accounts")
         self.throwaway = f"imfed-throwaway@{self.A.jid.domain}"
         self.steps: list[dict[str, Any]] = []
         self.details: dict[str, Any] = {}
@@ -638,6 +640,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-v", "--verbose", action="count", default=0,
                     help="-v: slixmpp info log on stderr, -vv: debug (stanzas)")
     args = ap.parse_args(argv)
+    for who in ("a", "b"):
+        try:
+            parse_addr(getattr(args, f"{who}_addr"))
+            if not JID(getattr(args, f"{who}_jid")).user:
+                raise ValueError("the JID needs a local part")
+        except Exception as e:  # noqa: BLE001 - report any bad value the same way
+            ap.error(f"--{who}-addr/--{who}-jid: {e}")
+    if JID(args.a_jid).bare == JID(args.b_jid).bare:
+        ap.error("A and B must be different accounts")
     # STEP lines may quote Unicode bodies: never die on a non-UTF-8 stdout.
     sys.stdout.reconfigure(encoding="utf-8", errors="backslashreplace")
 

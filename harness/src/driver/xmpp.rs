@@ -70,12 +70,15 @@ impl Transcript {
     /// Records a line.
     pub fn record(&self, actor: &str, flow: Flow, text: String) {
         let t_ms = self.started.elapsed().as_millis() as u64;
-        self.lines.lock().expect("transcript lock").push(TranscriptLine {
-            t_ms,
-            actor: actor.to_string(),
-            flow,
-            text,
-        });
+        self.lines
+            .lock()
+            .expect("transcript lock")
+            .push(TranscriptLine {
+                t_ms,
+                actor: actor.to_string(),
+                flow,
+                text,
+            });
     }
 
     /// Everything recorded.
@@ -217,9 +220,12 @@ impl Session {
         transcript: Transcript,
         bound: Duration,
     ) -> Result<Session, DriverError> {
-        tokio::time::timeout(bound, Self::login_inner(actor, addr, credentials, transcript))
-            .await
-            .map_err(|_| DriverError::Timeout(bound, format!("{actor} to log in")))?
+        tokio::time::timeout(
+            bound,
+            Self::login_inner(actor, addr, credentials, transcript),
+        )
+        .await
+        .map_err(|_| DriverError::Timeout(bound, format!("{actor} to log in")))?
     }
 
     async fn login_inner(
@@ -292,13 +298,14 @@ impl Session {
             }
         };
         let text = stanza.to_xml(ns::CLIENT);
-        self.transcript.record(&self.actor, Flow::Received, text.clone());
+        self.transcript
+            .record(&self.actor, Flow::Received, text.clone());
         if stanza.is("error", ns::STREAM) {
             return Err(DriverError::Stream(format!("stream error {text}")));
         }
         if stanza.is("iq", ns::CLIENT) {
-            let is_push = stanza.attr("type") == Some("set")
-                && stanza.child("query", ns::ROSTER).is_some();
+            let is_push =
+                stanza.attr("type") == Some("set") && stanza.child("query", ns::ROSTER).is_some();
             let is_ping =
                 stanza.attr("type") == Some("get") && stanza.child("ping", ns::PING).is_some();
             if is_push || is_ping {
@@ -349,7 +356,8 @@ impl Session {
         matcher: &Matcher,
         bound: Duration,
     ) -> Result<Element, Vec<String>> {
-        self.wait_where(bound, |stanza| matcher.matches(stanza)).await
+        self.wait_where(bound, |stanza| matcher.matches(stanza))
+            .await
     }
 
     /// Like [`Session::wait_for`] with any predicate.
@@ -436,8 +444,11 @@ impl Session {
 
     /// Drops the connection without closing the stream.
     pub fn abort(self) {
-        self.transcript
-            .record(&self.actor, Flow::Note, "dropping the TCP connection".into());
+        self.transcript.record(
+            &self.actor,
+            Flow::Note,
+            "dropping the TCP connection".into(),
+        );
     }
 }
 
@@ -475,7 +486,11 @@ impl RegistrationStream {
             .map_err(|_| DriverError::Timeout(bound, "the registration stream".into()))?
     }
 
-    async fn open_inner(addr: SocketAddr, domain: &str, tls: TlsPolicy) -> Result<Self, DriverError> {
+    async fn open_inner(
+        addr: SocketAddr,
+        domain: &str,
+        tls: TlsPolicy,
+    ) -> Result<Self, DriverError> {
         let mut wire = Wire::connect(addr).await?;
         let mut secured = false;
         loop {
@@ -492,7 +507,9 @@ impl RegistrationStream {
                         break features;
                     }
                     other => {
-                        return Err(DriverError::Stream(format!("expected features, got {other:?}")));
+                        return Err(DriverError::Stream(format!(
+                            "expected features, got {other:?}"
+                        )));
                     }
                 }
             };

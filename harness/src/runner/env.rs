@@ -109,7 +109,9 @@ impl Side {
             Provisioner::Control { base, domain } => {
                 let response = http()
                     .post(format!("{base}/accounts"))
-                    .json(&serde_json::json!({"user": user, "domain": domain, "password": password}))
+                    .json(
+                        &serde_json::json!({"user": user, "domain": domain, "password": password}),
+                    )
                     .send()
                     .await
                     .map_err(|e| format!("control API: {e}"))?;
@@ -178,9 +180,10 @@ impl Side {
 
     /// XEP-0077 §3.1: register on an unauthenticated stream.
     async fn register_in_band(&self, user: &str, password: &str) -> Result<(), String> {
-        let mut session = crate::driver::xmpp::RegistrationStream::open(self.c2s, &self.domain, self.tls)
-            .await
-            .map_err(|e| format!("in-band registration: {e}"))?;
+        let mut session =
+            crate::driver::xmpp::RegistrationStream::open(self.c2s, &self.domain, self.tls)
+                .await
+                .map_err(|e| format!("in-band registration: {e}"))?;
         let request = Element::new("iq", ns::CLIENT)
             .with_attr("type", "set")
             .with_attr("id", "reg1")
@@ -204,8 +207,12 @@ impl Side {
 
     /// Credentials for an actor.
     pub fn credentials(&self, account: &Account, resource: &str) -> Result<Credentials, String> {
-        let jid = Jid::new(Some(&account.user), &self.domain, Some(resource))
-            .map_err(|e| format!("actor address {}@{}/{resource}: {e}", account.user, self.domain))?;
+        let jid = Jid::new(Some(&account.user), &self.domain, Some(resource)).map_err(|e| {
+            format!(
+                "actor address {}@{}/{resource}: {e}",
+                account.user, self.domain
+            )
+        })?;
         Ok(Credentials {
             jid,
             password: account.password.clone(),
@@ -346,7 +353,9 @@ async fn blackhole() -> Result<(SocketAddr, tokio::task::JoinHandle<()>), EnvErr
 }
 
 fn free_port() -> Result<u16, EnvError> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 impl Environment {
@@ -365,8 +374,10 @@ impl Environment {
         match target {
             TargetSpec::Reference { tls, misbehave } => {
                 let mode = server_tls(*tls);
-                let routes = BTreeMap::from([(BLACKHOLE_DOMAIN.to_string(), blackhole_addr.to_string())]);
-                let reference = reference_server(REF_DOMAIN, mode, routes.clone(), Vec::new()).await?;
+                let routes =
+                    BTreeMap::from([(BLACKHOLE_DOMAIN.to_string(), blackhole_addr.to_string())]);
+                let reference =
+                    reference_server(REF_DOMAIN, mode, routes.clone(), Vec::new()).await?;
                 let sut = reference_server(SUT_DOMAIN, mode, routes, misbehave.clone()).await?;
                 let control = format!("http://{}", reference.addresses.control);
                 let sut_control = format!("http://{}", sut.addresses.control);
@@ -432,22 +443,30 @@ impl Environment {
         }
         let parse_addr = |text: &str| -> Result<SocketAddr, EnvError> {
             let rendered = substitute(text, &vars);
-            rendered
-                .parse()
-                .map_err(|e: std::net::AddrParseError| EnvError::Address(rendered.clone(), e.to_string()))
+            rendered.parse().map_err(|e: std::net::AddrParseError| {
+                EnvError::Address(rendered.clone(), e.to_string())
+            })
         };
         let c2s = parse_addr(&file.c2s)?;
         let s2s = parse_addr(&file.s2s)?;
         let mut launched = None;
         if let Some(launch) = &file.launch {
-            let argv: Vec<String> = launch.command.iter().map(|a| substitute(a, &vars)).collect();
+            let argv: Vec<String> = launch
+                .command
+                .iter()
+                .map(|a| substitute(a, &vars))
+                .collect();
             let mut command = Command::new(resolve_program(&argv[0], &dir));
             command
                 .args(&argv[1..])
                 .current_dir(&dir)
                 .stdin(Stdio::null())
-                .stdout(Stdio::from(std::fs::File::create(run_dir.join("target.stdout"))?))
-                .stderr(Stdio::from(std::fs::File::create(run_dir.join("target.stderr"))?))
+                .stdout(Stdio::from(std::fs::File::create(
+                    run_dir.join("target.stdout"),
+                )?))
+                .stderr(Stdio::from(std::fs::File::create(
+                    run_dir.join("target.stderr"),
+                )?))
                 .env("IMFED_RUN_DIR", &run_dir)
                 .env("IMFED_DOMAIN", &file.domain)
                 .env("IMFED_C2S", c2s.to_string())
@@ -468,9 +487,12 @@ impl Environment {
                 child,
                 stop_timeout: launch.stop_timeout.map_or(Duration::from_secs(10), |d| d.0),
             };
-            let bound = launch.ready_timeout.map_or(Duration::from_secs(30), |d| d.0);
+            let bound = launch
+                .ready_timeout
+                .map_or(Duration::from_secs(30), |d| d.0);
             if let Err(error) = wait_ready(&mut launched_process.child, &[c2s, s2s], bound).await {
-                let log = std::fs::read_to_string(run_dir.join("target.stderr")).unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(run_dir.join("target.stderr")).unwrap_or_default();
                 stop_process(&mut launched_process).await;
                 return Err(EnvError::NotReady(format!(
                     "{error}; stderr tail: {}",
@@ -563,7 +585,11 @@ fn tail(text: &str, lines: usize) -> String {
 }
 
 /// Waits until every address accepts TCP connections, the process is gone, or `bound`.
-async fn wait_ready(child: &mut Child, addrs: &[SocketAddr], bound: Duration) -> Result<(), String> {
+async fn wait_ready(
+    child: &mut Child,
+    addrs: &[SocketAddr],
+    bound: Duration,
+) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + bound;
     loop {
         if let Ok(Some(status)) = child.try_wait() {

@@ -189,7 +189,8 @@ pub async fn run_scenario(
     run.teardown().await;
     let own: Vec<Jid> = run.actors.values().map(|a| a.jid.bare()).collect();
     let federation = federation_lines(env, fed_start, transcript.started(), &own).await;
-    let interrupted = cancel.is_cancelled() && failure.as_ref().is_some_and(|f| f.message == "interrupted");
+    let interrupted =
+        cancel.is_cancelled() && failure.as_ref().is_some_and(|f| f.message == "interrupted");
     ScenarioResult {
         id: scenario.id.clone(),
         title: scenario.title.clone(),
@@ -278,7 +279,10 @@ async fn federation_lines(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
         .saturating_sub(started.elapsed().as_millis() as u64);
-    let url = format!("{}/log?since={since}&remote={}", env.control, env.sut.domain);
+    let url = format!(
+        "{}/log?since={since}&remote={}",
+        env.control, env.sut.domain
+    );
     let entries = match reqwest::Client::new().get(url).send().await {
         Ok(response) => response
             .json::<serde_json::Value>()
@@ -306,7 +310,10 @@ async fn federation_lines(
         .iter()
         .filter(|entry| entry["kind"] == "stanza" && entry["xml"].as_str().is_some_and(involves))
         .map(|entry| LinkLine {
-            t_ms: entry["ts_ms"].as_u64().unwrap_or(0).saturating_sub(started_ms),
+            t_ms: entry["ts_ms"]
+                .as_u64()
+                .unwrap_or(0)
+                .saturating_sub(started_ms),
             direction: entry["direction"].as_str().unwrap_or("?").to_string(),
             local: entry["local"].as_str().unwrap_or("").to_string(),
             remote: entry["remote"].as_str().unwrap_or("").to_string(),
@@ -317,17 +324,31 @@ async fn federation_lines(
 
 impl Run<'_> {
     fn role_of(&self, def: &ActorDef) -> Role {
-        if self.swapped { def.role().other() } else { def.role() }
+        if self.swapped {
+            def.role().other()
+        } else {
+            def.role()
+        }
     }
 
     /// Accounts, JIDs and template values for every actor.
-    async fn setup(&mut self, scenario: &crate::scenario::model::Scenario, run_id: &str) -> StepResult {
+    async fn setup(
+        &mut self,
+        scenario: &crate::scenario::model::Scenario,
+        run_id: &str,
+    ) -> StepResult {
         let mut values = BTreeMap::from([
             ("run.id".to_string(), run_id.to_string()),
             ("ref.domain".to_string(), self.env.reference.domain.clone()),
             ("sut.domain".to_string(), self.env.sut.domain.clone()),
-            ("unknown.domain".to_string(), super::env::UNKNOWN_DOMAIN.to_string()),
-            ("blackhole.domain".to_string(), super::env::BLACKHOLE_DOMAIN.to_string()),
+            (
+                "unknown.domain".to_string(),
+                super::env::UNKNOWN_DOMAIN.to_string(),
+            ),
+            (
+                "blackhole.domain".to_string(),
+                super::env::BLACKHOLE_DOMAIN.to_string(),
+            ),
         ]);
         for (name, def) in &scenario.actors {
             let role = self.role_of(def);
@@ -348,8 +369,12 @@ impl Run<'_> {
                 self.accounts.insert(account_key.clone(), (role, account));
             }
             let (_, account) = &self.accounts[&account_key];
-            let jid = Jid::new(Some(&account.user), &side(self.env, role).domain, Some(&resource))
-                .map_err(|e| StepFailure::new(format!("actor {name}: {e}")))?;
+            let jid = Jid::new(
+                Some(&account.user),
+                &side(self.env, role).domain,
+                Some(&resource),
+            )
+            .map_err(|e| StepFailure::new(format!("actor {name}: {e}")))?;
             values.insert(format!("{name}.jid"), jid.bare().to_string());
             values.insert(format!("{name}.full_jid"), jid.to_string());
             values.insert(format!("{name}.domain"), jid.domain().to_string());
@@ -395,7 +420,10 @@ impl Run<'_> {
 
     fn addr_match(&self, text: &Option<String>) -> Result<Option<AddrMatch>, StepFailure> {
         text.as_ref()
-            .map(|t| self.address(t).and_then(|a| AddrMatch::parse(&a).map_err(StepFailure::new)))
+            .map(|t| {
+                self.address(t)
+                    .and_then(|a| AddrMatch::parse(&a).map_err(StepFailure::new))
+            })
             .transpose()
     }
 
@@ -447,7 +475,9 @@ impl Run<'_> {
                 }
                 let actor = self.actors.get_mut(name).expect("actor exists");
                 actor.jid = session.jid.clone();
-                self.context.values.insert(format!("{name}.full_jid"), session.jid.to_string());
+                self.context
+                    .values
+                    .insert(format!("{name}.full_jid"), session.jid.to_string());
                 actor.session = Some(session);
                 Ok(())
             }
@@ -478,17 +508,19 @@ impl Run<'_> {
                     let index = send.repeat.map(|_| i);
                     let mut message = Element::new("message", ns::CLIENT)
                         .with_attr("to", to.clone())
-                        .with_attr(
-                            "type",
-                            send.message_type.map_or("chat", |t| t.as_str()),
-                        );
+                        .with_attr("type", send.message_type.map_or("chat", |t| t.as_str()));
                     let session = self.session(&send.from)?;
                     let id = session.next_id();
                     message.set_attr("id", id);
-                    for (name, value) in [("subject", &send.subject), ("body", &send.body), ("thread", &send.thread)] {
+                    for (name, value) in [
+                        ("subject", &send.subject),
+                        ("body", &send.body),
+                        ("thread", &send.thread),
+                    ] {
                         if let Some(value) = value {
                             let text = self.render(value, index)?;
-                            message = message.with_child(Element::new(name, ns::CLIENT).with_text(text));
+                            message =
+                                message.with_child(Element::new(name, ns::CLIENT).with_text(text));
                         }
                     }
                     self.send(&send.from, message).await?;
@@ -508,7 +540,8 @@ impl Run<'_> {
                     item.set_attr("name", self.render(name, None)?);
                 }
                 for group in &add.groups {
-                    item = item.with_child(Element::new("group", ns::ROSTER).with_text(group.clone()));
+                    item =
+                        item.with_child(Element::new("group", ns::ROSTER).with_text(group.clone()));
                 }
                 self.roster_set(&add.actor, item).await
             }
@@ -528,11 +561,13 @@ impl Run<'_> {
                     stanza.set_attr("type", "unavailable");
                 }
                 if let Some(show) = presence.show {
-                    stanza = stanza.with_child(Element::new("show", ns::CLIENT).with_text(show.as_str()));
+                    stanza = stanza
+                        .with_child(Element::new("show", ns::CLIENT).with_text(show.as_str()));
                 }
                 if let Some(status) = &presence.status {
                     let status = self.render(status, None)?;
-                    stanza = stanza.with_child(Element::new("status", ns::CLIENT).with_text(status));
+                    stanza =
+                        stanza.with_child(Element::new("status", ns::CLIENT).with_text(status));
                 }
                 if let Some(priority) = presence.priority {
                     stanza = stanza.with_child(
@@ -559,7 +594,9 @@ impl Run<'_> {
                     .next()
                     .ok_or_else(|| StepFailure::new("empty pattern"))?;
                 let within = expect.within.map_or(DEFAULT_WITHIN, |d| d.0);
-                self.wait(&expect.actor, &Matcher::Xml(pattern), within).await.map(|_| ())
+                self.wait(&expect.actor, &Matcher::Xml(pattern), within)
+                    .await
+                    .map(|_| ())
             }
         }
     }
@@ -598,17 +635,25 @@ impl Run<'_> {
         }
     }
 
-    async fn wait(&mut self, actor: &str, matcher: &Matcher, within: Duration) -> Result<Element, StepFailure> {
+    async fn wait(
+        &mut self,
+        actor: &str,
+        matcher: &Matcher,
+        within: Duration,
+    ) -> Result<Element, StepFailure> {
         let session = self.session(actor)?;
-        session.wait_for(matcher, within).await.map_err(|arrived| StepFailure {
-            message: format!(
-                "{actor} received no {} within {}",
-                matcher.describe(),
-                humantime(within)
-            ),
-            awaited: Some(matcher.describe()),
-            arrived: tail_of(arrived),
-        })
+        session
+            .wait_for(matcher, within)
+            .await
+            .map_err(|arrived| StepFailure {
+                message: format!(
+                    "{actor} received no {} within {}",
+                    matcher.describe(),
+                    humantime(within)
+                ),
+                awaited: Some(matcher.describe()),
+                arrived: tail_of(arrived),
+            })
     }
 
     fn matcher(
@@ -666,7 +711,13 @@ impl Run<'_> {
         let within = expect.within.map_or(DEFAULT_WITHIN, |d| d.0);
         if let Some(state) = &expect.subscription_state {
             return self
-                .subscription_state(&expect.actor, &state.contact, state.state, state.pending_out, within)
+                .subscription_state(
+                    &expect.actor,
+                    &state.contact,
+                    state.state,
+                    state.pending_out,
+                    within,
+                )
                 .await;
         }
         let signals = [
@@ -677,7 +728,13 @@ impl Run<'_> {
         ];
         let Some(count) = expect.repeat else {
             let matcher = self
-                .matcher(expect.message.as_ref(), expect.presence.as_ref(), signals, expect.error.as_ref(), None)?
+                .matcher(
+                    expect.message.as_ref(),
+                    expect.presence.as_ref(),
+                    signals,
+                    expect.error.as_ref(),
+                    None,
+                )?
                 .ok_or_else(|| StepFailure::new("nothing to expect"))?;
             return self.wait(&expect.actor, &matcher, within).await.map(|_| ());
         };
@@ -686,8 +743,24 @@ impl Run<'_> {
         let deadline = tokio::time::Instant::now() + within;
         let kind = self
             .matcher(
-                expect.message.as_ref().map(|m| MessageMatch { body: None, thread: None, subject: None, ..m.clone() }).as_ref(),
-                expect.presence.as_ref().map(|p| PresenceMatch { status: None, ..p.clone() }).as_ref(),
+                expect
+                    .message
+                    .as_ref()
+                    .map(|m| MessageMatch {
+                        body: None,
+                        thread: None,
+                        subject: None,
+                        ..m.clone()
+                    })
+                    .as_ref(),
+                expect
+                    .presence
+                    .as_ref()
+                    .map(|p| PresenceMatch {
+                        status: None,
+                        ..p.clone()
+                    })
+                    .as_ref(),
                 signals,
                 None,
                 None,
@@ -695,7 +768,13 @@ impl Run<'_> {
             .ok_or_else(|| StepFailure::new("nothing to expect"))?;
         for i in 0..count {
             let matcher = self
-                .matcher(expect.message.as_ref(), expect.presence.as_ref(), signals, None, Some(i))?
+                .matcher(
+                    expect.message.as_ref(),
+                    expect.presence.as_ref(),
+                    signals,
+                    None,
+                    Some(i),
+                )?
                 .ok_or_else(|| StepFailure::new("nothing to expect"))?;
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
             let session = self.session(&expect.actor)?;
@@ -739,8 +818,14 @@ impl Run<'_> {
         let matcher = if none.any {
             Matcher::Any
         } else {
-            self.matcher(none.message.as_ref(), none.presence.as_ref(), signals, none.error.as_ref(), None)?
-                .ok_or_else(|| StepFailure::new("nothing to watch for"))?
+            self.matcher(
+                none.message.as_ref(),
+                none.presence.as_ref(),
+                signals,
+                none.error.as_ref(),
+                None,
+            )?
+            .ok_or_else(|| StepFailure::new("nothing to watch for"))?
         };
         let session = self.session(&none.actor)?;
         match session.watch(&matcher, none.duration.0).await {
@@ -767,7 +852,9 @@ impl Run<'_> {
         within: Duration,
     ) -> StepResult {
         let contact = self.address(contact)?;
-        let contact = Jid::parse(&contact).map_err(|e| StepFailure::new(e.to_string()))?.bare();
+        let contact = Jid::parse(&contact)
+            .map_err(|e| StepFailure::new(e.to_string()))?
+            .bare();
         let matches = |item: Option<&Element>| -> bool {
             match (want.as_attr(), item) {
                 (None, None) => true,
@@ -852,40 +939,77 @@ impl Run<'_> {
 
     /// Checks the reference server's federation log (its control API).
     async fn federation(&mut self, fed: &FederationExpect) -> StepResult {
-        let from = self.actors.get(&fed.from).map(|a| (a.jid.bare(), a.role)).ok_or_else(|| {
-            StepFailure::new(format!("{} is not an actor", fed.from))
-        })?;
-        let to = Jid::parse(&self.address(&fed.to)?).map_err(|e| StepFailure::new(e.to_string()))?;
+        let from = self
+            .actors
+            .get(&fed.from)
+            .map(|a| (a.jid.bare(), a.role))
+            .ok_or_else(|| StepFailure::new(format!("{} is not an actor", fed.from)))?;
+        let to =
+            Jid::parse(&self.address(&fed.to)?).map_err(|e| StepFailure::new(e.to_string()))?;
         let direction = if from.1 == Role::Ref { "out" } else { "in" };
-        let body = fed.body.as_ref().map(|b| self.render(b, None)).transpose()?;
+        let body = fed
+            .body
+            .as_ref()
+            .map(|b| self.render(b, None))
+            .transpose()?;
         let within = fed.within.map_or(DEFAULT_WITHIN, |d| d.0);
         let wanted = fed.count.unwrap_or(1) as usize;
         let describe = format!(
             "{} {} from {} to {}{}{} {} the federation link",
-            if fed.exactly { format!("exactly {wanted}") } else { format!("at least {wanted}") },
+            if fed.exactly {
+                format!("exactly {wanted}")
+            } else {
+                format!("at least {wanted}")
+            },
             fed.stanza.as_str(),
             from.0,
             to.bare(),
-            fed.stanza_type.as_ref().map(|t| format!(" type '{t}'")).unwrap_or_default(),
-            body.as_ref().map(|b| format!(" body '{}'", truncate(b, 40))).unwrap_or_default(),
-            if direction == "out" { "sent by the reference server over" } else { "received by the reference server over" },
+            fed.stanza_type
+                .as_ref()
+                .map(|t| format!(" type '{t}'"))
+                .unwrap_or_default(),
+            body.as_ref()
+                .map(|b| format!(" body '{}'", truncate(b, 40)))
+                .unwrap_or_default(),
+            if direction == "out" {
+                "sent by the reference server over"
+            } else {
+                "received by the reference server over"
+            },
         );
         let matches = |entry: &serde_json::Value| -> bool {
             if entry["direction"] != direction {
                 return false;
             }
-            let Some(xml) = entry["xml"].as_str() else { return false };
-            let Ok(mut elements) = parse_fragment(xml) else { return false };
-            let Some(stanza) = elements.pop() else { return false };
-            let attr_jid = |name: &str| stanza.attr(name).and_then(|j| Jid::parse(j).ok()).map(|j| j.bare());
+            let Some(xml) = entry["xml"].as_str() else {
+                return false;
+            };
+            let Ok(mut elements) = parse_fragment(xml) else {
+                return false;
+            };
+            let Some(stanza) = elements.pop() else {
+                return false;
+            };
+            let attr_jid = |name: &str| {
+                stanza
+                    .attr(name)
+                    .and_then(|j| Jid::parse(j).ok())
+                    .map(|j| j.bare())
+            };
             stanza.name == fed.stanza.as_str()
                 && attr_jid("from") == Some(from.0.clone())
                 && attr_jid("to") == Some(to.bare())
                 && fed.stanza_type.as_deref().is_none_or(|t| {
-                    stanza.attr("type").unwrap_or(if t == "available" { "available" } else { "normal" }) == t
+                    stanza.attr("type").unwrap_or(if t == "available" {
+                        "available"
+                    } else {
+                        "normal"
+                    }) == t
                         || (t == "available" && stanza.attr("type").is_none())
                 })
-                && body.as_ref().is_none_or(|b| stanza.child_text("body", ns::CLIENT).as_ref() == Some(b))
+                && body
+                    .as_ref()
+                    .is_none_or(|b| stanza.child_text("body", ns::CLIENT).as_ref() == Some(b))
         };
         let deadline = tokio::time::Instant::now() + within;
         let mut since = self.log_start;
@@ -919,7 +1043,11 @@ impl Run<'_> {
             awaited: Some(describe),
             arrived: tail_of(
                 seen.iter()
-                    .filter_map(|e| e["xml"].as_str().map(|x| format!("{} {x}", e["direction"].as_str().unwrap_or("?"))))
+                    .filter_map(|e| {
+                        e["xml"]
+                            .as_str()
+                            .map(|x| format!("{} {x}", e["direction"].as_str().unwrap_or("?")))
+                    })
                     .collect(),
             ),
         })

@@ -90,15 +90,20 @@ async fn run_job(
         .iter()
         .find(|c| env.unsupported.contains(c))
     {
-        return not_run(job, Outcome::Unsupported {
-            capability: capability.clone(),
-        });
+        return not_run(
+            job,
+            Outcome::Unsupported {
+                capability: capability.clone(),
+            },
+        );
     }
     let mut attempts = 0;
     let mut result = loop {
         attempts += 1;
         let result = exec::run_scenario(env, &job.scenario, job.swapped, run_id, cancel).await;
-        let retry = result.outcome == Outcome::Fail && attempts <= options.retries && !cancel.is_cancelled();
+        let retry = result.outcome == Outcome::Fail
+            && attempts <= options.retries
+            && !cancel.is_cancelled();
         if !retry {
             break result;
         }
@@ -146,9 +151,12 @@ pub async fn run(
                 Some(_permit) if !cancel.is_cancelled() => {
                     run_job(&env, &job, &options, &expectations, &run_id, &cancel).await
                 }
-                _ => not_run(&job, Outcome::Skipped {
-                    reason: "interrupted".into(),
-                }),
+                _ => not_run(
+                    &job,
+                    Outcome::Skipped {
+                        reason: "interrupted".into(),
+                    },
+                ),
             };
             let _ = progress.send(result.clone());
             (index, result)
@@ -166,9 +174,12 @@ pub async fn run(
         .zip(&jobs)
         .map(|(result, job)| {
             result.unwrap_or_else(|| {
-                not_run(job, Outcome::Skipped {
-                    reason: "the scenario task failed".into(),
-                })
+                not_run(
+                    job,
+                    Outcome::Skipped {
+                        reason: "the scenario task failed".into(),
+                    },
+                )
             })
         })
         .collect();

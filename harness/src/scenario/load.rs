@@ -56,8 +56,19 @@ pub fn parse_yaml<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, Inp
     })
 }
 
-/// serde-saphyr may end its message with " at line L column C"; the prefix says it already.
+/// serde-saphyr writes "error: line L column C: message" (or ends with " at line L column
+/// C"); our prefix already says where, so keep the message only.
 fn strip_location_suffix(message: &str) -> String {
+    let mut message = message.strip_prefix("error: ").unwrap_or(message);
+    if let Some(rest) = message.strip_prefix("line ")
+        && let Some((_, after)) = rest.split_once(": ")
+        && rest
+            .split(':')
+            .next()
+            .is_some_and(|place| place.contains("column"))
+    {
+        message = after;
+    }
     match message.rfind(" at line ") {
         Some(index) if message[index..].contains("column") => message[..index].to_string(),
         _ => message.to_string(),

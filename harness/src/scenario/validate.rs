@@ -95,7 +95,11 @@ fn check_step(step: &At<Step>, actors: &[&str]) -> Vec<String> {
             if send.repeat == Some(0) || send.repeat.is_some_and(|n| n > 10_000) {
                 problems.push("repeat: must be 1..=10000".into());
             }
-            for (field, value) in [("body", &send.body), ("thread", &send.thread), ("subject", &send.subject)] {
+            for (field, value) in [
+                ("body", &send.body),
+                ("thread", &send.thread),
+                ("subject", &send.subject),
+            ] {
                 if let Some(value) = value {
                     templates.push((field, value.clone()));
                 }
@@ -134,7 +138,11 @@ fn check_step(step: &At<Step>, actors: &[&str]) -> Vec<String> {
                 problems.push(format!(
                     "expect: give exactly one of message, presence, subscription_request, \
                      subscribed, unsubscribed, unsubscribe, error, subscription_state (found {})",
-                    if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") }
+                    if kinds.is_empty() {
+                        "none".to_string()
+                    } else {
+                        kinds.join(", ")
+                    }
                 ));
             }
             if expect.repeat.is_some() && expect.message.is_none() && expect.presence.is_none() {
@@ -148,7 +156,12 @@ fn check_step(step: &At<Step>, actors: &[&str]) -> Vec<String> {
                 &mut templates,
                 expect.message.as_ref(),
                 expect.presence.as_ref(),
-                [&expect.subscription_request, &expect.subscribed, &expect.unsubscribed, &expect.unsubscribe],
+                [
+                    &expect.subscription_request,
+                    &expect.subscribed,
+                    &expect.unsubscribed,
+                    &expect.unsubscribe,
+                ],
                 expect.error.as_ref(),
             );
             if let Some(state) = &expect.subscription_state {
@@ -159,7 +172,8 @@ fn check_step(step: &At<Step>, actors: &[&str]) -> Vec<String> {
             actor(&none.actor, "actor");
             let kinds = expect_none_kinds(none);
             if kinds.is_empty() && !none.any {
-                problems.push("expect_none: give a kind (message, presence, ...) or any: true".into());
+                problems
+                    .push("expect_none: give a kind (message, presence, ...) or any: true".into());
             }
             if none.any && !kinds.is_empty() {
                 problems.push("expect_none: any: true excludes the other kinds".into());
@@ -169,7 +183,12 @@ fn check_step(step: &At<Step>, actors: &[&str]) -> Vec<String> {
                 &mut templates,
                 none.message.as_ref(),
                 none.presence.as_ref(),
-                [&none.subscription_request, &none.subscribed, &none.unsubscribed, &none.unsubscribe],
+                [
+                    &none.subscription_request,
+                    &none.subscribed,
+                    &none.unsubscribed,
+                    &none.unsubscribe,
+                ],
                 none.error.as_ref(),
             );
         }
@@ -236,7 +255,10 @@ fn collect_match_fields<'a>(
         if let Some(from) = &message.from {
             addresses.push(("from", from));
         }
-        for value in [&message.body, &message.thread, &message.subject].into_iter().flatten() {
+        for value in [&message.body, &message.thread, &message.subject]
+            .into_iter()
+            .flatten()
+        {
             templates.push(("body", value.clone()));
         }
     }
@@ -266,7 +288,10 @@ pub fn expect_kinds(expect: &Expect) -> Vec<&'static str> {
     for (present, name) in [
         (expect.message.is_some(), "message"),
         (expect.presence.is_some(), "presence"),
-        (expect.subscription_request.is_some(), "subscription_request"),
+        (
+            expect.subscription_request.is_some(),
+            "subscription_request",
+        ),
         (expect.subscribed.is_some(), "subscribed"),
         (expect.unsubscribed.is_some(), "unsubscribed"),
         (expect.unsubscribe.is_some(), "unsubscribe"),

@@ -1,0 +1,113 @@
+//! The `imfed` binary end to end: invalid inputs are refused with their location, the core
+//! pack passes against the reference target, every misbehaviour of the reference server is
+//! caught by the pack, and the reports are readable by others.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn imfed(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_imfed"))
+        .args(args)
+        .current_dir(workspace())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run imfed")
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("imfed-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const HEADER: &str = "id: bad-example\ntitle: t\nspec: [{doc: RFC 6121, section: '1', level: MUST}]\nactors: {alice: ref, bob: sut}\n";
+
+#[test]
+fn invalid_scenario_files_name_file_line_and_column_and_nothing_runs() {
+    // (file contents, expected "line:column: message" fragment)
+    let cases: &[(&str, String, &str)] = &[
+        ("unknown-key", format!("{HEADER}colour: red\nsteps: [{{login: alice}}]\n"), ":5:1: unknown field `colour`"),
+        ("wrong-type", format!("{HEADER}both_directions: maybe\nsteps: [{{login: alice}}]\n"), ":5:18:"),
+        ("undefined-actor", format!("{HEADER}steps:\n  - login: alice\n  - login: carol\n"), ":7:5: step 2: actor: \"carol\" is not an actor"),
+        ("bad-duration", format!("{HEADER}steps:\n  - expect: {{actor: bob, within: 5 seconds, message: {{}}}}\n"), ":6:34: \"5 seconds\" has unknown unit"),
+        ("unknown-step", format!("{HEADER}steps:\n  - teleport: alice\n"), ":6:5: unknown variant `teleport`"),
+        ("two-kinds", format!("{HEADER}steps:\n  - expect: {{actor: bob, message: {{}}, presence: {{}}}}\n"), ":6:5: step 1: expect: give exactly one of"),
+        ("bad-template", format!("{HEADER}steps:\n  - send: {{from: alice, to: bob, body: 'hi {{carol.jid}}'}}\n"), "unknown template {carol.jid}"),
+        ("missing-title", "id: x\nspec: []\nactors: {a: ref}\nsteps: [{login: a}]\n".to_string(), "missing field `title`"),
+        ("bad-role", format!("id: x\ntitle: t\nspec: [{{doc: RFC 6121, section: '1', level: MUST}}]\nactors: {{alice: server}}\nsteps: [{{login: alice}}]\n"), ":4:"),
+        ("bad-level", "id: x\ntitle: t\nspec: [{doc: RFC 6121, section: '1', level: MUSTN'T}]\nactors: {a: ref}\nsteps: [{login: a}]\n".to_string(), ":3:"),
+        ("broken-raw", format!("{HEADER}steps:\n  - login: alice\n  - raw: {{actor: alice, xml: '<message><body>x</message>'}}\n"), ":7:5: step 2: xml:"),
+        ("bad-yaml", format!("{HEADER}steps:\n  - login: alice\n    - login: bob\n"), ":7:"),
+    ];
+    for (name, contents, expected) in cases {
+        let dir = scratch(name);
+        let file = dir.join(format!("{name}.yaml"));
+        std::fs::write(&file, contents).unwrap();
+        let file_arg = file.to_str().unwrap();
+        for command in ["validate", "run"] {
+            let output = imfed(&[command, file_arg]);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{name} ({command}): {stderr}"
+            );
+            assert!(
+                stderr.contains(&format!("{}{expected}", file.display()))
+                    || (stderr.contains(&file.display().to_string()) && stderr.contains(expected)),
+                "{name} ({command}): expected {expected:?} in:\n{stderr}"
+            );
+            assert!(stderr.contains("nothing was run"), "{name}: {stderr}");
+            assert!(
+                !stderr.contains("PASS") && !stderr.contains("FAIL"),
+                "{name}: it ran"
+            );
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
+
+#[test]
+fn duplicate_ids_across_files_are_refused() {
+    let dir = scratch("duplicates");
+    let one = format!("{HEADER}steps: [{{login: alice}}]\n");
+    std::fs::write(dir.join("a.yaml"), &one).unwrap();
+    std::fs::write(dir.join("b.yaml"), &one).unwrap();
+    let output = imfed(&["validate", dir.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("duplicate scenario id \"bad-example\"")
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn the_committed_json_schema_is_current() {
+    let committed = std::fs::read_to_string(workspace().join("scenarios/schema.json"))
+        .expect("scenarios/schema.json is committed");
+    assert!(
+        committed == imfed::scenario::json_schema(),
+        "scenarios/schema.json is stale: regenerate it with `imfed schema > scenarios/schema.json`"
+    );
+}
+
+#[test]
+fn help_text() {
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"imfed \d+\.\d+\.\d+", "imfed [VERSION]");
+    settings.bind(|| {
+        for (name, args) in [
+            ("help", &["--help"][..]),
+            ("run-help", &["run", "--help"][..]),
+        ] {
+            let output = imfed(args);
+            assert!(output.status.success());
+            insta::assert_snapshot!(name, String::from_utf8_lossy(&output.stdout));
+        }
+    });
+}
