@@ -8,12 +8,11 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use imfed_xmpp::{Element, ns};
-use support::{Client, ServerProc, federated_pair};
+use support::{Client, ServerProc, federated_pair, free_port, start_prosody, vendor};
 
 /// Bound on the whole throughput run of one pair.
 const RUN_BOUND: Duration = Duration::from_secs(120);
@@ -106,67 +105,8 @@ async fn imfed(count: usize) {
     );
 }
 
-/// A Prosody instance started by the vendor scripts, stopped by PID on drop.
-struct Prosody {
-    dir: PathBuf,
-    c2s: std::net::SocketAddr,
-    pid: u32,
-}
-
-impl Drop for Prosody {
-    fn drop(&mut self) {
-        let _ = Command::new(vendor("stop.sh")).arg(&self.dir).status();
-    }
-}
-
-fn vendor(script: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../vendors/prosody")
-        .join(script)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_prosody(domain: &str, c2s: u16, s2s: u16, route: (&str, u16)) -> Prosody {
-    let dir = std::env::temp_dir().join(format!("imfed-bench-{domain}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let output = Command::new(vendor("start.sh"))
-        .env("PROSODY_DOMAIN", domain)
-        .env("PROSODY_RUN_DIR", &dir)
-        .env("PROSODY_C2S_PORT", c2s.to_string())
-        .env("PROSODY_S2S_PORT", s2s.to_string())
-        .env(
-            "PROSODY_ROUTES",
-            format!("{}=127.0.0.1:{}", route.0, route.1),
-        )
-        .output()
-        .expect("run vendors/prosody/start.sh");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "prosody start failed: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let pid = stdout
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("pid="))
-        .and_then(|p| p.parse().ok())
-        .expect("READY line with pid");
-    Prosody {
-        dir,
-        c2s: ([127, 0, 0, 1], c2s).into(),
-        pid,
-    }
-}
-
 async fn prosody(count: usize) {
-    if Command::new("prosody").arg("-v").output().is_err() {
+    if !support::prosody_installed() {
         println!("Prosody not installed (vendors/prosody/install.sh): skipped");
         return;
     }

@@ -16,85 +16,84 @@ fn error_condition(stanza: &Element) -> Option<String> {
         .map(|c| c.name.clone())
 }
 
-/// Cross-domain subscribe/approve both ways, presence broadcast, chat both ways, and
-/// unavailable on disconnect, between alice@a.test and bob@b.test.
-async fn federation_round(args: &[&str], expect_tls: bool) {
-    let (a, b) = federated_pair(args).await;
-    a.create_account("alice", "pw-a").await;
-    b.create_account("bob", "pw-b").await;
-    let mut alice = Client::login(a.c2s, "alice@a.test/phone", "pw-a").await;
-    let mut bob = Client::login(b.c2s, "bob@b.test/laptop", "pw-b").await;
-    assert_eq!(alice.secure(), expect_tls);
-    alice.roster().await;
-    bob.roster().await;
-    alice.presence(None, None).await;
-    bob.presence(None, None).await;
+/// One user on each server: cross-domain subscribe/approve both ways, presence broadcast
+/// with show and status, chat both ways with Unicode intact, and unavailable presence when
+/// one side vanishes without logging out.
+pub async fn exchange(
+    alice: (&std::net::SocketAddr, &str, &str),
+    bob: (&std::net::SocketAddr, &str, &str),
+) {
+    let alice_bare = alice.1.split('/').next().unwrap().to_string();
+    let bob_bare = bob.1.split('/').next().unwrap().to_string();
+    let mut a = Client::login(*alice.0, alice.1, alice.2).await;
+    let mut b = Client::login(*bob.0, bob.1, bob.2).await;
+    a.roster().await;
+    b.roster().await;
+    a.presence(None, None).await;
+    b.presence(None, None).await;
 
     // alice asks for bob's presence; bob approves (RFC 6121 §3.1).
-    alice.presence(Some("subscribe"), Some("bob@b.test")).await;
-    alice
-        .expect("roster push with ask", |e| {
-            e.child("query", ns::ROSTER)
-                .and_then(|q| q.child("item", ns::ROSTER))
-                .is_some_and(|item| item.attr("ask") == Some("subscribe"))
-        })
-        .await;
-    bob.expect(
+    a.presence(Some("subscribe"), Some(&bob_bare)).await;
+    a.expect("roster push with ask", |e| {
+        e.child("query", ns::ROSTER)
+            .and_then(|q| q.child("item", ns::ROSTER))
+            .is_some_and(|item| item.attr("ask") == Some("subscribe"))
+    })
+    .await;
+    b.expect(
         "subscribe",
-        stanza_from("presence", "alice@a.test", Some("subscribe")),
+        stanza_from("presence", &alice_bare, Some("subscribe")),
     )
     .await;
-    bob.presence(Some("subscribed"), Some("alice@a.test")).await;
-    alice
-        .expect(
-            "subscribed",
-            stanza_from("presence", "bob@b.test", Some("subscribed")),
-        )
-        .await;
+    b.presence(Some("subscribed"), Some(&alice_bare)).await;
+    a.expect(
+        "subscribed",
+        stanza_from("presence", &bob_bare, Some("subscribed")),
+    )
+    .await;
     // §3.1.5: bob's server sends bob's current presence once approved.
-    alice
-        .expect(
-            "bob's presence",
-            stanza_from("presence", "bob@b.test", None),
-        )
+    a.expect("bob's presence", stanza_from("presence", &bob_bare, None))
         .await;
 
     // And the other way round.
-    bob.presence(Some("subscribe"), Some("alice@a.test")).await;
-    alice
-        .expect(
-            "subscribe",
-            stanza_from("presence", "bob@b.test", Some("subscribe")),
-        )
-        .await;
-    alice.presence(Some("subscribed"), Some("bob@b.test")).await;
-    bob.expect(
+    b.presence(Some("subscribe"), Some(&alice_bare)).await;
+    a.expect(
+        "subscribe",
+        stanza_from("presence", &bob_bare, Some("subscribe")),
+    )
+    .await;
+    a.presence(Some("subscribed"), Some(&bob_bare)).await;
+    b.expect(
         "subscribed",
-        stanza_from("presence", "alice@a.test", Some("subscribed")),
+        stanza_from("presence", &alice_bare, Some("subscribed")),
     )
     .await;
-    bob.expect(
+    b.expect(
         "alice's presence",
-        stanza_from("presence", "alice@a.test", None),
+        stanza_from("presence", &alice_bare, None),
     )
     .await;
-    let roster = alice.roster().await;
-    assert_eq!(roster.len(), 1);
-    assert_eq!(roster[0].attr("subscription"), Some("both"));
-    let roster = bob.roster().await;
-    assert_eq!(roster[0].attr("subscription"), Some("both"));
+    for client in [&mut a, &mut b] {
+        let roster = client.roster().await;
+        assert_eq!(roster.len(), 1, "{}", client.jid);
+        assert_eq!(
+            roster[0].attr("subscription"),
+            Some("both"),
+            "{}",
+            client.jid
+        );
+    }
 
     // Presence broadcast with show and status (RFC 6121 §4.4).
-    alice
-        .send(
-            Element::new("presence", ns::CLIENT)
-                .with_child(Element::new("show", ns::CLIENT).with_text("away"))
-                .with_child(Element::new("status", ns::CLIENT).with_text("lunch ☕")),
-        )
-        .await;
-    let seen = bob
+    a.send(
+        Element::new("presence", ns::CLIENT)
+            .with_child(Element::new("show", ns::CLIENT).with_text("away"))
+            .with_child(Element::new("status", ns::CLIENT).with_text("lunch ☕")),
+    )
+    .await;
+    let seen = b
         .expect("alice away", |e| {
-            stanza_from("presence", "alice@a.test", None)(e)
+            stanza_from("presence", &alice_bare, None)(e)
                 && e.child_text("show", ns::CLIENT).as_deref() == Some("away")
         })
         .await;
@@ -103,19 +102,20 @@ async fn federation_round(args: &[&str], expect_tls: bool) {
         Some("lunch ☕")
     );
 
-    // Chat both ways, Unicode intact.
-    alice.chat("bob@b.test", "héllo ☃ 你好").await;
-    let message = bob
-        .expect("chat", stanza_from("message", "alice@a.test", Some("chat")))
+    // Chat both ways, Unicode intact, the sender's full JID stamped.
+    a.chat(&bob_bare, "héllo ☃ 你好").await;
+    let message = b
+        .expect("chat", stanza_from("message", &alice_bare, Some("chat")))
         .await;
     assert_eq!(
         message.child_text("body", ns::CLIENT).as_deref(),
         Some("héllo ☃ 你好")
     );
-    assert_eq!(message.attr("from"), Some("alice@a.test/phone"));
-    bob.chat("alice@a.test/phone", "hi back").await;
-    let reply = alice
-        .expect("reply", stanza_from("message", "bob@b.test", Some("chat")))
+    assert_eq!(message.attr("from"), Some(a.jid.to_string().as_str()));
+    let alice_full = a.jid.to_string();
+    b.chat(&alice_full, "hi back").await;
+    let reply = a
+        .expect("reply", stanza_from("message", &bob_bare, Some("chat")))
         .await;
     assert_eq!(
         reply.child_text("body", ns::CLIENT).as_deref(),
@@ -123,13 +123,28 @@ async fn federation_round(args: &[&str], expect_tls: bool) {
     );
 
     // bob vanishes without unavailable presence: alice hears of it (RFC 6121 §4.5.3.2).
-    bob.abort();
-    alice
-        .expect(
-            "bob unavailable",
-            stanza_from("presence", "bob@b.test", Some("unavailable")),
-        )
-        .await;
+    b.abort();
+    a.expect(
+        "bob unavailable",
+        stanza_from("presence", &bob_bare, Some("unavailable")),
+    )
+    .await;
+    a.logout().await;
+}
+
+/// [`exchange`] between two imfed-server processes, then the federation log and links.
+async fn federation_round(args: &[&str], expect_tls: bool) {
+    let (a, b) = federated_pair(args).await;
+    a.create_account("alice", "pw-a").await;
+    b.create_account("bob", "pw-b").await;
+    let probe = Client::login(a.c2s, "alice@a.test/probe", "pw-a").await;
+    assert_eq!(probe.secure(), expect_tls);
+    probe.logout().await;
+    exchange(
+        (&a.c2s, "alice@a.test/phone", "pw-a"),
+        (&b.c2s, "bob@b.test/laptop", "pw-b"),
+    )
+    .await;
 
     // The federation log saw stanzas both ways on both servers, and the links say so.
     for (server, remote) in [(&a, "b.test"), (&b, "a.test")] {
@@ -177,7 +192,6 @@ async fn federation_round(args: &[&str], expect_tls: bool) {
         "{xml:?}"
     );
     assert!(xml.iter().any(|x| x.starts_with("<verify")), "{xml:?}");
-    alice.logout().await;
 }
 
 #[tokio::test]
@@ -395,4 +409,125 @@ async fn sigterm_stops_the_server_gracefully() {
         "imfed-server did not exit after SIGTERM"
     );
     drop(client);
+}
+
+/// A real server nobody here wrote: Prosody 0.12 (Debian's package) federates with
+/// imfed-server in both directions, with users on each side driving each exchange.
+#[tokio::test]
+async fn prosody_federates_with_imfed_server_both_ways() {
+    support::ensure_prosody();
+    let (p_c2s, p_s2s) = (support::free_port(), support::free_port());
+    let imfed = ServerProc::start(
+        "a.test",
+        &[
+            "--tls",
+            "off",
+            "--remote",
+            &format!("pb.test=127.0.0.1:{p_s2s}"),
+        ],
+    );
+    let prosody = support::start_prosody("pb.test", p_c2s, p_s2s, ("a.test", imfed.s2s.port()));
+    imfed.create_account("alice", "pw-a").await;
+    imfed.create_account("dave", "pw-d").await;
+    support::prosody_register(&prosody, "bob", "pb.test", "pw-b");
+    support::prosody_register(&prosody, "carol", "pb.test", "pw-c");
+    // imfed-server's user leads, then Prosody's user leads (each exchange subscribes both
+    // ways, so both s2s directions carry requests, approvals, presence and messages).
+    exchange(
+        (&imfed.c2s, "alice@a.test/phone", "pw-a"),
+        (&prosody.c2s, "bob@pb.test/laptop", "pw-b"),
+    )
+    .await;
+    exchange(
+        (&prosody.c2s, "carol@pb.test/desk", "pw-c"),
+        (&imfed.c2s, "dave@a.test/tablet", "pw-d"),
+    )
+    .await;
+    for direction in ["in", "out"] {
+        let log = imfed
+            .get(&format!(
+                "/log?remote=pb.test&direction={direction}&kind=stanza"
+            ))
+            .await;
+        assert!(
+            !log["entries"].as_array().unwrap().is_empty(),
+            "no stanzas {direction} with Prosody"
+        );
+    }
+    let links = imfed.get("/links").await;
+    let established = |direction: &str| {
+        links.as_array().unwrap().iter().any(|l| {
+            l["remote"] == "pb.test" && l["direction"] == direction && l["state"] == "established"
+        })
+    };
+    assert!(established("outbound") && established("inbound"), "{links}");
+    drop(prosody);
+}
+
+/// An independent client library (slixmpp, Python) logs in to imfed-server and uses the
+/// roster, presence subscriptions and messages against it.
+#[tokio::test]
+async fn an_independent_client_library_works_against_imfed_server() {
+    let setup = std::process::Command::new(support::repo_path("interop/slixmpp/setup.sh"))
+        .output()
+        .expect("run interop/slixmpp/setup.sh");
+    assert!(
+        setup.status.success(),
+        "slixmpp setup failed: {}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    let python = String::from_utf8_lossy(&setup.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let (a, b) = federated_pair(&["--tls", "off"]).await;
+    a.create_account("alice", "pw-a").await;
+    b.create_account("bob", "pw-b").await;
+    for (label, b_jid, b_addr) in [
+        ("same server", "alice2@a.test", a.c2s),
+        ("across federation", "bob@b.test", b.c2s),
+    ] {
+        if label == "same server" {
+            a.create_account("alice2", "pw-b").await;
+        }
+        let output = tokio::process::Command::new(&python)
+            .arg(support::repo_path("interop/slixmpp/scenario.py"))
+            .args([
+                "--tls",
+                "never",
+                "--a-jid",
+                "alice@a.test",
+                "--a-password",
+                "pw-a",
+            ])
+            .args(["--a-addr", &a.c2s.to_string()])
+            .args([
+                "--b-jid",
+                b_jid,
+                "--b-password",
+                "pw-b",
+                "--b-addr",
+                &b_addr.to_string(),
+            ])
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(Duration::from_secs(90), output)
+            .await
+            .expect("slixmpp scenario exceeded 90s")
+            .expect("run scenario.py");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "slixmpp scenario ({label}) failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!stdout.contains("FAIL"), "{label}: {stdout}");
+        assert!(
+            stdout.matches(" ok ").count() >= 4,
+            "{label}: too few steps ran:\n{stdout}"
+        );
+        // The scenario's subscriptions leave state behind; the next round uses new accounts.
+    }
 }

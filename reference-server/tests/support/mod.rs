@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -368,4 +369,103 @@ pub fn stanza_from<'a>(
             && e.attr("from")
                 .is_some_and(|f| f == from || f.split('/').next() == Some(from))
     }
+}
+
+/// Whether Prosody is installed; if not, installs it with the vendor script (idempotent,
+/// needs root and Debian's package archive).
+pub fn ensure_prosody() {
+    if prosody_installed() {
+        return;
+    }
+    let status = Command::new(vendor("install.sh"))
+        .status()
+        .expect("run vendors/prosody/install.sh");
+    assert!(status.success(), "vendors/prosody/install.sh failed");
+    assert!(
+        prosody_installed(),
+        "prosody is still missing after install.sh"
+    );
+}
+
+/// Whether the `prosody` binary is on the PATH.
+pub fn prosody_installed() -> bool {
+    Command::new("sh")
+        .args(["-c", "command -v prosody"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Registers an account on a Prosody started by [`start_prosody`].
+pub fn prosody_register(prosody: &Prosody, user: &str, domain: &str, password: &str) {
+    let status = Command::new(vendor("register.sh"))
+        .args([prosody.dir.to_str().unwrap(), user, domain, password])
+        .status()
+        .expect("register.sh");
+    assert!(status.success(), "register.sh {user}@{domain} failed");
+}
+
+/// A Prosody instance started by the vendor scripts, stopped by PID on drop.
+pub struct Prosody {
+    pub dir: PathBuf,
+    pub c2s: std::net::SocketAddr,
+    pub pid: u32,
+}
+
+impl Drop for Prosody {
+    fn drop(&mut self) {
+        let _ = Command::new(vendor("stop.sh")).arg(&self.dir).status();
+    }
+}
+
+pub fn vendor(script: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../vendors/prosody")
+        .join(script)
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn start_prosody(domain: &str, c2s: u16, s2s: u16, route: (&str, u16)) -> Prosody {
+    let dir = std::env::temp_dir().join(format!("imfed-bench-{domain}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let output = Command::new(vendor("start.sh"))
+        .env("PROSODY_DOMAIN", domain)
+        .env("PROSODY_RUN_DIR", &dir)
+        .env("PROSODY_C2S_PORT", c2s.to_string())
+        .env("PROSODY_S2S_PORT", s2s.to_string())
+        .env(
+            "PROSODY_ROUTES",
+            format!("{}=127.0.0.1:{}", route.0, route.1),
+        )
+        .output()
+        .expect("run vendors/prosody/start.sh");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "prosody start failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let pid = stdout
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("pid="))
+        .and_then(|p| p.parse().ok())
+        .expect("READY line with pid");
+    Prosody {
+        dir,
+        c2s: ([127, 0, 0, 1], c2s).into(),
+        pid,
+    }
+}
+
+/// A path inside the repository.
+pub fn repo_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
 }
