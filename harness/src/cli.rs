@@ -39,8 +39,45 @@ pub enum Command {
     List(SelectArgs),
     /// Check scenario files without running anything.
     Validate(SelectArgs),
+    /// Run the scenarios against several targets and write the interop matrix
+    /// (HTML, Markdown, JSON) and each target's reports.
+    Matrix(MatrixArgs),
     /// Print the JSON Schema of scenario files.
     Schema,
+}
+
+/// `imfed matrix`.
+#[derive(Debug, Args)]
+pub struct MatrixArgs {
+    /// Which scenarios.
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    /// A target: `reference` or a target file (repeatable; one matrix column each). Each
+    /// target file's own expectations file applies.
+    #[arg(long = "target", value_name = "reference|FILE", required = true)]
+    pub targets: Vec<String>,
+
+    /// Output folder: matrix.html, matrix.md, matrix.json, and `<target>/junit.xml`,
+    /// `<target>/results.json` per target.
+    #[arg(long, value_name = "DIR", default_value = "target/imfed/matrix")]
+    pub out: PathBuf,
+
+    /// A matrix.json to compare with: any changed cell fails the run.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+
+    /// Write the new matrix.json to the --baseline path instead of comparing.
+    #[arg(long, requires = "baseline")]
+    pub update_baseline: bool,
+
+    /// Scenarios run at once (per target; targets run one after another).
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub jobs: usize,
+
+    /// Rerun a failing scenario up to N times; a later pass is reported as flaky.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub retries: u32,
 }
 
 /// Which scenarios.
@@ -190,7 +227,84 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> u8 {
             Err(code) => code,
         },
         Command::Run(args) => run(args, cancel).await,
+        Command::Matrix(args) => matrix(args, cancel).await,
     }
+}
+
+/// Loads the expectations: `--expectations`, else the file the target names, else none.
+fn load_expectations(explicit: Option<&Path>, target: &TargetSpec) -> Result<Expectations, u8> {
+    let path = explicit.map(Path::to_path_buf).or_else(|| target.expectations_path());
+    match path {
+        Some(path) => Expectations::load(&path).map_err(|error| {
+            eprintln!("{error}");
+            exit_code::USAGE
+        }),
+        None => Ok(Expectations::default()),
+    }
+}
+
+/// What a run against one target needs besides the target.
+struct Plan<'a> {
+    scenarios: &'a [LoadedScenario],
+    options: RunOptions,
+    cancel: CancellationToken,
+}
+
+/// Runs the plan against one target: starts it, runs, stops it. `Err` is the exit code
+/// when the target could not be started.
+async fn run_target(
+    plan: &Plan<'_>,
+    target: &TargetSpec,
+    expectations: Expectations,
+) -> Result<RunReport, (u8, String)> {
+    let known: Vec<&str> = plan.scenarios.iter().map(|s| s.scenario.id.as_str()).collect();
+    for stale in expectations.unknown_ids(&known) {
+        eprintln!("imfed: note: expectations name {stale:?}, which is not among the selected scenarios");
+    }
+    let jobs = runner::jobs(plan.scenarios);
+    eprintln!(
+        "imfed: {} scenarios ({} runs) against {}",
+        plan.scenarios.len(),
+        jobs.len(),
+        target.name()
+    );
+    let env = tokio::select! {
+        env = Environment::start(target) => env,
+        () = plan.cancel.cancelled() => return Err((exit_code::INTERRUPTED, "interrupted".into())),
+    };
+    let env = match env {
+        Ok(env) => Arc::new(env),
+        Err(error) => {
+            eprintln!("imfed: target {} unavailable: {error}", target.name());
+            return Err((exit_code::TARGET_UNAVAILABLE, format!("target unavailable: {error}")));
+        }
+    };
+    let stderr_style = TerminalStyle {
+        color: color_on(std::io::stderr().is_terminal()),
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let printer = tokio::spawn(async move {
+        while let Some(result) = rx.recv().await {
+            eprintln!("{}", progress_line(&result, stderr_style));
+        }
+    });
+    let report = runner::run(
+        env.clone(),
+        jobs,
+        plan.options.clone(),
+        Arc::new(expectations),
+        tx,
+        plan.cancel.clone(),
+    )
+    .await;
+    let _ = printer.await;
+    match Arc::try_unwrap(env) {
+        Ok(env) => {
+            let _ = tokio::time::timeout(runner::STOP_BOUND, env.stop()).await;
+        }
+        Err(_) => tracing::warn!("environment still in use; not stopped cleanly"),
+    }
+    Ok(report)
 }
 
 async fn run(args: RunArgs, cancel: CancellationToken) -> u8 {
@@ -216,70 +330,55 @@ async fn run(args: RunArgs, cancel: CancellationToken) -> u8 {
         eprintln!("imfed: --misbehave applies to the reference target only");
         return exit_code::USAGE;
     }
-    let expectations = match &args.expectations {
-        Some(path) => match Expectations::load(path) {
-            Ok(expectations) => expectations,
-            Err(error) => {
-                eprintln!("{error}");
-                return exit_code::USAGE;
-            }
+    let expectations = match load_expectations(args.expectations.as_deref(), &target) {
+        Ok(expectations) => expectations,
+        Err(code) => return code,
+    };
+    let plan = Plan {
+        scenarios: &scenarios,
+        options: RunOptions {
+            jobs: args.jobs,
+            retries: args.retries,
         },
-        None => Expectations::default(),
+        cancel,
     };
-    let known: Vec<&str> = scenarios.iter().map(|s| s.scenario.id.as_str()).collect();
-    for stale in expectations.unknown_ids(&known) {
-        eprintln!(
-            "imfed: note: expectations name {stale:?}, which is not among the selected scenarios"
-        );
+    let report = match run_target(&plan, &target, expectations).await {
+        Ok(report) => report,
+        Err((code, _)) => return code,
+    };
+    let mut code = write_reports(&report, &args.junit, &args.json);
+    let style = TerminalStyle {
+        color: color_on(std::io::stdout().is_terminal()),
+    };
+    print!("{}", summary(&report, style));
+    if code == exit_code::SUCCESS {
+        code = run_code(&report);
     }
-    let jobs = runner::jobs(&scenarios);
-    eprintln!(
-        "imfed: {} scenarios ({} runs) against {}",
-        scenarios.len(),
-        jobs.len(),
-        target.name()
-    );
-    let env = tokio::select! {
-        env = Environment::start(&target) => env,
-        () = cancel.cancelled() => return exit_code::INTERRUPTED,
-    };
-    let env = match env {
-        Ok(env) => Arc::new(env),
-        Err(error) => {
-            eprintln!("imfed: target unavailable: {error}");
-            return exit_code::TARGET_UNAVAILABLE;
-        }
-    };
-    let stderr_style = TerminalStyle {
-        color: color_on(std::io::stderr().is_terminal()),
-    };
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let printer = tokio::spawn(async move {
-        while let Some(result) = rx.recv().await {
-            eprintln!("{}", progress_line(&result, stderr_style));
-        }
-    });
-    let options = RunOptions {
-        jobs: args.jobs,
-        retries: args.retries,
-    };
-    let report = runner::run(
-        env.clone(),
-        jobs,
-        options,
-        Arc::new(expectations),
-        tx,
-        cancel.clone(),
-    )
-    .await;
-    let _ = printer.await;
-    match Arc::try_unwrap(env) {
-        Ok(env) => {
-            let _ = tokio::time::timeout(runner::STOP_BOUND, env.stop()).await;
-        }
-        Err(_) => tracing::warn!("environment still in use; not stopped cleanly"),
+    code
+}
+
+/// The exit code a finished run earns.
+fn run_code(report: &RunReport) -> u8 {
+    if report.interrupted {
+        exit_code::INTERRUPTED
+    } else if Counts::of(&report.results).failed > 0 {
+        exit_code::FAILURES
+    } else {
+        exit_code::SUCCESS
     }
-    finish(&report, &args)
+}
+
+/// Writes JUnit and JSON; the exit code is [`exit_code::REPORT_FAILED`] if one failed.
+fn write_reports(report: &RunReport, junit: &Path, json: &Path) -> u8 {
+    let mut code = exit_code::SUCCESS;
+    let junit_text = imfed_reports::junit::render(report).map_err(|e| e.to_string());
+    for (path, contents) in [(junit, junit_text), (json, Ok(imfed_reports::json::render(report)))] {
+        if let Err(error) = contents.and_then(|c| write_report(path, &c)) {
+            eprintln!("imfed: cannot write report: {error}");
+            code = exit_code::REPORT_FAILED;
+        }
+    }
+    code
 }
 
 fn write_report(path: &Path, contents: &str) -> Result<(), String> {
@@ -289,31 +388,129 @@ fn write_report(path: &Path, contents: &str) -> Result<(), String> {
     std::fs::write(path, contents).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn finish(report: &RunReport, args: &RunArgs) -> u8 {
-    let mut code = exit_code::SUCCESS;
-    let junit = imfed_reports::junit::render(report).map_err(|e| e.to_string());
-    for (path, contents) in [
-        (&args.junit, junit),
-        (&args.json, Ok(imfed_reports::json::render(report))),
-    ] {
-        if let Err(error) = contents.and_then(|c| write_report(path, &c)) {
-            eprintln!("imfed: cannot write report: {error}");
-            code = exit_code::REPORT_FAILED;
+/// A report in which every job is skipped for `reason` (a target that could not start).
+fn unavailable_report(target: &TargetSpec, scenarios: &[LoadedScenario], reason: &str) -> RunReport {
+    let results = runner::jobs(scenarios)
+        .iter()
+        .map(|job| runner::not_run(job, imfed_reports::Outcome::Skipped { reason: reason.to_string() }))
+        .collect();
+    RunReport {
+        target: target.name(),
+        protocol: "xmpp".into(),
+        imfed_version: env!("CARGO_PKG_VERSION").into(),
+        started_ms: 0,
+        duration_ms: 0,
+        interrupted: false,
+        results,
+    }
+}
+
+async fn matrix(args: MatrixArgs, cancel: CancellationToken) -> u8 {
+    use imfed_reports::matrix::{self as m, Matrix};
+    let scenarios = match select(&args.select) {
+        Ok(scenarios) => scenarios,
+        Err(code) => return code,
+    };
+    let mut targets = Vec::new();
+    for text in &args.targets {
+        match TargetSpec::parse(text) {
+            Ok(target) => targets.push(target),
+            Err(error) => {
+                eprintln!("{error}");
+                return exit_code::USAGE;
+            }
         }
     }
-    let style = TerminalStyle {
-        color: color_on(std::io::stdout().is_terminal()),
+    let mut names: Vec<String> = targets.iter().map(TargetSpec::name).collect();
+    names.sort();
+    names.dedup();
+    if names.len() != targets.len() {
+        eprintln!("imfed: two targets share a name; matrix columns need distinct names");
+        return exit_code::USAGE;
+    }
+    let baseline = match (&args.baseline, args.update_baseline) {
+        (Some(path), false) => match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| m::from_json(&text).map_err(|e| e.to_string()))
+        {
+            Ok(baseline) => Some(baseline),
+            Err(error) => {
+                eprintln!("imfed: baseline {}: {error}", path.display());
+                return exit_code::USAGE;
+            }
+        },
+        _ => None,
     };
-    print!("{}", summary(report, style));
-    if code != exit_code::SUCCESS {
-        return code;
+    let plan = Plan {
+        scenarios: &scenarios,
+        options: RunOptions {
+            jobs: args.jobs,
+            retries: args.retries,
+        },
+        cancel: cancel.clone(),
+    };
+    let mut code = exit_code::SUCCESS;
+    let mut runs: Vec<(String, RunReport)> = Vec::new();
+    for target in &targets {
+        let expectations = match load_expectations(None, target) {
+            Ok(expectations) => expectations,
+            Err(code) => return code,
+        };
+        let report = match run_target(&plan, target, expectations).await {
+            Ok(report) => report,
+            Err((exit_code::INTERRUPTED, _)) => return exit_code::INTERRUPTED,
+            Err((unavailable, reason)) => {
+                code = code.max(unavailable);
+                unavailable_report(target, &scenarios, &reason)
+            }
+        };
+        let dir = args.out.join(target.name());
+        let written = write_reports(&report, &dir.join("junit.xml"), &dir.join("results.json"));
+        if written != exit_code::SUCCESS {
+            code = code.max(written);
+        }
+        let counts = Counts::of(&report.results);
+        eprintln!("imfed: {}: {}", target.name(), counts.summary_line());
+        if run_code(&report) != exit_code::SUCCESS {
+            code = code.max(run_code(&report));
+        }
+        runs.push((target.name(), report));
+        if cancel.is_cancelled() {
+            break;
+        }
     }
-    if report.interrupted {
-        return exit_code::INTERRUPTED;
+    let matrix = Matrix::build(&runs);
+    for (name, contents) in [
+        ("matrix.json", m::to_json(&matrix)),
+        ("matrix.md", m::to_markdown(&matrix)),
+        ("matrix.html", m::to_html(&matrix, &runs)),
+    ] {
+        if let Err(error) = write_report(&args.out.join(name), &contents) {
+            eprintln!("imfed: cannot write report: {error}");
+            code = code.max(exit_code::REPORT_FAILED);
+        }
     }
-    if Counts::of(&report.results).failed > 0 {
-        exit_code::FAILURES
-    } else {
-        exit_code::SUCCESS
+    if args.update_baseline
+        && let Some(path) = &args.baseline
+    {
+        if let Err(error) = write_report(path, &m::to_json(&matrix)) {
+            eprintln!("imfed: cannot write the baseline: {error}");
+            return exit_code::REPORT_FAILED;
+        }
+        eprintln!("imfed: baseline {} updated", path.display());
     }
+    if let Some(baseline) = baseline {
+        let changes = matrix.changes_from(&baseline);
+        for (row, target, before, after) in &changes {
+            println!("changed: {row} on {target}: {before} -> {after}");
+        }
+        if !changes.is_empty() {
+            code = code.max(exit_code::FAILURES);
+        }
+        println!("matrix: {} cells changed from the baseline", changes.len());
+    }
+    println!("matrix written to {}", args.out.join("matrix.html").display());
+    let all: Vec<&imfed_reports::ScenarioResult> = runs.iter().flat_map(|(_, r)| &r.results).collect();
+    println!("{}", Counts::of(all).summary_line());
+    code
 }

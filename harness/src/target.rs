@@ -13,6 +13,7 @@
 //!   command: [./register.sh, "{run.dir}", "{user}", "{domain}", "{password}"]
 //!   # in_band: true                 # XEP-0077 in-band registration
 //!   # accounts: [{user: u1, password: p1}]
+//! expectations: expectations.yaml   # optional: known failures (see expectations.rs)
 //! launch:                           # optional: how to start and stop it
 //!   command: [./start.sh]
 //!   env: {PROSODY_DOMAIN: "{domain}", PROSODY_ROUTES: "{ref.domain}={ref.s2s}"}
@@ -117,6 +118,10 @@ pub struct TargetFile {
     /// Start and stop.
     #[serde(default)]
     pub launch: Option<Launch>,
+    /// The vendor's expectations file (known failures), relative to the target file; used
+    /// unless `--expectations` names another.
+    #[serde(default)]
+    pub expectations: Option<String>,
 }
 
 /// A target as the runner uses it.
@@ -164,6 +169,17 @@ impl TargetSpec {
         match self {
             TargetSpec::Reference { .. } => "reference".into(),
             TargetSpec::File { file, .. } => file.name.clone(),
+        }
+    }
+
+    /// The expectations file the target file names, resolved against its folder.
+    pub fn expectations_path(&self) -> Option<PathBuf> {
+        match self {
+            TargetSpec::Reference { .. } => None,
+            TargetSpec::File { path, file } => file
+                .expectations
+                .as_ref()
+                .map(|relative| base_dir(path).join(relative)),
         }
     }
 

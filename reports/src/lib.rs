@@ -5,6 +5,7 @@
 
 pub mod json;
 pub mod junit;
+pub mod matrix;
 pub mod model;
 pub mod terminal;
 mod text;

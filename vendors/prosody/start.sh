@@ -8,6 +8,7 @@
 #       --route pb.test=127.0.0.1:40369 [--route other.test=127.0.0.1:N ...] \
 #       [--tls plaintext|tls] [--cert FILE --key FILE] \
 #       [--log-level debug|info|warn] [--offline 1|0] [--timeout SECONDS] [--nagle on|off]
+#   vendors/prosody/start.sh --foreground [--tls tls] [other flags]   # for an imfed target file
 #
 # Every flag has an environment-variable equivalent (flags win); each
 # IMFED_PROSODY_X may also be given as PROSODY_X (IMFED_PROSODY_X wins):
@@ -20,11 +21,20 @@
 #                                         an IP literal. Unlisted domains are unreachable.
 #   --tls        IMFED_PROSODY_TLS        plaintext (default) | tls
 #                  plaintext: no mod_tls; c2s/s2s unencrypted; PLAIN allowed unencrypted.
-#                  tls (VARIANT, lightly tested): mod_tls, STARTTLS required on c2s
-#                     and s2s, PLAIN only after TLS; s2s peers still authenticated by
-#                     dialback (s2s_secure_auth = false). Certificate from --cert/--key,
-#                     else a self-signed one for DOMAIN is generated in RUN_DIR/certs.
+#                  tls: mod_tls, STARTTLS required on c2s and s2s, PLAIN only after
+#                     TLS. s2s peers: SASL EXTERNAL when their certificate chains to the
+#                     trusted CA and names their domain (Prosody offers/tries it then),
+#                     otherwise dialback over TLS (s2s_secure_auth = false). Certificate
+#                     from --cert/--key, else one for DOMAIN (EC P-256, subjectAltName
+#                     DNS:DOMAIN only) signed by a test CA, both made with openssl: the CA
+#                     in --ca-dir (created there if missing, reused if present: give two
+#                     instances the same --ca-dir and they authenticate each other by
+#                     certificate), the server certificate in RUN_DIR/certs.
 #   --cert/--key IMFED_PROSODY_CERT / IMFED_PROSODY_KEY   PEM files (tls mode only)
+#   --ca-dir     IMFED_PROSODY_CA_DIR     tls mode: where the test CA lives (ca.crt, ca.key);
+#                                         default RUN_DIR/certs (a fresh CA per start).
+#                                         Its ca.crt is also Prosody's cafile (trusted for
+#                                         s2s certificate authentication).
 #   --log-level  IMFED_PROSODY_LOG_LEVEL  minimum level in RUN_DIR/prosody.log: info (default;
 #                                         debug logs every stanza, which slows Prosody down)
 #   --offline    IMFED_PROSODY_OFFLINE    1 (default, Prosody's default: mod_offline stores
@@ -33,6 +43,21 @@
 #   --timeout    IMFED_PROSODY_TIMEOUT    readiness timeout in seconds (default 10)
 #   --nagle      IMFED_PROSODY_NAGLE      off (default: TCP_NODELAY on every socket) | on
 #                                         (Prosody's own default; ~40 ms stalls, see template)
+#   --foreground IMFED_PROSODY_FOREGROUND=1  render the config, then exec prosody -F in place
+#                                         (see "Foreground mode" below)
+#
+# Foreground mode (what an imfed target file launches): after the same checks
+# and rendering, start.sh writes its own PID to RUN_DIR/prosody.pid and execs
+# `prosody -F --config RUN_DIR/prosody.cfg.lua`, so that PID is Prosody itself
+# and stays in the foreground until SIGTERM/SIGKILL; no readiness polling (the
+# caller polls the ports), no READY line. Prosody's warnings and errors also go
+# to stderr. Missing settings are taken from the environment the imfed harness
+# gives a launched target (flags and IMFED_PROSODY_* / PROSODY_* still win):
+#   IMFED_DOMAIN                     -> --domain
+#   IMFED_RUN_DIR                    -> --run-dir $IMFED_RUN_DIR/prosody
+#   IMFED_C2S, IMFED_S2S (host:port) -> --c2s-port, --s2s-port (host must be 127.0.0.1)
+#   IMFED_REF_DOMAIN=IMFED_REF_S2S, IMFED_BLACKHOLE_DOMAIN=IMFED_BLACKHOLE_S2S -> --route
+#     (added to any other routes)
 #
 # What it does: refuses to start if a Prosody recorded in RUN_DIR/prosody.pid is
 # still running or a port is already taken; wipes RUN_DIR/data (fresh accounts,
@@ -67,6 +92,8 @@ LOG_LEVEL=${IMFED_PROSODY_LOG_LEVEL:-${PROSODY_LOG_LEVEL:-info}}
 OFFLINE=${IMFED_PROSODY_OFFLINE:-${PROSODY_OFFLINE:-1}}
 TIMEOUT=${IMFED_PROSODY_TIMEOUT:-${PROSODY_TIMEOUT:-10}}
 NAGLE=${IMFED_PROSODY_NAGLE:-${PROSODY_NAGLE:-off}}
+CA_DIR=${IMFED_PROSODY_CA_DIR:-${PROSODY_CA_DIR:-}}
+FOREGROUND=${IMFED_PROSODY_FOREGROUND:-${PROSODY_FOREGROUND:-0}}
 ROUTES=()
 ROUTES_ENV=${IMFED_PROSODY_ROUTES:-${PROSODY_ROUTES:-}}
 for r in ${ROUTES_ENV//,/ }; do ROUTES+=("$r"); done
@@ -88,10 +115,35 @@ while [ $# -gt 0 ]; do
     --offline)   need "$@"; OFFLINE=$2; shift 2 ;;
     --timeout)   need "$@"; TIMEOUT=$2; shift 2 ;;
     --nagle)     need "$@"; NAGLE=$2; shift 2 ;;
+    --ca-dir)    need "$@"; CA_DIR=$2; shift 2 ;;
+    --foreground) FOREGROUND=1; shift ;;
     -h|--help)   sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
 done
+
+case "$FOREGROUND" in 1|true|yes) FOREGROUND=1 ;; 0|false|no|"") FOREGROUND=0 ;;
+  *) die "IMFED_PROSODY_FOREGROUND must be 1 or 0" ;; esac
+
+# port_of NAME HOST:PORT: the port, checking the host is 127.0.0.1 (the config
+# listens on 127.0.0.1 only).
+port_of() {
+  [[ "$2" =~ ^127\.0\.0\.1:([0-9]+)$ ]] || die "$1=$2: want 127.0.0.1:PORT"
+  echo "${BASH_REMATCH[1]}"
+}
+if [ "$FOREGROUND" = 1 ]; then
+  # Defaults from the imfed harness's launch environment (harness/src/runner/env.rs).
+  [ -n "$DOMAIN" ] || DOMAIN=${IMFED_DOMAIN:-}
+  if [ -z "$RUN_DIR" ] && [ -n "${IMFED_RUN_DIR:-}" ]; then RUN_DIR=$IMFED_RUN_DIR/prosody; fi
+  if [ -z "$C2S_PORT" ] && [ -n "${IMFED_C2S:-}" ]; then C2S_PORT=$(port_of IMFED_C2S "$IMFED_C2S"); fi
+  if [ -z "$S2S_PORT" ] && [ -n "${IMFED_S2S:-}" ]; then S2S_PORT=$(port_of IMFED_S2S "$IMFED_S2S"); fi
+  if [ -n "${IMFED_REF_DOMAIN:-}" ] && [ -n "${IMFED_REF_S2S:-}" ]; then
+    ROUTES+=("$IMFED_REF_DOMAIN=$IMFED_REF_S2S")
+  fi
+  if [ -n "${IMFED_BLACKHOLE_DOMAIN:-}" ] && [ -n "${IMFED_BLACKHOLE_S2S:-}" ]; then
+    ROUTES+=("$IMFED_BLACKHOLE_DOMAIN=$IMFED_BLACKHOLE_S2S")
+  fi
+fi
 
 [ -n "$DOMAIN" ] || die "--domain is required"
 [ -n "$RUN_DIR" ] || die "--run-dir is required"
@@ -163,6 +215,40 @@ rm -rf "$RUN_DIR/data" "$LOG" "$OUT" "$RUN_DIR/ready_ms"
 # error if it is missing (harmless, but noisy).
 mkdir -p "$RUN_DIR/data" "$RUN_DIR/certs"
 
+# make_test_certs: the test CA (CA_DIR/ca.crt, ca.key: made if missing, else
+# reused) and a server certificate for DOMAIN signed by it (RUN_DIR/certs/DOMAIN.crt,
+# .key: made at every start). EC P-256 keys: generating them takes milliseconds
+# (RSA 2048 takes ~0.1-1 s here). The server certificate names the domain only
+# as a DNS subjectAltName (RFC 6125 DNS-ID; no XmppAddr/SRV-ID, which some
+# servers reject) and has serverAuth and clientAuth: Prosody presents the same
+# certificate as a TLS client on outgoing s2s links.
+CAFILE=""
+make_test_certs() {
+  local ca_dir=${CA_DIR:-$RUN_DIR/certs} tmp=$RUN_DIR/certs/tmp.$$
+  mkdir -p "$ca_dir" "$RUN_DIR/certs"
+  ca_dir=$(cd "$ca_dir" && pwd)
+  CAFILE=$ca_dir/ca.crt
+  CERT=$RUN_DIR/certs/$DOMAIN.crt KEY=$RUN_DIR/certs/$DOMAIN.key
+  if [ ! -s "$CAFILE" ] || [ ! -s "$ca_dir/ca.key" ]; then
+    openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+      -days 30 -subj "/O=imfed test CA/CN=imfed test CA $(date +%s%N)" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+      -keyout "$ca_dir/ca.key" -out "$CAFILE" >/dev/null 2>&1 \
+      || die "openssl failed to make the test CA in $ca_dir"
+  fi
+  openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+    -subj "/CN=$DOMAIN" -keyout "$KEY" -out "$tmp.csr" >/dev/null 2>&1 \
+    || die "openssl failed to make a key and request for $DOMAIN"
+  printf '%s\n' "basicConstraints=critical,CA:FALSE" \
+    "keyUsage=critical,digitalSignature,keyEncipherment" \
+    "extendedKeyUsage=serverAuth,clientAuth" "subjectAltName=DNS:$DOMAIN" >"$tmp.ext"
+  openssl x509 -req -in "$tmp.csr" -CA "$CAFILE" -CAkey "$ca_dir/ca.key" \
+    -set_serial "0x$(openssl rand -hex 16)" -days 30 -sha256 -extfile "$tmp.ext" -out "$CERT" >/dev/null 2>&1 \
+    || die "openssl failed to sign the certificate for $DOMAIN"
+  rm -f "$tmp.csr" "$tmp.ext"
+  chmod 600 "$KEY"
+}
+
 case "$TLS_MODE" in
   plaintext)
     tls_modules=""
@@ -171,26 +257,32 @@ case "$TLS_MODE" in
     tls_host=""
     ;;
   tls)
-    # TLS VARIANT: not part of the plaintext baseline; see README.
     if [ -z "$CERT" ] || [ -z "$KEY" ]; then
+      [ -z "$CERT$KEY" ] || die "--cert and --key go together"
       command -v openssl >/dev/null || die "tls mode needs --cert/--key or openssl"
-      mkdir -p "$RUN_DIR/certs"
-      CERT=$RUN_DIR/certs/$DOMAIN.crt KEY=$RUN_DIR/certs/$DOMAIN.key
-      if [ ! -s "$CERT" ] || [ ! -s "$KEY" ]; then
-        openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=$DOMAIN" \
-          -addext "subjectAltName=DNS:$DOMAIN" -keyout "$KEY" -out "$CERT" >/dev/null 2>&1 \
-          || die "openssl failed to make a self-signed certificate"
-      fi
+      make_test_certs
+    elif [ -n "$CA_DIR" ]; then
+      CAFILE=$CA_DIR/ca.crt   # trust that CA for given certificates too
+      [ -r "$CAFILE" ] || die "no $CAFILE"
     fi
     [ -r "$CERT" ] && [ -r "$KEY" ] || die "cannot read --cert $CERT / --key $KEY"
     tls_modules='	"tls";          -- STARTTLS (tls mode)'
     c2s_req=true s2s_req=true plain_unenc=false
-    ssl_tbl="{ certificate = $(lua_str "$CERT"), key = $(lua_str "$KEY") }"
+    ssl_tbl="{ certificate = $(lua_str "$CERT"), key = $(lua_str "$KEY")"
+    [ -z "$CAFILE" ] || ssl_tbl+=", cafile = $(lua_str "$CAFILE")"
+    ssl_tbl+=" }"
     tls_global="ssl = $ssl_tbl"
     tls_host="	ssl = $ssl_tbl"
     ;;
   *) die "--tls must be plaintext or tls" ;;
 esac
+
+extra_log="	-- (background mode: the log file only)"
+if [ "$FOREGROUND" = 1 ]; then
+  # The harness keeps the launched command's stderr (RUN_DIR/target.stderr) and
+  # shows its tail when the target fails to start.
+  extra_log='	{ levels = { min = "warn" }, to = "file", filename = "/dev/stderr" }; -- foreground mode'
+fi
 
 disabled=""
 [ "$OFFLINE" = 1 ] || disabled='	"offline";      -- --offline 0'
@@ -213,8 +305,17 @@ tpl=${tpl//@@TLS_GLOBAL@@/$tls_global}
 tpl=${tpl//@@ROUTES@@/${routes_lua%$'\n'}}
 tpl=${tpl//@@DOMAIN@@/$DOMAIN}
 tpl=${tpl//@@TLS_HOST@@/$tls_host}
+tpl=${tpl//@@EXTRA_LOG@@/$extra_log}
 if [[ "$tpl" == *@@* ]]; then die "template placeholder left unfilled: $(grep -o '@@[A-Z_]*@@' <<<"$tpl" | head -1)"; fi
 printf '%s\n' "$tpl" >"$CFG"
+
+# ---- foreground: become prosody ----------------------------------------------
+if [ "$FOREGROUND" = 1 ]; then
+  # exec keeps this PID: the caller's PID is Prosody's, and SIGTERM to it stops
+  # Prosody cleanly (mod_posix). stop.sh RUN_DIR works too.
+  echo "$$" >"$PIDFILE"
+  exec prosody -F --config "$CFG"
+fi
 
 # ---- start and wait ----------------------------------------------------------
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }

@@ -56,7 +56,8 @@ fn direction(swapped: bool) -> &'static str {
     if swapped { "sut→ref" } else { "ref→sut" }
 }
 
-fn not_run(job: &Job, outcome: Outcome) -> ScenarioResult {
+/// The result of a job that did not run.
+pub fn not_run(job: &Job, outcome: Outcome) -> ScenarioResult {
     let scenario = &job.scenario.scenario;
     ScenarioResult {
         id: scenario.id.clone(),
