@@ -44,6 +44,22 @@ pub enum Command {
     Matrix(MatrixArgs),
     /// Print the JSON Schema of scenario files.
     Schema,
+    /// Serve DNS on loopback for implementations that find peers only by DNS: SRV
+    /// `_xmpp-server._tcp.DOMAIN` and A for each `--host`, NXDOMAIN for anything else.
+    /// Prints `READY dns=IP:PORT`, then serves until SIGTERM or Ctrl-C.
+    Dns(DnsArgs),
+}
+
+/// `imfed dns`.
+#[derive(Debug, Args)]
+pub struct DnsArgs {
+    /// UDP and TCP address to answer on (port 0: one free for both).
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "IP:PORT")]
+    pub listen: std::net::SocketAddr,
+
+    /// A domain and its s2s listener (repeatable).
+    #[arg(long = "host", value_name = "DOMAIN=IP:PORT", value_parser = crate::dns::Zone::parse_host)]
+    pub hosts: Vec<(String, std::net::SocketAddr)>,
 }
 
 /// `imfed matrix`.
@@ -228,12 +244,43 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> u8 {
         },
         Command::Run(args) => run(args, cancel).await,
         Command::Matrix(args) => matrix(args, cancel).await,
+        Command::Dns(args) => dns(args, cancel).await,
+    }
+}
+
+/// `imfed dns`: exit 0 when stopped by a signal, 2 when the address cannot be bound.
+async fn dns(args: DnsArgs, cancel: CancellationToken) -> u8 {
+    let (udp, tcp) = match crate::dns::bind(args.listen).await {
+        Ok(sockets) => sockets,
+        Err(error) => {
+            eprintln!("imfed dns: cannot listen on {}: {error}", args.listen);
+            return exit_code::USAGE;
+        }
+    };
+    let zone = crate::dns::Zone {
+        records: args.hosts.into_iter().collect(),
+    };
+    match udp.local_addr() {
+        Ok(addr) => println!("READY dns={addr}"),
+        Err(error) => {
+            eprintln!("imfed dns: {error}");
+            return exit_code::USAGE;
+        }
+    }
+    match crate::dns::serve(udp, tcp, zone, cancel).await {
+        Ok(()) => exit_code::SUCCESS,
+        Err(error) => {
+            eprintln!("imfed dns: {error}");
+            exit_code::USAGE
+        }
     }
 }
 
 /// Loads the expectations: `--expectations`, else the file the target names, else none.
 fn load_expectations(explicit: Option<&Path>, target: &TargetSpec) -> Result<Expectations, u8> {
-    let path = explicit.map(Path::to_path_buf).or_else(|| target.expectations_path());
+    let path = explicit
+        .map(Path::to_path_buf)
+        .or_else(|| target.expectations_path());
     match path {
         Some(path) => Expectations::load(&path).map_err(|error| {
             eprintln!("{error}");
@@ -257,9 +304,15 @@ async fn run_target(
     target: &TargetSpec,
     expectations: Expectations,
 ) -> Result<RunReport, (u8, String)> {
-    let known: Vec<&str> = plan.scenarios.iter().map(|s| s.scenario.id.as_str()).collect();
+    let known: Vec<&str> = plan
+        .scenarios
+        .iter()
+        .map(|s| s.scenario.id.as_str())
+        .collect();
     for stale in expectations.unknown_ids(&known) {
-        eprintln!("imfed: note: expectations name {stale:?}, which is not among the selected scenarios");
+        eprintln!(
+            "imfed: note: expectations name {stale:?}, which is not among the selected scenarios"
+        );
     }
     let jobs = runner::jobs(plan.scenarios);
     eprintln!(
@@ -276,7 +329,10 @@ async fn run_target(
         Ok(env) => Arc::new(env),
         Err(error) => {
             eprintln!("imfed: target {} unavailable: {error}", target.name());
-            return Err((exit_code::TARGET_UNAVAILABLE, format!("target unavailable: {error}")));
+            return Err((
+                exit_code::TARGET_UNAVAILABLE,
+                format!("target unavailable: {error}"),
+            ));
         }
     };
     let stderr_style = TerminalStyle {
@@ -372,7 +428,10 @@ fn run_code(report: &RunReport) -> u8 {
 fn write_reports(report: &RunReport, junit: &Path, json: &Path) -> u8 {
     let mut code = exit_code::SUCCESS;
     let junit_text = imfed_reports::junit::render(report).map_err(|e| e.to_string());
-    for (path, contents) in [(junit, junit_text), (json, Ok(imfed_reports::json::render(report)))] {
+    for (path, contents) in [
+        (junit, junit_text),
+        (json, Ok(imfed_reports::json::render(report))),
+    ] {
         if let Err(error) = contents.and_then(|c| write_report(path, &c)) {
             eprintln!("imfed: cannot write report: {error}");
             code = exit_code::REPORT_FAILED;
@@ -389,10 +448,21 @@ fn write_report(path: &Path, contents: &str) -> Result<(), String> {
 }
 
 /// A report in which every job is skipped for `reason` (a target that could not start).
-fn unavailable_report(target: &TargetSpec, scenarios: &[LoadedScenario], reason: &str) -> RunReport {
+fn unavailable_report(
+    target: &TargetSpec,
+    scenarios: &[LoadedScenario],
+    reason: &str,
+) -> RunReport {
     let results = runner::jobs(scenarios)
         .iter()
-        .map(|job| runner::not_run(job, imfed_reports::Outcome::Skipped { reason: reason.to_string() }))
+        .map(|job| {
+            runner::not_run(
+                job,
+                imfed_reports::Outcome::Skipped {
+                    reason: reason.to_string(),
+                },
+            )
+        })
         .collect();
     RunReport {
         target: target.name(),
@@ -509,8 +579,12 @@ async fn matrix(args: MatrixArgs, cancel: CancellationToken) -> u8 {
         }
         println!("matrix: {} cells changed from the baseline", changes.len());
     }
-    println!("matrix written to {}", args.out.join("matrix.html").display());
-    let all: Vec<&imfed_reports::ScenarioResult> = runs.iter().flat_map(|(_, r)| &r.results).collect();
+    println!(
+        "matrix written to {}",
+        args.out.join("matrix.html").display()
+    );
+    let all: Vec<&imfed_reports::ScenarioResult> =
+        runs.iter().flat_map(|(_, r)| &r.results).collect();
     println!("{}", Counts::of(all).summary_line());
     code
 }

@@ -99,7 +99,10 @@ fn catalog(zone: &Zone) -> io::Result<Catalog> {
         60,
         TTL,
     );
-    handler.upsert_mut(Record::from_rdata(root.clone(), TTL, RData::SOA(soa)), serial);
+    handler.upsert_mut(
+        Record::from_rdata(root.clone(), TTL, RData::SOA(soa)),
+        serial,
+    );
     for (domain, addr) in &zone.records {
         let name = fqdn(domain.trim_end_matches('.')).map_err(invalid)?;
         let service = Name::from_ascii("_xmpp-server._tcp")
@@ -116,6 +119,23 @@ fn catalog(zone: &Zone) -> io::Result<Catalog> {
     let mut catalog = Catalog::new();
     catalog.upsert(LowerName::new(&root), vec![Arc::new(handler)]);
     Ok(catalog)
+}
+
+/// Binds UDP and TCP on the same address; port 0 picks a port free for both.
+///
+/// # Errors
+/// The bind error (after a few tries for port 0, whose UDP port may be taken on TCP).
+pub async fn bind(addr: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
+    let tries = if addr.port() == 0 { 16 } else { 1 };
+    let mut last = None;
+    for _ in 0..tries {
+        let udp = UdpSocket::bind(addr).await?;
+        match TcpListener::bind(udp.local_addr()?).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(error) => last = Some(error),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no port free for both UDP and TCP")))
 }
 
 /// Answers queries for `zone` on `udp` and `tcp` until `shutdown` is cancelled, then stops
@@ -152,7 +172,7 @@ mod tests {
         ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts,
     };
     use hickory_resolver::net::runtime::TokioRuntimeProvider;
-    use hickory_resolver::proto::op::ResponseCode;
+    use hickory_resolver::proto::op::{Message, Query, ResponseCode};
     use hickory_resolver::proto::rr::RecordType;
 
     use super::*;
@@ -164,10 +184,10 @@ mod tests {
     }
 
     async fn start(records: &[(&str, &str)]) -> Running {
-        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        // Same port on UDP and TCP, as a resolver expects.
+        let (udp, tcp) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let addr = udp.local_addr().unwrap();
-        // Same port on TCP, as a resolver expects.
-        let tcp = TcpListener::bind(addr).await.unwrap();
+        assert_eq!(tcp.local_addr().unwrap(), addr);
         let zone = Zone {
             records: records
                 .iter()
@@ -215,7 +235,11 @@ mod tests {
 
     #[tokio::test]
     async fn srv_points_at_the_domain_and_a_at_its_address() {
-        let running = start(&[("ref.test", "127.0.0.1:40269"), ("Other.Test", "127.0.0.2:5")]).await;
+        let running = start(&[
+            ("ref.test", "127.0.0.1:40269"),
+            ("Other.Test", "127.0.0.2:5"),
+        ])
+        .await;
         for tcp in [false, true] {
             let resolver = resolver(running.addr, tcp);
             let srv = resolver
@@ -263,7 +287,11 @@ mod tests {
             .lookup("ref.test.", RecordType::AAAA)
             .await
             .unwrap_err();
-        assert_eq!(response_code(&error), Some(ResponseCode::NoError), "{error}");
+        assert_eq!(
+            response_code(&error),
+            Some(ResponseCode::NoError),
+            "{error}"
+        );
         // Direct TLS, unknown domains, and names below a known domain: NXDOMAIN.
         for name in [
             "_xmpps-server._tcp.ref.test.",
@@ -278,6 +306,50 @@ mod tests {
             let error = resolver.lookup(name, RecordType::A).await.unwrap_err();
             assert!(error.is_nx_domain(), "{name}: {error}");
         }
+        running.shutdown.cancel();
+        running.task.await.unwrap().unwrap();
+    }
+
+    /// One plain query over UDP, as a stub resolver like Erlang's `inet_res` sends it (no
+    /// EDNS, recursion desired).
+    async fn raw_query(server: SocketAddr, name: &str, kind: RecordType) -> Message {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let mut query = Message::query();
+        query.metadata.recursion_desired = true;
+        query.add_query(Query::query(Name::from_ascii(name).unwrap(), kind));
+        socket
+            .send_to(&query.to_vec().unwrap(), server)
+            .await
+            .unwrap();
+        let mut buffer = vec![0; 4096];
+        let (len, _) = tokio::time::timeout(Duration::from_secs(2), socket.recv_from(&mut buffer))
+            .await
+            .expect("an answer within 2s")
+            .unwrap();
+        let response = Message::from_vec(&buffer[..len]).unwrap();
+        assert_eq!(response.metadata.id, query.metadata.id);
+        response
+    }
+
+    #[tokio::test]
+    async fn answers_are_authoritative() {
+        let running = start(&[("ref.test", "127.0.0.1:40269")]).await;
+        let srv = raw_query(running.addr, "_xmpp-server._tcp.ref.test.", RecordType::SRV).await;
+        assert!(srv.metadata.authoritative);
+        assert_eq!(srv.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(srv.answers.len(), 1, "{srv:?}");
+        let missing = raw_query(
+            running.addr,
+            "_xmpps-server._tcp.ref.test.",
+            RecordType::SRV,
+        )
+        .await;
+        assert!(missing.metadata.authoritative);
+        assert_eq!(missing.metadata.response_code, ResponseCode::NXDomain);
+        assert!(missing.answers.is_empty());
+        let empty = raw_query(running.addr, "ref.test.", RecordType::AAAA).await;
+        assert_eq!(empty.metadata.response_code, ResponseCode::NoError);
+        assert!(empty.answers.is_empty());
         running.shutdown.cancel();
         running.task.await.unwrap().unwrap();
     }
@@ -319,7 +391,13 @@ mod tests {
             Zone::parse_host("v6.test=[::1]:1").unwrap().1,
             "[::1]:1".parse::<SocketAddr>().unwrap()
         );
-        for bad in ["ref.test", "=127.0.0.1:1", "ref.test=127.0.0.1", "ref.test=host:1", "a..b=127.0.0.1:1"] {
+        for bad in [
+            "ref.test",
+            "=127.0.0.1:1",
+            "ref.test=127.0.0.1",
+            "ref.test=host:1",
+            "a..b=127.0.0.1:1",
+        ] {
             assert!(Zone::parse_host(bad).is_err(), "{bad}");
         }
     }

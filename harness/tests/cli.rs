@@ -118,12 +118,21 @@ fn run_pack(name: &str, args: &[&str]) -> (Option<i32>, String, imfed_reports::R
     let dir = scratch(name);
     let junit = dir.join("junit.xml");
     let json = dir.join("results.json");
-    let mut all = vec!["run", "--jobs", "8", "--junit", junit.to_str().unwrap(), "--json", json.to_str().unwrap()];
+    let mut all = vec![
+        "run",
+        "--jobs",
+        "8",
+        "--junit",
+        junit.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ];
     all.extend_from_slice(args);
     let output = imfed(&all);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let report = imfed_reports::json::parse(&std::fs::read_to_string(&json).expect("results.json written"))
-        .expect("results.json parses");
+    let report =
+        imfed_reports::json::parse(&std::fs::read_to_string(&json).expect("results.json written"))
+            .expect("results.json parses");
     let junit_text = std::fs::read_to_string(&junit).expect("junit.xml written");
     std::fs::remove_dir_all(&dir).ok();
     (output.status.code(), stdout, report, junit_text)
@@ -140,25 +149,50 @@ fn core_pack_passes_against_the_reference_target() {
         .collect();
     assert!(failures.is_empty(), "{failures:#?}");
     assert_eq!(code, Some(0), "{stdout}");
-    let scenarios = report.results.iter().map(|r| &r.id).collect::<std::collections::BTreeSet<_>>();
-    assert!(scenarios.len() >= 40, "the core pack has {} scenarios", scenarios.len());
-    assert!(report.results.iter().any(|r| r.direction == "sut→ref"), "no swapped runs");
+    let scenarios = report
+        .results
+        .iter()
+        .map(|r| &r.id)
+        .collect::<std::collections::BTreeSet<_>>();
+    assert!(
+        scenarios.len() >= 40,
+        "the core pack has {} scenarios",
+        scenarios.len()
+    );
+    assert!(
+        report.results.iter().any(|r| r.direction == "sut→ref"),
+        "no swapped runs"
+    );
     // The last line is the summary CI readers parse.
     let last = stdout.lines().last().unwrap_or_default();
-    assert_eq!(last, format!("{} passed, 0 failed, 0 skipped", report.results.len()));
+    assert_eq!(
+        last,
+        format!("{} passed, 0 failed, 0 skipped", report.results.len())
+    );
     // An independent JUnit reader sees one testcase per scenario and direction, none failed.
-    let suites = junit_parser::from_reader(std::io::Cursor::new(junit.as_bytes())).expect("JUnit parses");
-    let cases: Vec<&junit_parser::TestCase> = suites.suites.iter().flat_map(|s| s.cases.iter()).collect();
+    let suites =
+        junit_parser::from_reader(std::io::Cursor::new(junit.as_bytes())).expect("JUnit parses");
+    let cases: Vec<&junit_parser::TestCase> =
+        suites.suites.iter().flat_map(|s| s.cases.iter()).collect();
     assert_eq!(cases.len(), report.results.len());
-    assert!(cases.iter().all(|c| c.status.is_success()), "a testcase is not a success");
+    assert!(
+        cases.iter().all(|c| c.status.is_success()),
+        "a testcase is not a success"
+    );
 }
 
 /// Each misbehaviour switch of the server playing the implementation under test, and
 /// scenarios (id, direction) that must catch it. The runs also show the report names the
 /// failing step.
 const MISBEHAVIOURS: &[(&str, &[(&str, &str)])] = &[
-    ("drop_presence_out", &[("rfc6121-subscribe-approve", "ref→sut")]),
-    ("wrong_error_condition", &[("rfc6121-message-unknown-user", "ref→sut")]),
+    (
+        "drop_presence_out",
+        &[("rfc6121-subscribe-approve", "ref→sut")],
+    ),
+    (
+        "wrong_error_condition",
+        &[("rfc6121-message-unknown-user", "ref→sut")],
+    ),
 ];
 
 #[test]
@@ -178,10 +212,19 @@ fn every_misbehaviour_is_caught_and_the_report_names_the_step() {
                 result.outcome
             );
             let failure = result.failure.as_ref().expect("a failure is recorded");
-            assert!(failure.step > 0 && !failure.step_label.is_empty(), "{switch}: {failure:?}");
+            assert!(
+                failure.step > 0 && !failure.step_label.is_empty(),
+                "{switch}: {failure:?}"
+            );
             let step = format!("step {} ({})", failure.step, failure.step_label);
-            assert!(junit.contains(&step), "{switch}: the JUnit does not name {step:?}");
-            assert!(stdout.contains(&step), "{switch}: the summary does not name {step:?}");
+            assert!(
+                junit.contains(&step),
+                "{switch}: the JUnit does not name {step:?}"
+            );
+            assert!(
+                stdout.contains(&step),
+                "{switch}: the summary does not name {step:?}"
+            );
         }
     }
 }

@@ -67,7 +67,9 @@ fn cell_of(result: &ScenarioResult) -> Cell {
     let message = match &result.outcome {
         Outcome::XFail { reason } | Outcome::XPass { reason } => Some(reason.clone()),
         Outcome::Skipped { reason } => Some(reason.clone()),
-        Outcome::Unsupported { capability } => Some(format!("unsupported capability: {capability}")),
+        Outcome::Unsupported { capability } => {
+            Some(format!("unsupported capability: {capability}"))
+        }
         Outcome::Fail | Outcome::Flaky { .. } => {
             result.failure.as_ref().map(text::failure_headline)
         }
@@ -178,7 +180,11 @@ pub fn to_markdown(matrix: &Matrix) -> String {
     let _ = writeln!(out, "| --- | --- | --- |");
     for target in &matrix.targets {
         let column = &matrix.summary[target];
-        let counts: Vec<String> = column.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let counts: Vec<String> = column
+            .outcomes
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
         let _ = writeln!(
             out,
             "| {} | {} | {} |",
@@ -283,7 +289,11 @@ pub fn to_html(matrix: &Matrix, runs: &[(String, RunReport)]) -> String {
     out.push_str("<table id=\"summary\">\n<tr><th>target</th><th>outcomes</th><th>wall time</th><th>reports</th></tr>\n");
     for target in &matrix.targets {
         let column = &matrix.summary[target];
-        let counts: Vec<String> = column.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let counts: Vec<String> = column
+            .outcomes
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
         let t = html_escape(target);
         let _ = writeln!(
             out,
@@ -352,15 +362,32 @@ pub fn to_html(matrix: &Matrix, runs: &[(String, RunReport)]) -> String {
             );
             if let Some(result) = result {
                 if let Some(failure) = &result.failure {
-                    let _ = write!(details, "<pre>{}</pre>\n", html_escape(&text::failure_detail(failure)));
+                    let _ = write!(
+                        details,
+                        "<pre>{}</pre>\n",
+                        html_escape(&text::failure_detail(failure))
+                    );
                 }
                 if !result.transcript.is_empty() {
-                    let lines: Vec<String> = result.transcript.iter().map(text::transcript_line).collect();
-                    let _ = write!(details, "<details open><summary>transcript</summary><pre>{}</pre></details>\n", html_escape(&lines.join("\n")));
+                    let lines: Vec<String> = result
+                        .transcript
+                        .iter()
+                        .map(text::transcript_line)
+                        .collect();
+                    let _ = write!(
+                        details,
+                        "<details open><summary>transcript</summary><pre>{}</pre></details>\n",
+                        html_escape(&lines.join("\n"))
+                    );
                 }
                 if !result.federation.is_empty() {
-                    let lines: Vec<String> = result.federation.iter().map(text::link_line).collect();
-                    let _ = write!(details, "<details><summary>federation link</summary><pre>{}</pre></details>\n", html_escape(&lines.join("\n")));
+                    let lines: Vec<String> =
+                        result.federation.iter().map(text::link_line).collect();
+                    let _ = write!(
+                        details,
+                        "<details><summary>federation link</summary><pre>{}</pre></details>\n",
+                        html_escape(&lines.join("\n"))
+                    );
                 }
             }
             details.push_str("</section>\n");

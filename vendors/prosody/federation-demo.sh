@@ -13,7 +13,8 @@
 # RUN_ROOT defaults to target/prosody-demo under the repo root (pa/ and pb/
 # run directories, scenario JSON files). Env: IMFED_DEMO_BASE_PORT (default
 # 25200; uses BASE..BASE+1 for pa and BASE+10..BASE+11 for pb),
-# IMFED_PROSODY_TLS=tls to try the TLS variant (scenario then uses
+# IMFED_PROSODY_TLS=tls for the TLS variant (one test CA in RUN_ROOT/ca for both
+# instances, so their s2s links authenticate with SASL EXTERNAL; the scenario uses
 # --tls required --tls-no-verify).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -36,10 +37,15 @@ trap cleanup EXIT
 "$HERE/install.sh"
 PY=$("$ROOT/interop/slixmpp/setup.sh" | tail -n 1)
 
+# TLS mode: one test CA for both, so each authenticates the other by certificate
+# (SASL EXTERNAL on s2s) instead of dialback.
+ca_args=()
+if [ "$TLS" = tls ]; then rm -rf "$RUN_ROOT/ca"; ca_args=(--ca-dir "$RUN_ROOT/ca"); fi
+
 "$HERE/start.sh" --domain pa.test --run-dir "$PA" --c2s-port "$PA_C2S" --s2s-port "$PA_S2S" \
-  --route "pb.test=127.0.0.1:$PB_S2S" --tls "$TLS"
+  --route "pb.test=127.0.0.1:$PB_S2S" --tls "$TLS" "${ca_args[@]}"
 "$HERE/start.sh" --domain pb.test --run-dir "$PB" --c2s-port "$PB_C2S" --s2s-port "$PB_S2S" \
-  --route "pa.test=127.0.0.1:$PA_S2S" --tls "$TLS"
+  --route "pa.test=127.0.0.1:$PA_S2S" --tls "$TLS" "${ca_args[@]}"
 
 "$HERE/register.sh" "$PA" alice pa.test alice-pw
 "$HERE/register.sh" "$PA" carol pa.test carol-pw
@@ -69,7 +75,7 @@ tail -n 1 "$RUN_ROOT/same-domain.out" >"$RUN_ROOT/same-domain.json"
 echo "RSS after scenarios: pa=$(rss "$PA") pb=$(rss "$PB")"
 echo "ready: pa=$(cat "$PA/ready_ms") ms pb=$(cat "$PB/ready_ms") ms"
 echo "s2s links in the logs:"
-grep -h -E 's2s(in|out)[0-9a-f]+.*(Outgoing s2s connection|incoming s2s connection|authenticated)' \
+grep -h -E 's2s(in|out)[0-9a-f]+.*(Outgoing s2s connection|incoming s2s connection|authenticated|EXTERNAL)' \
   "$PA/prosody.log" "$PB/prosody.log" | sed 's/^/  /' | head -n 8 || true
 echo "listening sockets of the two prosody processes:"
 ss -ltnpH 2>/dev/null | grep -E "pid=($(cat "$PA/prosody.pid")|$(cat "$PB/prosody.pid"))," \

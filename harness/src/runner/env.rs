@@ -468,7 +468,10 @@ impl Environment {
                     run_dir.join("target.stderr"),
                 )?))
                 .env("IMFED_RUN_DIR", &run_dir)
-                .env("IMFED_BIN", std::env::current_exe().unwrap_or_else(|_| "imfed".into()))
+                .env(
+                    "IMFED_BIN",
+                    std::env::current_exe().unwrap_or_else(|_| "imfed".into()),
+                )
                 .env("IMFED_DOMAIN", &file.domain)
                 .env("IMFED_C2S", c2s.to_string())
                 .env("IMFED_S2S", s2s.to_string())

@@ -17,10 +17,14 @@ use tracing::{debug, info};
 
 use super::conn::{Conn, ConnError};
 use super::misbehave::Switch;
+use super::outbox;
 use super::router::{roster_item_element, server_iq_reply, subscription_action, target_of};
-use super::{NEGOTIATION_STEP, QUEUE, SessionCommand, State, address_of, random_id};
+use super::{
+    NEGOTIATION_STEP, QUEUE, SessionCommand, SessionHandle, Shared, State, address_of, random_id,
+};
 use crate::config::TlsMode;
 use crate::core::{Address, Target};
+use tokio_util::sync::CancellationToken;
 
 /// SCRAM iteration count for credentials derived at authentication.
 const SCRAM_ITERATIONS: u32 = 4096;
@@ -62,25 +66,33 @@ pub async fn serve(state: State, tcp: TcpStream) {
         }
     };
     let (tx, rx) = mpsc::channel(QUEUE);
-    state
-        .sessions
-        .lock()
-        .expect("sessions lock")
-        .insert((session.addr.clone(), session.resource.clone()), tx);
+    let kick = CancellationToken::new();
+    state.sessions.lock().expect("sessions lock").insert(
+        (session.addr.clone(), session.resource.clone()),
+        SessionHandle {
+            tx,
+            kick: kick.clone(),
+        },
+    );
     info!(jid = %session.jid, "client session bound");
-    let outcome = run_session(&state, &mut conn, &session, rx).await;
+    let outcome = run_session(&state, &mut conn, &session, rx, &kick).await;
     state
         .sessions
         .lock()
         .expect("sessions lock")
         .remove(&(session.addr.clone(), session.resource.clone()));
     // RFC 6121 §4.5.3.2: an ended session is unavailable, gracefully or not.
-    let effects = state
-        .core()
-        .set_unavailable(&session.addr, &session.resource, None, true);
-    if !state.misbehave.on(Switch::NoUnavailableOnDisconnect) {
-        state.apply(effects, None);
-    }
+    state
+        .dispatch(|state| {
+            let effects =
+                state
+                    .core()
+                    .set_unavailable(&session.addr, &session.resource, None, true);
+            if !state.misbehave.on(Switch::NoUnavailableOnDisconnect) {
+                state.apply(effects, None);
+            }
+        })
+        .await;
     match outcome {
         Ok(()) => conn.close().await,
         Err(error) => {
@@ -434,11 +446,17 @@ async fn run_session(
     conn: &mut Conn,
     session: &Session,
     mut rx: mpsc::Receiver<SessionCommand>,
+    kick: &CancellationToken,
 ) -> Result<(), ConnError> {
     loop {
         tokio::select! {
             event = conn.next_event() => match event? {
-                StreamEvent::Element(stanza) => handle_stanza(state, conn, session, stanza).await?,
+                StreamEvent::Element(stanza) => {
+                    let reply = state.dispatch(|state| handle_stanza(state, session, stanza)).await?;
+                    if let Some(reply) = reply {
+                        conn.send(&reply).await?;
+                    }
+                }
                 StreamEvent::End => return Ok(()),
                 StreamEvent::Header(_) => {
                     return Err(ConnError::protocol(StreamErrorCondition::InvalidXml, "unexpected stream restart"));
@@ -451,6 +469,9 @@ async fn run_session(
                 }
                 None => return Ok(()),
             },
+            () = kick.cancelled() => {
+                return Err(ConnError::protocol(outbox::SESSION_FULL, "the client does not read its stanzas"));
+            }
             () = state.shutdown.cancelled() => {
                 return Err(ConnError::protocol(StreamErrorCondition::SystemShutdown, "server shutting down"));
             }
@@ -459,12 +480,12 @@ async fn run_session(
 }
 
 /// One stanza from a bound client (RFC 6120 §8.1.2.1: `from` is stamped by the server).
-async fn handle_stanza(
-    state: &State,
-    conn: &mut Conn,
+/// Returns the reply to write on the client's own stream, if any.
+fn handle_stanza(
+    state: &Shared,
     session: &Session,
     mut stanza: Element,
-) -> Result<(), ConnError> {
+) -> Result<Option<Element>, ConnError> {
     let Some(kind) = StanzaKind::of(&stanza) else {
         // RFC 6120 §8: only the three stanza kinds are allowed at this level.
         return Err(ConnError::protocol(
@@ -476,9 +497,7 @@ async fn handle_stanza(
         Ok(to) => to,
         Err(_) => {
             stanza.remove_attr("to");
-            conn.send(&error_of(&stanza, StanzaErrorCondition::JidMalformed))
-                .await?;
-            return Ok(());
+            return Ok(Some(error_of(&stanza, StanzaErrorCondition::JidMalformed)));
         }
     };
     stanza.set_attr("from", session.jid.to_string());
@@ -500,18 +519,15 @@ async fn handle_stanza(
                 .as_ref()
                 .is_some_and(|to| to.local().is_none() && state.hosts(to.domain()));
             if own || server {
-                if let Some(reply) = client_iq(state, session, &stanza, own) {
-                    conn.send(&reply).await?;
-                }
-            } else {
-                state.route(stanza);
+                return Ok(client_iq(state, session, &stanza, own));
             }
+            state.route(stanza);
         }
     }
-    Ok(())
+    Ok(None)
 }
 
-fn client_presence(state: &State, session: &Session, mut stanza: Element, to: Option<&Jid>) {
+fn client_presence(state: &Shared, session: &Session, mut stanza: Element, to: Option<&Jid>) {
     let Ok(ptype) = PresenceType::of(&stanza) else {
         return;
     };
@@ -566,7 +582,7 @@ fn client_presence(state: &State, session: &Session, mut stanza: Element, to: Op
 }
 
 /// IQs the server handles for the client: roster (RFC 6121 §2), session, ping, disco.
-fn client_iq(state: &State, session: &Session, iq: &Element, own: bool) -> Option<Element> {
+fn client_iq(state: &Shared, session: &Session, iq: &Element, own: bool) -> Option<Element> {
     let itype = match IqType::of(iq) {
         Ok(itype) => itype,
         Err(_) => return Some(error_of(iq, StanzaErrorCondition::BadRequest)),
@@ -591,7 +607,7 @@ fn client_iq(state: &State, session: &Session, iq: &Element, own: bool) -> Optio
 }
 
 fn roster_iq(
-    state: &State,
+    state: &Shared,
     session: &Session,
     iq: &Element,
     itype: IqType,

@@ -4,6 +4,7 @@
 pub mod c2s;
 pub mod conn;
 pub mod misbehave;
+pub mod outbox;
 pub mod router;
 pub mod s2s;
 
@@ -36,6 +37,15 @@ pub enum SessionCommand {
     Close(StreamErrorCondition),
 }
 
+/// How routing reaches a bound client session.
+#[derive(Clone, Debug)]
+pub struct SessionHandle {
+    /// The session's outgoing queue.
+    pub tx: mpsc::Sender<SessionCommand>,
+    /// Cancelled to disconnect a client that does not read (see [`outbox::SLOW_CONSUMER`]).
+    pub kick: CancellationToken,
+}
+
 /// The state every connection task shares.
 #[derive(Debug)]
 pub struct Shared {
@@ -44,7 +54,7 @@ pub struct Shared {
     /// Accounts, rosters and presence; stanza payloads are XMPP elements.
     pub core: Mutex<Core<Element>>,
     /// Bound client sessions by account and resource.
-    pub sessions: Mutex<HashMap<(Address, String), mpsc::Sender<SessionCommand>>>,
+    pub sessions: Mutex<HashMap<(Address, String), SessionHandle>>,
     /// Static routes: remote domain to `host:port` (from the configuration, changeable
     /// through the control API).
     pub routes: std::sync::RwLock<std::collections::BTreeMap<String, String>>,
@@ -83,8 +93,12 @@ impl Shared {
     pub fn close_sessions(&self, address: &Address, endpoints: &[String]) {
         let sessions = self.sessions.lock().expect("sessions lock");
         for endpoint in endpoints {
-            if let Some(tx) = sessions.get(&(address.clone(), endpoint.clone())) {
-                let _ = tx.try_send(SessionCommand::Close(StreamErrorCondition::NotAuthorized));
+            if let Some(handle) = sessions.get(&(address.clone(), endpoint.clone())) {
+                // The account is gone: the session ends even if its queue is full.
+                handle.kick.cancel();
+                let _ = handle
+                    .tx
+                    .try_send(SessionCommand::Close(StreamErrorCondition::NotAuthorized));
             }
         }
     }

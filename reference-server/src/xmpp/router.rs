@@ -11,7 +11,8 @@ use imfed_xmpp::{Element, Jid, StanzaError, StanzaErrorCondition, ns};
 use tracing::{debug, warn};
 
 use super::misbehave::Switch;
-use super::{SessionCommand, Shared, address_of, jid_of};
+use super::outbox::{self, Pending};
+use super::{Shared, address_of, jid_of};
 use crate::core::{Effect, MessageDisposition, MessageKind, Signal, SubscriptionAction, Target};
 
 /// The subscription action of a presence type, if it is one.
@@ -240,13 +241,24 @@ impl Shared {
         self.route(reply);
     }
 
-    /// Hands a stanza to one session of a local user.
+    /// Hands a stanza to one session of a local user (delivered when the current dispatch
+    /// flushes, see [`super::outbox`]).
     pub fn deliver_to(&self, addr: &crate::core::Address, endpoint: &str, stanza: Element) {
-        let sessions = self.sessions.lock().expect("sessions lock");
-        if let Some(tx) = sessions.get(&(addr.clone(), endpoint.to_string()))
-            && tx.try_send(SessionCommand::Stanza(stanza)).is_err()
-        {
-            warn!(%addr, endpoint, "session queue full or closed; stanza dropped");
+        let pending = Pending::Session {
+            addr: addr.clone(),
+            endpoint: endpoint.to_string(),
+            stanza,
+        };
+        if let Err(pending) = outbox::push(pending) {
+            // Outside a dispatch (never in the server's own paths): deliver on a task.
+            let state = self.arc();
+            tokio::spawn(async move {
+                state
+                    .dispatch(move |_| {
+                        let _ = outbox::push(pending);
+                    })
+                    .await;
+            });
         }
     }
 

@@ -25,6 +25,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::conn::{Conn, ConnError};
 use super::misbehave::Switch;
+use super::outbox::{self, Pending};
 use super::{NEGOTIATION_STEP, QUEUE, Shared, State, random_id};
 use crate::config::TlsMode;
 use crate::fedlog::{FedDirection, FedKind};
@@ -178,10 +179,37 @@ impl Links {
         self.closed.lock().expect("links lock").clear();
     }
 
-    /// Queues a stanza on the link from `local` to `remote`, setting the link up if needed.
+    /// Queues a stanza for the link from `local` to `remote` in the current dispatch (see
+    /// [`super::outbox`]).
     pub fn send(&self, state: &Shared, local: &str, remote: &str, stanza: Element) {
+        let pending = Pending::Link {
+            local: local.to_string(),
+            remote: remote.to_string(),
+            stanza,
+        };
+        if let Err(pending) = outbox::push(pending) {
+            let state = state.arc();
+            tokio::spawn(async move {
+                state
+                    .dispatch(move |_| {
+                        let _ = outbox::push(pending);
+                    })
+                    .await;
+            });
+        }
+    }
+
+    /// Puts a stanza on the link from `local` to `remote`, setting the link up if needed and
+    /// waiting for room in its queue. Returns the stanza and the condition to bounce it with
+    /// when it cannot be queued.
+    pub async fn deliver(
+        &self,
+        state: &Shared,
+        local: &str,
+        remote: &str,
+        stanza: Element,
+    ) -> Result<(), (Element, StanzaErrorCondition)> {
         let key = (local.to_string(), remote.to_string());
-        let mut stanza = stanza;
         for _ in 0..2 {
             let tx = {
                 let mut outbound = self.outbound.lock().expect("links lock");
@@ -190,20 +218,19 @@ impl Links {
                     let (tx, rx) = mpsc::channel(QUEUE);
                     let state = state.arc();
                     let span = info_span!("s2s-out", %local, %remote);
-                    state
-                        .tasks
-                        .spawn(outbound_link(state.clone(), info.clone(), rx).instrument(span));
+                    state.tasks.spawn(
+                        outbound_link_task(state.clone(), info.clone(), rx).instrument(span),
+                    );
                     Outbound { tx, info }
                 });
                 link.tx.clone()
             };
-            match tx.try_send(stanza) {
-                Ok(()) => return,
-                Err(mpsc::error::TrySendError::Full(back)) => {
-                    state.bounce(&back, StanzaErrorCondition::ResourceConstraint);
-                    return;
+            match tokio::time::timeout(outbox::SLOW_CONSUMER, tx.reserve()).await {
+                Ok(Ok(permit)) => {
+                    permit.send(stanza);
+                    return Ok(());
                 }
-                Err(mpsc::error::TrySendError::Closed(back)) => {
+                Ok(Err(_)) => {
                     // The link ended between lookup and send: forget it and start another.
                     let mut outbound = self.outbound.lock().expect("links lock");
                     if outbound
@@ -212,11 +239,11 @@ impl Links {
                     {
                         outbound.remove(&key);
                     }
-                    stanza = back;
                 }
+                Err(_) => return Err((stanza, outbox::LINK_FULL)),
             }
         }
-        state.bounce(&stanza, StanzaErrorCondition::RemoteServerNotFound);
+        Err((stanza, StanzaErrorCondition::RemoteServerNotFound))
     }
 
     fn remove_outbound(&self, local: &str, remote: &str, info: &SharedInfo) {
@@ -436,6 +463,16 @@ async fn open_outgoing(
     }
 }
 
+/// [`outbound_link`] as a boxed `Send` future: the link task delivers through the outbox,
+/// which may start link tasks, and the concrete type breaks that cycle for the compiler.
+fn outbound_link_task(
+    state: State,
+    info: SharedInfo,
+    rx: mpsc::Receiver<Element>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    Box::pin(outbound_link(state, info, rx))
+}
+
 /// Originating role: our outbound link authenticates with dialback, then carries stanzas.
 async fn outbound_link(state: State, info: SharedInfo, mut rx: mpsc::Receiver<Element>) {
     let (local, remote) = {
@@ -457,7 +494,8 @@ async fn outbound_link(state: State, info: SharedInfo, mut rx: mpsc::Receiver<El
                 rx,
                 setup_condition(&error),
                 &error.to_string(),
-            );
+            )
+            .await;
             return;
         }
         Err(_) => {
@@ -470,7 +508,8 @@ async fn outbound_link(state: State, info: SharedInfo, mut rx: mpsc::Receiver<El
                 rx,
                 StanzaErrorCondition::RemoteServerTimeout,
                 &error,
-            );
+            )
+            .await;
             return;
         }
     };
@@ -499,9 +538,17 @@ async fn outbound_link(state: State, info: SharedInfo, mut rx: mpsc::Receiver<El
         }
     }
     // Stanzas still queued go on a new link (which bounces them if it cannot be set up).
+    let mut left = Vec::new();
     while let Ok(stanza) = rx.try_recv() {
-        state.links.send(&state, &local, &remote, stanza);
+        left.push(stanza);
     }
+    state
+        .dispatch(|state| {
+            for stanza in left {
+                state.links.send(state, &local, &remote, stanza);
+            }
+        })
+        .await;
 }
 
 /// Sets the link up: stream, STARTTLS, dialback.
@@ -628,7 +675,7 @@ async fn write_stanza(
 }
 
 /// A link that could not be set up: forget it and bounce what it holds.
-fn fail_link(
+async fn fail_link(
     state: &Shared,
     info: &SharedInfo,
     local: &str,
@@ -641,9 +688,17 @@ fn fail_link(
     state.links.remove_outbound(local, remote, info);
     state.links.retire(info, Some(error.to_string()));
     rx.close();
+    let mut held = Vec::new();
     while let Ok(stanza) = rx.try_recv() {
-        state.bounce(&stanza, condition);
+        held.push(stanza);
     }
+    state
+        .dispatch(|state| {
+            for stanza in &held {
+                state.bounce(stanza, condition);
+            }
+        })
+        .await;
 }
 
 /// Receiving role: asks the authoritative server of `originating` whether `key` is right
@@ -824,7 +879,9 @@ async fn inbound_stream(
                 continue;
             }
             if StanzaKind::of(&element).is_some() {
-                inbound_stanza(state, info, element, &authorized)?;
+                state
+                    .dispatch(|state| inbound_stanza(state, info, element, &authorized))
+                    .await?;
                 continue;
             }
             debug!(name = %element.name, ns = %element.ns, "ignoring unknown element on inbound stream");
