@@ -387,3 +387,102 @@ fn json_round_trips() {
     assert_eq!(value["counts"]["failed"], 2);
     assert_eq!(value["counts"]["flaky"], 1);
 }
+
+/// A second target's report: the fixture with every outcome turned into a pass except one
+/// failure, so the matrix has differing columns.
+fn second_target() -> RunReport {
+    let mut report = fixture();
+    report.target = "other".into();
+    for (index, result) in report.results.iter_mut().enumerate() {
+        if index == 0 {
+            result.outcome = Outcome::Fail;
+            result.failure = Some(Failure {
+                step: 2,
+                step_label: "expect bob message".into(),
+                message: "bob received no message within 10s".into(),
+                awaited: Some("message from alice".into()),
+                arrived: vec!["<presence/>".into()],
+            });
+        } else {
+            result.outcome = Outcome::Pass;
+            result.failure = None;
+        }
+    }
+    report
+}
+
+/// The matrix page loads in a real browser (Debian's headless Chromium) and the DOM after
+/// load has every cell with its outcome, and a details section behind each non-pass cell.
+#[test]
+fn matrix_html_renders_in_headless_chromium() {
+    use imfed_reports::matrix::{Matrix, to_html};
+    let runs = vec![
+        ("reference".to_string(), fixture()),
+        ("other".to_string(), second_target()),
+    ];
+    let matrix = Matrix::build(&runs);
+    let dir = std::env::temp_dir().join(format!("imfed-matrix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("matrix.html");
+    std::fs::write(&page, to_html(&matrix, &runs)).unwrap();
+    let profile = dir.join("profile");
+    let output = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--timeout=20000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium is installed (scripts/test installs it)");
+    assert!(
+        output.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let dom = String::from_utf8_lossy(&output.stdout);
+    // The page's script ran and counted the cells it found in the rendered table.
+    let cells: usize = matrix.rows.iter().map(|row| row.cells.len()).sum();
+    assert!(
+        dom.contains(&format!("data-rendered=\"{cells}\"")),
+        "script did not run: {dom:.500}"
+    );
+    for row in &matrix.rows {
+        for (target, cell) in &row.cells {
+            let needle = format!(
+                "data-scenario=\"{}\" data-direction=\"{}\" data-target=\"{}\" data-outcome=\"{}\"",
+                row.id, row.direction, target, cell.outcome
+            );
+            assert!(dom.contains(&needle), "cell missing from the DOM: {needle}");
+        }
+    }
+    // Each non-pass cell links to a details section that exists, holding its message.
+    let links: Vec<&str> = dom
+        .split("<a href=\"#")
+        .skip(1)
+        .map(|s| &s[..s.find('"').unwrap()])
+        .collect();
+    let problems = matrix
+        .rows
+        .iter()
+        .flat_map(|r| r.cells.values())
+        .filter(|c| c.outcome != "pass")
+        .count();
+    assert_eq!(links.len(), problems);
+    for id in links {
+        assert!(
+            dom.contains(&format!("<section id=\"{id}\">")),
+            "no details for #{id}"
+        );
+    }
+    assert!(dom.contains("bob received no message within 10s"));
+    std::fs::remove_dir_all(&dir).ok();
+}
