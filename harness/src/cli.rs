@@ -398,10 +398,22 @@ async fn run(args: RunArgs, cancel: CancellationToken) -> u8 {
         },
         cancel,
     };
+    let cpu_before = crate::runner::cpu::sample();
     let report = match run_target(&plan, &target, expectations).await {
         Ok(report) => report,
         Err((code, _)) => return code,
     };
+    if let (Some(before), Some(after)) = (cpu_before, crate::runner::cpu::sample()) {
+        let used = after.since(before);
+        let total = used.harness + used.servers;
+        eprintln!(
+            "imfed: wall {:.1}s; CPU: harness {:.2}s, in-process reference servers {:.2}s (harness {:.0}% of this process's CPU)",
+            report.duration_ms as f64 / 1000.0,
+            used.harness.as_secs_f64(),
+            used.servers.as_secs_f64(),
+            100.0 * used.harness.as_secs_f64() / total.as_secs_f64().max(1e-9)
+        );
+    }
     let mut code = write_reports(&report, &args.junit, &args.json);
     let style = TerminalStyle {
         color: color_on(std::io::stdout().is_terminal()),

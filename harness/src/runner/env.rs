@@ -301,11 +301,50 @@ pub struct Environment {
     /// A fresh directory for this run.
     pub run_dir: PathBuf,
     servers: Vec<imfed_server::Running>,
+    server_runtime: Option<ServerRuntime>,
     launched: Option<Launched>,
     blackhole: tokio::task::JoinHandle<()>,
 }
 
+/// Name of the threads the in-process reference servers run on, so the harness's own CPU
+/// use can be told apart from theirs (see [`super::cpu`]).
+pub const SERVER_THREAD: &str = "imfed-server";
+
+/// The in-process reference servers' own runtime: their work does not compete with the
+/// harness's scheduler, and their threads are accounted separately. Dropped without
+/// blocking (a runtime may not be dropped inside another one's worker).
+#[derive(Debug)]
+struct ServerRuntime(Option<tokio::runtime::Runtime>);
+
+impl ServerRuntime {
+    fn new() -> Result<ServerRuntime, EnvError> {
+        Ok(ServerRuntime(Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name(SERVER_THREAD)
+                .enable_all()
+                .build()?,
+        )))
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.0
+            .as_ref()
+            .expect("runtime present until drop")
+            .handle()
+    }
+}
+
+impl Drop for ServerRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 async fn reference_server(
+    runtime: &ServerRuntime,
     domain: &str,
     tls: TlsMode,
     routes: BTreeMap<String, String>,
@@ -321,7 +360,12 @@ async fn reference_server(
         misbehave,
         ..Config::default()
     };
-    Ok(imfed_server::Server::new(config).start().await?)
+    let started = runtime
+        .handle()
+        .spawn(async move { imfed_server::Server::new(config).start().await })
+        .await
+        .map_err(|error| EnvError::NotReady(format!("reference server task: {error}")))?;
+    Ok(started?)
 }
 
 async fn put_route(control: &str, domain: &str, addr: SocketAddr) -> Result<(), EnvError> {
@@ -376,9 +420,12 @@ impl Environment {
                 let mode = server_tls(*tls);
                 let routes =
                     BTreeMap::from([(BLACKHOLE_DOMAIN.to_string(), blackhole_addr.to_string())]);
+                let runtime = ServerRuntime::new()?;
                 let reference =
-                    reference_server(REF_DOMAIN, mode, routes.clone(), Vec::new()).await?;
-                let sut = reference_server(SUT_DOMAIN, mode, routes, misbehave.clone()).await?;
+                    reference_server(&runtime, REF_DOMAIN, mode, routes.clone(), Vec::new())
+                        .await?;
+                let sut =
+                    reference_server(&runtime, SUT_DOMAIN, mode, routes, misbehave.clone()).await?;
                 let control = format!("http://{}", reference.addresses.control);
                 let sut_control = format!("http://{}", sut.addresses.control);
                 put_route(&control, SUT_DOMAIN, sut.addresses.s2s).await?;
@@ -401,6 +448,7 @@ impl Environment {
                     unsupported: Vec::new(),
                     run_dir,
                     servers: vec![reference, sut],
+                    server_runtime: Some(runtime),
                     launched: None,
                     blackhole,
                 })
@@ -421,7 +469,8 @@ impl Environment {
         let dir = base_dir(path);
         let s2s_tls = server_tls(file.s2s_tls.unwrap_or(file.tls));
         let routes = BTreeMap::from([(BLACKHOLE_DOMAIN.to_string(), blackhole_addr.to_string())]);
-        let reference = reference_server(REF_DOMAIN, s2s_tls, routes, Vec::new()).await?;
+        let runtime = ServerRuntime::new()?;
+        let reference = reference_server(&runtime, REF_DOMAIN, s2s_tls, routes, Vec::new()).await?;
         let control = format!("http://{}", reference.addresses.control);
         // Template values for the target's launch and provisioning.
         let mut vars = BTreeMap::from([
@@ -543,6 +592,7 @@ impl Environment {
             unsupported: file.unsupported.clone(),
             run_dir,
             servers: vec![reference],
+            server_runtime: Some(runtime),
             launched,
             blackhole,
         })
@@ -561,8 +611,10 @@ impl Environment {
         if let Some(mut launched) = self.launched.take() {
             stop_process(&mut launched).await;
         }
-        for server in self.servers.drain(..) {
-            server.stop().await;
+        if let Some(runtime) = self.server_runtime.take() {
+            for server in self.servers.drain(..) {
+                let _ = runtime.handle().spawn(server.stop()).await;
+            }
         }
         self.blackhole.abort();
         let _ = std::fs::remove_dir_all(&self.run_dir);

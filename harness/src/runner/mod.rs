@@ -1,6 +1,7 @@
 //! The runner: selected scenarios × directions, in parallel (bounded), with retries,
 //! expectations and capabilities applied, streaming each result as it completes.
 
+pub mod cpu;
 pub mod env;
 pub mod exec;
 
