@@ -44,7 +44,13 @@ struct Session {
 /// Serves one client connection until it ends.
 pub async fn serve(state: State, tcp: TcpStream) {
     let mut conn = Conn::new(tcp, ns::CLIENT, state.limits);
-    let login = tokio::time::timeout(LOGIN_BOUND, negotiate(&state, &mut conn)).await;
+    let login = tokio::select! {
+        login = tokio::time::timeout(LOGIN_BOUND, negotiate(&state, &mut conn)) => login,
+        () = state.shutdown.cancelled() => Ok(Err(ConnError::protocol(
+            StreamErrorCondition::SystemShutdown,
+            "server shutting down",
+        ))),
+    };
     let session = match login {
         Ok(Ok(Some(session))) => session,
         Ok(Ok(None)) => return,

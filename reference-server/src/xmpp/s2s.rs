@@ -749,7 +749,13 @@ pub async fn serve_inbound(state: State, tcp: TcpStream) {
         .expect("links lock")
         .insert(id, info.clone());
     let mut conn = Conn::new(tcp, ns::SERVER, state.limits);
-    let outcome = inbound_stream(&state, &mut conn, &info).await;
+    let outcome = tokio::select! {
+        outcome = inbound_stream(&state, &mut conn, &info) => outcome,
+        () = state.shutdown.cancelled() => Err(ConnError::protocol(
+            StreamErrorCondition::SystemShutdown,
+            "server shutting down",
+        )),
+    };
     state.links.inbound.lock().expect("links lock").remove(&id);
     let error = outcome.as_ref().err().map(ToString::to_string);
     state.links.retire(&info, error);
