@@ -49,6 +49,8 @@ pub struct Config {
     /// Look up remote domains that have no static route in DNS (SRV `_xmpp-server._tcp`,
     /// then the domain's addresses on port 5269). Off by default: tests never use DNS.
     pub dns_fallback: bool,
+    /// The nameserver the DNS fallback asks (default: the system's resolv.conf).
+    pub dns_server: Option<SocketAddr>,
     /// STARTTLS on client streams.
     pub c2s_tls: TlsMode,
     /// STARTTLS on server streams, both directions.
@@ -84,6 +86,7 @@ impl Default for Config {
             control_listen: loopback(0),
             remotes: BTreeMap::new(),
             dns_fallback: false,
+            dns_server: None,
             c2s_tls: TlsMode::Optional,
             s2s_tls: TlsMode::Optional,
             allow_plain_without_tls: false,

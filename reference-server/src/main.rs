@@ -48,6 +48,10 @@ struct Cli {
     #[arg(long)]
     dns_fallback: bool,
 
+    /// The nameserver for --dns-fallback (default: the system's resolv.conf).
+    #[arg(long, value_name = "ADDR", requires = "dns_fallback")]
+    dns_server: Option<SocketAddr>,
+
     /// STARTTLS policy for both client and server streams.
     #[arg(long, value_enum, value_name = "MODE")]
     tls: Option<TlsMode>,
@@ -141,6 +145,9 @@ impl Cli {
         }
         config.remotes.extend(self.remotes);
         config.dns_fallback |= self.dns_fallback;
+        if self.dns_server.is_some() {
+            config.dns_server = self.dns_server;
+        }
         if let Some(mode) = self.tls {
             config.c2s_tls = mode;
             config.s2s_tls = mode;

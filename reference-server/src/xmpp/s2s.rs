@@ -311,15 +311,35 @@ async fn resolve(state: &Shared, remote: &str) -> Result<Vec<SocketAddr>, ConnEr
             format!("no static route to {remote} and DNS fallback is off"),
         )));
     }
-    dns_resolve(remote).await
+    dns_resolve(remote, state.config.dns_server).await
 }
 
-/// RFC 6120 §3.2: SRV `_xmpp-server._tcp`, then the domain itself on port 5269.
-async fn dns_resolve(remote: &str) -> Result<Vec<SocketAddr>, ConnError> {
+/// RFC 6120 §3.2: SRV `_xmpp-server._tcp`, then the domain itself on port 5269. Asks
+/// `server` when given, else the system's nameservers.
+async fn dns_resolve(
+    remote: &str,
+    server: Option<SocketAddr>,
+) -> Result<Vec<SocketAddr>, ConnError> {
+    use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
+    use hickory_resolver::net::runtime::TokioRuntimeProvider;
     let failed =
         |error: String| ConnError::Io(std::io::Error::new(std::io::ErrorKind::NotFound, error));
-    let resolver = hickory_resolver::Resolver::builder_tokio()
-        .map_err(|error| failed(format!("resolver: {error}")))?
+    let builder = match server {
+        Some(server) => {
+            let mut udp = ConnectionConfig::udp();
+            udp.port = server.port();
+            let mut tcp = ConnectionConfig::tcp();
+            tcp.port = server.port();
+            let nameserver = NameServerConfig::new(server.ip(), true, vec![udp, tcp]);
+            hickory_resolver::Resolver::builder_with_config(
+                ResolverConfig::from_name_servers(vec![nameserver]),
+                TokioRuntimeProvider::default(),
+            )
+        }
+        None => hickory_resolver::Resolver::builder_tokio()
+            .map_err(|error| failed(format!("resolver: {error}")))?,
+    };
+    let resolver = builder
         .build()
         .map_err(|error| failed(format!("resolver: {error}")))?;
     let mut addrs = Vec::new();
