@@ -297,13 +297,14 @@ struct Plan<'a> {
     cancel: CancellationToken,
 }
 
-/// Runs the plan against one target: starts it, runs, stops it. `Err` is the exit code
-/// when the target could not be started.
+/// Runs the plan against one target: starts it, runs, stops it. Also returns the CPU the
+/// run used in this process (sampled before the in-process servers stop). `Err` is the
+/// exit code when the target could not be started.
 async fn run_target(
     plan: &Plan<'_>,
     target: &TargetSpec,
     expectations: Expectations,
-) -> Result<RunReport, (u8, String)> {
+) -> Result<(RunReport, Option<crate::runner::cpu::CpuSplit>), (u8, String)> {
     let known: Vec<&str> = plan
         .scenarios
         .iter()
@@ -321,6 +322,7 @@ async fn run_target(
         jobs.len(),
         target.name()
     );
+    let cpu_before = crate::runner::cpu::sample();
     let env = tokio::select! {
         env = Environment::start(target) => env,
         () = plan.cancel.cancelled() => return Err((exit_code::INTERRUPTED, "interrupted".into())),
@@ -354,13 +356,16 @@ async fn run_target(
     )
     .await;
     let _ = printer.await;
+    let cpu = cpu_before
+        .zip(crate::runner::cpu::sample())
+        .map(|(before, after)| after.since(before));
     match Arc::try_unwrap(env) {
         Ok(env) => {
             let _ = tokio::time::timeout(runner::STOP_BOUND, env.stop()).await;
         }
         Err(_) => tracing::warn!("environment still in use; not stopped cleanly"),
     }
-    Ok(report)
+    Ok((report, cpu))
 }
 
 async fn run(args: RunArgs, cancel: CancellationToken) -> u8 {
@@ -398,13 +403,11 @@ async fn run(args: RunArgs, cancel: CancellationToken) -> u8 {
         },
         cancel,
     };
-    let cpu_before = crate::runner::cpu::sample();
-    let report = match run_target(&plan, &target, expectations).await {
-        Ok(report) => report,
+    let (report, cpu) = match run_target(&plan, &target, expectations).await {
+        Ok(done) => done,
         Err((code, _)) => return code,
     };
-    if let (Some(before), Some(after)) = (cpu_before, crate::runner::cpu::sample()) {
-        let used = after.since(before);
+    if let Some(used) = cpu {
         let total = used.harness + used.servers;
         eprintln!(
             "imfed: wall {:.1}s; CPU: harness {:.2}s, in-process reference servers {:.2}s (harness {:.0}% of this process's CPU)",
@@ -539,7 +542,7 @@ async fn matrix(args: MatrixArgs, cancel: CancellationToken) -> u8 {
             Err(code) => return code,
         };
         let report = match run_target(&plan, target, expectations).await {
-            Ok(report) => report,
+            Ok((report, _)) => report,
             Err((exit_code::INTERRUPTED, _)) => return exit_code::INTERRUPTED,
             Err((unavailable, reason)) => {
                 code = code.max(unavailable);

@@ -816,10 +816,12 @@ impl<P: Clone> Core<P> {
                 // §8.5.3.1: the resource is connected: deliver, whatever the type.
                 return MessageDisposition::Deliver(vec![endpoint.clone()]);
             }
-            // §8.5.3.2.1: no such resource.
+            // §8.5.3.2.1: no such resource. Only "chat" falls back to the bare JID; for
+            // "normal", "groupchat" and "headline" the server ignores the stanza or returns
+            // an error (it answers normal and groupchat, and ignores headlines).
             match kind {
-                MessageKind::Normal | MessageKind::Chat => {}
-                MessageKind::Groupchat => {
+                MessageKind::Chat => {}
+                MessageKind::Normal | MessageKind::Groupchat => {
                     return MessageDisposition::Refuse(Refusal::Unavailable);
                 }
                 MessageKind::Headline | MessageKind::Error => return MessageDisposition::Drop,
@@ -966,6 +968,10 @@ mod tests {
         assert_eq!(
             core.message_disposition(&gone, MessageKind::Chat),
             MessageDisposition::Deliver(vec!["high".into()])
+        );
+        assert_eq!(
+            core.message_disposition(&gone, MessageKind::Normal),
+            MessageDisposition::Refuse(Refusal::Unavailable)
         );
         assert_eq!(
             core.message_disposition(&gone, MessageKind::Headline),
