@@ -228,3 +228,97 @@ fn every_misbehaviour_is_caught_and_the_report_names_the_step() {
         }
     }
 }
+
+/// imfed-server's DNS fallback (RFC 6120 §3.2: SRV `_xmpp-server._tcp`) finds a peer with no
+/// static route through the `imfed dns` responder, and a message crosses.
+#[tokio::test]
+async fn reference_server_finds_peers_by_dns_srv() {
+    use imfed::driver::xmpp::{Credentials, Session, Transcript};
+    use imfed_server::config::{Config, TlsMode};
+    use imfed_xmpp::client::TlsPolicy;
+    let server = |domain: &str, dns: Option<std::net::SocketAddr>| Config {
+        domains: vec![domain.to_string()],
+        c2s_tls: TlsMode::Off,
+        s2s_tls: TlsMode::Off,
+        allow_plain_without_tls: true,
+        dns_fallback: dns.is_some(),
+        dns_server: dns,
+        accounts: vec![imfed_server::config::AccountSpec {
+            user: "u".into(),
+            domain: domain.into(),
+            password: "pw".into(),
+        }],
+        ..Config::default()
+    };
+    let b = imfed_server::Server::new(server("b.test", None))
+        .start()
+        .await
+        .unwrap();
+    let (udp, tcp) = imfed::dns::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let dns_addr = udp.local_addr().unwrap();
+    let zone = imfed::dns::Zone {
+        records: [("b.test".to_string(), b.addresses.s2s)].into(),
+    };
+    let stop_dns = tokio_util::sync::CancellationToken::new();
+    let dns = tokio::spawn(imfed::dns::serve(udp, tcp, zone, stop_dns.clone()));
+    let a = imfed_server::Server::new(server("a.test", Some(dns_addr)))
+        .start()
+        .await
+        .unwrap();
+    // b.test must route back to a.test for dialback: it gets a static route.
+    b.state
+        .routes
+        .write()
+        .unwrap()
+        .insert("a.test".into(), a.addresses.s2s.to_string());
+    let login = |addr, jid: &str| {
+        let credentials = Credentials {
+            jid: jid.parse().unwrap(),
+            password: "pw".into(),
+            tls: TlsPolicy::Never,
+        };
+        async move {
+            Session::login(
+                "t",
+                addr,
+                &credentials,
+                Transcript::new(),
+                std::time::Duration::from_secs(10),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let mut sender = login(a.addresses.c2s, "u@a.test/r").await;
+    let mut receiver = login(b.addresses.c2s, "u@b.test/r").await;
+    receiver
+        .send(&imfed_xmpp::Element::new(
+            "presence",
+            imfed_xmpp::ns::CLIENT,
+        ))
+        .await
+        .unwrap();
+    sender
+        .send(&imfed_xmpp::stanza::message(
+            None,
+            &"u@b.test".parse().unwrap(),
+            imfed_xmpp::stanza::MessageType::Chat,
+            Some("found you by SRV"),
+        ))
+        .await
+        .unwrap();
+    let got = receiver
+        .wait_where(std::time::Duration::from_secs(10), |e| e.name == "message")
+        .await
+        .expect("the message crossed a link found by DNS");
+    assert_eq!(
+        got.child_text("body", imfed_xmpp::ns::CLIENT).as_deref(),
+        Some("found you by SRV")
+    );
+    stop_dns.cancel();
+    let _ = dns.await;
+    a.stop().await;
+    b.stop().await;
+}
