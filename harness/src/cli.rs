@@ -219,6 +219,8 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> u8 {
         },
         Command::List(args) => match select(&args) {
             Ok(scenarios) => {
+                use std::io::Write as _;
+                let mut out = std::io::stdout().lock();
                 for loaded in scenarios {
                     let s = &loaded.scenario;
                     let spec: Vec<String> = s
@@ -226,7 +228,9 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> u8 {
                         .iter()
                         .map(|r| format!("{} §{}", r.doc, r.section))
                         .collect();
-                    println!(
+                    // A closed pipe (`imfed list | head`) just ends the listing.
+                    let written = writeln!(
+                        out,
                         "{:<44} {:<5} {}{}",
                         s.id,
                         loaded.pack,
@@ -237,6 +241,9 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> u8 {
                             ""
                         }
                     );
+                    if written.is_err() {
+                        break;
+                    }
                 }
                 exit_code::SUCCESS
             }

@@ -176,7 +176,7 @@ fn md_escape(text: &str) -> String {
 /// The matrix as a Markdown table, failures listed under it.
 pub fn to_markdown(matrix: &Matrix) -> String {
     let mut out = String::from("# imfed interop matrix\n\n");
-    let _ = writeln!(out, "| target | {} |", "outcomes | wall time");
+    out.push_str("| target | outcomes | wall time |\n");
     let _ = writeln!(out, "| --- | --- | --- |");
     for target in &matrix.targets {
         let column = &matrix.summary[target];
@@ -362,9 +362,9 @@ pub fn to_html(matrix: &Matrix, runs: &[(String, RunReport)]) -> String {
             );
             if let Some(result) = result {
                 if let Some(failure) = &result.failure {
-                    let _ = write!(
+                    let _ = writeln!(
                         details,
-                        "<pre>{}</pre>\n",
+                        "<pre>{}</pre>",
                         html_escape(&text::failure_detail(failure))
                     );
                 }
@@ -374,18 +374,18 @@ pub fn to_html(matrix: &Matrix, runs: &[(String, RunReport)]) -> String {
                         .iter()
                         .map(text::transcript_line)
                         .collect();
-                    let _ = write!(
+                    let _ = writeln!(
                         details,
-                        "<details open><summary>transcript</summary><pre>{}</pre></details>\n",
+                        "<details open><summary>transcript</summary><pre>{}</pre></details>",
                         html_escape(&lines.join("\n"))
                     );
                 }
                 if !result.federation.is_empty() {
                     let lines: Vec<String> =
                         result.federation.iter().map(text::link_line).collect();
-                    let _ = write!(
+                    let _ = writeln!(
                         details,
-                        "<details><summary>federation link</summary><pre>{}</pre></details>\n",
+                        "<details><summary>federation link</summary><pre>{}</pre></details>",
                         html_escape(&lines.join("\n"))
                     );
                 }

@@ -98,6 +98,23 @@ pub struct LoadedScenario {
     pub scenario: Scenario,
 }
 
+/// The pack a scenario file belongs to: the folder right under a `scenarios` folder on its
+/// path (`scenarios/core/rfc6121/x.yaml` is in `core`), else the folder it was found under.
+fn pack_of(path: &Path, root: &Path) -> String {
+    let components: Vec<String> = path
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().to_string())
+        .collect();
+    let below_scenarios = components
+        .windows(3)
+        .rev()
+        .find(|w| w[0] == "scenarios")
+        .map(|w| w[1].clone());
+    below_scenarios
+        .or_else(|| root.file_name().map(|n| n.to_string_lossy().to_string()))
+        .unwrap_or_else(|| "scenarios".to_string())
+}
+
 /// Every `.yaml`/`.yml` file under `paths` (files are taken as they are), sorted, with the
 /// root each was found under.
 ///
@@ -150,16 +167,7 @@ pub fn load_all(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, Vec<InputError
             .unwrap_or(&path)
             .to_string_lossy()
             .to_string();
-        let pack = Path::new(&relative)
-            .components()
-            .next()
-            .filter(|_| Path::new(&relative).components().count() > 1)
-            .map(|c| c.as_os_str().to_string_lossy().to_string())
-            .or_else(|| {
-                root.file_name()
-                    .map(|name| name.to_string_lossy().to_string())
-            })
-            .unwrap_or_else(|| "scenarios".to_string());
+        let pack = pack_of(&path, &root);
         match read_yaml::<Scenario>(&path) {
             Ok(scenario) => {
                 let problems = validate::check(&scenario, &path);

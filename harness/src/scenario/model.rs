@@ -86,7 +86,7 @@ impl Dur {
 impl fmt::Display for Dur {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
-        if ms % 1000 == 0 {
+        if ms.is_multiple_of(1000) {
             write!(f, "{}s", ms / 1000)
         } else {
             write!(f, "{ms}ms")
@@ -433,7 +433,9 @@ pub enum Step {
     RosterAdd(RosterAdd),
     /// Remove a roster item (RFC 6121 §2.5).
     RosterRemove(RosterRemove),
-    /// Send presence: broadcast, or directed with `to` (RFC 6121 §4).
+    /// Send presence: broadcast, or directed with `to` (RFC 6121 §4). A broadcast is
+    /// followed by a ping round trip to the actor's server, so the server has processed it
+    /// before the next step (RFC 6120 §10.1: stanzas on a stream are handled in order).
     Presence(PresenceStep),
     /// Wait, within a bound, for something to arrive.
     Expect(Expect),
@@ -470,6 +472,9 @@ pub struct SendStep {
     /// Send this many messages, `{i}` counting from 0.
     #[serde(default)]
     pub repeat: Option<u32>,
+    /// The stanza id (templated; default: a fresh one per message).
+    #[serde(default)]
+    pub id: Option<String>,
 }
 
 /// Two actors: `from` acts towards `to`.
@@ -597,14 +602,35 @@ pub struct ErrorMatch {
     pub condition: Option<OneOrMany>,
 }
 
+/// One roster state, or a list of acceptable ones.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum StateChoice {
+    /// This state.
+    One(RosterState),
+    /// Any of these states.
+    Any(Vec<RosterState>),
+}
+
+impl StateChoice {
+    /// The acceptable states.
+    pub fn states(&self) -> Vec<RosterState> {
+        match self {
+            StateChoice::One(state) => vec![*state],
+            StateChoice::Any(states) => states.clone(),
+        }
+    }
+}
+
 /// Matches the state of a roster item.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StateMatch {
     /// The contact: an actor name or an address.
     pub contact: String,
-    /// The expected subscription.
-    pub state: RosterState,
+    /// The expected subscription, or a list of acceptable ones (`[absent, none]`: no
+    /// subscription either way, whether or not the server keeps an item).
+    pub state: StateChoice,
     /// Whether `ask='subscribe'` (a pending outbound request) must be shown.
     #[serde(default)]
     pub pending_out: Option<bool>,

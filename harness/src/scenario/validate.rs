@@ -99,6 +99,7 @@ fn check_step(step: &At<Step>, actors: &[&str]) -> Vec<String> {
                 ("body", &send.body),
                 ("thread", &send.thread),
                 ("subject", &send.subject),
+                ("id", &send.id),
             ] {
                 if let Some(value) = value {
                     templates.push((field, value.clone()));
@@ -116,6 +117,9 @@ fn check_step(step: &At<Step>, actors: &[&str]) -> Vec<String> {
         Step::RosterAdd(add) => {
             actor(&add.actor, "actor");
             addresses.push(("contact", &add.contact));
+            if let Some(name) = &add.name {
+                templates.push(("name", name.clone()));
+            }
         }
         Step::RosterRemove(remove) => {
             actor(&remove.actor, "actor");

@@ -451,6 +451,10 @@ impl<P: Clone> Core<P> {
                 signal: Signal::Subscription(SubscriptionAction::Unsubscribed),
             });
         }
+        if item.state.has_from() {
+            // As when the user cancels (§3.2.2): the contact stops seeing the user.
+            effects.extend(self.unavailable_to(user, contact));
+        }
         if item.visible {
             effects.insert(0, self.push(user, item, true));
         }
@@ -500,7 +504,8 @@ impl<P: Clone> Core<P> {
     }
 
     /// A subscription signal from a contact to a local user (RFC 6121 §3.1.3, §3.1.6, §3.2.3,
-    /// §3.3.3). Unknown users get `unsubscribed` back for requests (§3.1.3).
+    /// §3.3.3). For an account that does not exist the signal is ignored (§8.5.1: "the server
+    /// MUST silently ignore the stanza").
     pub fn inbound_subscription(
         &mut self,
         user: &Address,
@@ -508,14 +513,7 @@ impl<P: Clone> Core<P> {
         action: SubscriptionAction,
     ) -> Vec<Effect<P>> {
         let Some(account) = self.accounts.get_mut(user) else {
-            return match action {
-                SubscriptionAction::Subscribe => vec![Effect::Send {
-                    from: Target::bare(user),
-                    to: Target::bare(contact),
-                    signal: Signal::Subscription(SubscriptionAction::Unsubscribed),
-                }],
-                _ => Vec::new(),
-            };
+            return Vec::new();
         };
         let transition = account.roster.apply(contact, Direction::Inbound, action);
         let mut effects = Vec::new();

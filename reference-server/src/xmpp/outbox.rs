@@ -49,12 +49,12 @@ tokio::task_local! {
 }
 
 /// Queues `pending` in the current dispatch; hands it back when called outside one.
-pub fn push(pending: Pending) -> Result<(), Pending> {
+pub fn push(pending: Pending) -> Result<(), Box<Pending>> {
     let slot = RefCell::new(Some(pending));
     let _ = OUTBOX.try_with(|outbox| outbox.borrow_mut().extend(slot.take()));
     match slot.into_inner() {
         None => Ok(()),
-        Some(pending) => Err(pending),
+        Some(pending) => Err(Box::new(pending)),
     }
 }
 

@@ -255,7 +255,7 @@ impl Shared {
             tokio::spawn(async move {
                 state
                     .dispatch(move |_| {
-                        let _ = outbox::push(pending);
+                        let _ = outbox::push(*pending);
                     })
                     .await;
             });

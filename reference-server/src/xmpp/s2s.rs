@@ -192,7 +192,7 @@ impl Links {
             tokio::spawn(async move {
                 state
                     .dispatch(move |_| {
-                        let _ = outbox::push(pending);
+                        let _ = outbox::push(*pending);
                     })
                     .await;
             });
