@@ -221,10 +221,13 @@ fn check(file: &TargetFile, path: &Path) -> Result<(), InputError> {
     Ok(())
 }
 
-/// The folder relative command paths are resolved against.
+/// The folder relative command paths are resolved against, made absolute (the launched
+/// command also runs in it, so a relative folder would be applied twice).
 pub fn base_dir(path: &Path) -> PathBuf {
-    path.parent()
+    let dir = path
+        .parent()
         .map(Path::to_path_buf)
         .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| PathBuf::from("."))
+        .unwrap_or_else(|| PathBuf::from("."));
+    std::path::absolute(&dir).unwrap_or(dir)
 }

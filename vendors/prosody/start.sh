@@ -43,6 +43,10 @@
 #   --timeout    IMFED_PROSODY_TIMEOUT    readiness timeout in seconds (default 10)
 #   --nagle      IMFED_PROSODY_NAGLE      off (default: TCP_NODELAY on every socket) | on
 #                                         (Prosody's own default; ~40 ms stalls, see template)
+#   --s2s-timeout IMFED_PROSODY_S2S_TIMEOUT  seconds an outgoing s2s connection may take to
+#                                         be established before it is given up and its
+#                                         queued stanzas bounce (Prosody's s2s_timeout;
+#                                         default: not set, Prosody's own 90 s)
 #   --foreground IMFED_PROSODY_FOREGROUND=1  render the config, then exec prosody -F in place
 #                                         (see "Foreground mode" below)
 #
@@ -93,6 +97,7 @@ OFFLINE=${IMFED_PROSODY_OFFLINE:-${PROSODY_OFFLINE:-1}}
 TIMEOUT=${IMFED_PROSODY_TIMEOUT:-${PROSODY_TIMEOUT:-10}}
 NAGLE=${IMFED_PROSODY_NAGLE:-${PROSODY_NAGLE:-off}}
 CA_DIR=${IMFED_PROSODY_CA_DIR:-${PROSODY_CA_DIR:-}}
+S2S_TIMEOUT=${IMFED_PROSODY_S2S_TIMEOUT:-${PROSODY_S2S_TIMEOUT:-}}
 FOREGROUND=${IMFED_PROSODY_FOREGROUND:-${PROSODY_FOREGROUND:-0}}
 ROUTES=()
 ROUTES_ENV=${IMFED_PROSODY_ROUTES:-${PROSODY_ROUTES:-}}
@@ -116,6 +121,7 @@ while [ $# -gt 0 ]; do
     --timeout)   need "$@"; TIMEOUT=$2; shift 2 ;;
     --nagle)     need "$@"; NAGLE=$2; shift 2 ;;
     --ca-dir)    need "$@"; CA_DIR=$2; shift 2 ;;
+    --s2s-timeout) need "$@"; S2S_TIMEOUT=$2; shift 2 ;;
     --foreground) FOREGROUND=1; shift ;;
     -h|--help)   sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
@@ -152,6 +158,7 @@ fi
 [ "$C2S_PORT" != "$S2S_PORT" ] || die "c2s and s2s ports must differ"
 [[ "$DOMAIN" =~ ^[A-Za-z0-9.-]+$ ]] || die "bad domain: $DOMAIN"
 [[ "$TIMEOUT" =~ ^[0-9]+$ ]] || die "--timeout must be whole seconds"
+[[ "$S2S_TIMEOUT" =~ ^([1-9][0-9]*)?$ ]] || die "--s2s-timeout must be whole seconds (> 0)"
 case "$LOG_LEVEL" in debug|info|warn|error) ;; *) die "bad --log-level: $LOG_LEVEL" ;; esac
 case "$OFFLINE" in 1|0) ;; *) die "--offline must be 1 or 0" ;; esac
 case "$NAGLE" in on|1|true) NAGLE=true ;; off|0|false) NAGLE=false ;; *) die "--nagle must be on or off" ;; esac
@@ -284,6 +291,9 @@ if [ "$FOREGROUND" = 1 ]; then
   extra_log='	{ levels = { min = "warn" }, to = "file", filename = "/dev/stderr" }; -- foreground mode'
 fi
 
+s2s_timeout="-- s2s_timeout: Prosody's default (90 s)"
+[ -z "$S2S_TIMEOUT" ] || s2s_timeout="s2s_timeout = $S2S_TIMEOUT"
+
 disabled=""
 [ "$OFFLINE" = 1 ] || disabled='	"offline";      -- --offline 0'
 
@@ -306,6 +316,7 @@ tpl=${tpl//@@ROUTES@@/${routes_lua%$'\n'}}
 tpl=${tpl//@@DOMAIN@@/$DOMAIN}
 tpl=${tpl//@@TLS_HOST@@/$tls_host}
 tpl=${tpl//@@EXTRA_LOG@@/$extra_log}
+tpl=${tpl//@@S2S_TIMEOUT@@/$s2s_timeout}
 if [[ "$tpl" == *@@* ]]; then die "template placeholder left unfilled: $(grep -o '@@[A-Z_]*@@' <<<"$tpl" | head -1)"; fi
 printf '%s\n' "$tpl" >"$CFG"
 

@@ -454,7 +454,12 @@ impl Environment {
                 })
             }
             TargetSpec::File { path, file } => {
-                Self::start_file(path, file, run_dir, blackhole_addr, blackhole).await
+                let started =
+                    Self::start_file(path, file, run_dir.clone(), blackhole_addr, blackhole).await;
+                if started.is_err() {
+                    let _ = std::fs::remove_dir_all(&run_dir);
+                }
+                started
             }
         }
     }
