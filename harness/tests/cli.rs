@@ -382,3 +382,37 @@ async fn reference_server_finds_peers_by_dns_srv() {
     a.stop().await;
     b.stop().await;
 }
+
+/// A real server deliberately misconfigured (Prosody without mod_presence) fails the
+/// scenarios that check presence, in both directions, while messaging still passes: the
+/// pack tells a broken behaviour apart from a broken server.
+#[test]
+fn a_vendor_misconfigured_to_break_presence_fails_the_presence_scenarios() {
+    let installed = Command::new(workspace().join("vendors/prosody/install.sh")).status();
+    assert!(
+        installed.is_ok_and(|s| s.success()),
+        "vendors/prosody/install.sh failed"
+    );
+    let (code, stdout, report, _) = run_pack(
+        "prosody-broken",
+        &[
+            "--target",
+            "harness/tests/fixtures/prosody-without-presence.yaml",
+            "--filter",
+            "id:rfc6121-presence-broadcast-show-status|id:rfc6121-presence-unavailable-on-logout|id:rfc6121-message-unknown-user",
+        ],
+    );
+    assert_eq!(code, Some(1), "{stdout}");
+    for result in &report.results {
+        let should_fail = result.id.starts_with("rfc6121-presence-");
+        assert_eq!(
+            result.outcome.fails_run(),
+            should_fail,
+            "{}: {:?} {:?}",
+            result.name(),
+            result.outcome,
+            result.failure
+        );
+    }
+    assert_eq!(report.results.len(), 6, "three scenarios, both directions");
+}

@@ -188,10 +188,10 @@ async fn federation_round(args: &[&str], expect_tls: bool) {
         .collect();
     assert!(
         xml.iter()
-            .any(|x| x.starts_with("<result") && x.contains("type='valid'")),
+            .any(|x| x.starts_with("<db:result") && x.contains("type='valid'")),
         "{xml:?}"
     );
-    assert!(xml.iter().any(|x| x.starts_with("<verify")), "{xml:?}");
+    assert!(xml.iter().any(|x| x.starts_with("<db:verify")), "{xml:?}");
 }
 
 #[tokio::test]

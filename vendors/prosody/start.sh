@@ -47,6 +47,9 @@
 #                                         be established before it is given up and its
 #                                         queued stanzas bounce (Prosody's s2s_timeout;
 #                                         default: not set, Prosody's own 90 s)
+#   --disable-module IMFED_PROSODY_DISABLE  a module to put in modules_disabled (repeatable;
+#                                         the env var takes several): a deliberately broken
+#                                         target, for showing that the pack catches it
 #   --foreground IMFED_PROSODY_FOREGROUND=1  render the config, then exec prosody -F in place
 #                                         (see "Foreground mode" below)
 #
@@ -99,6 +102,9 @@ NAGLE=${IMFED_PROSODY_NAGLE:-${PROSODY_NAGLE:-off}}
 CA_DIR=${IMFED_PROSODY_CA_DIR:-${PROSODY_CA_DIR:-}}
 S2S_TIMEOUT=${IMFED_PROSODY_S2S_TIMEOUT:-${PROSODY_S2S_TIMEOUT:-}}
 FOREGROUND=${IMFED_PROSODY_FOREGROUND:-${PROSODY_FOREGROUND:-0}}
+DISABLE=()
+DISABLE_ENV=${IMFED_PROSODY_DISABLE:-${PROSODY_DISABLE:-}}
+for m in ${DISABLE_ENV//,/ }; do DISABLE+=("$m"); done
 ROUTES=()
 ROUTES_ENV=${IMFED_PROSODY_ROUTES:-${PROSODY_ROUTES:-}}
 for r in ${ROUTES_ENV//,/ }; do ROUTES+=("$r"); done
@@ -123,6 +129,7 @@ while [ $# -gt 0 ]; do
     --ca-dir)    need "$@"; CA_DIR=$2; shift 2 ;;
     --s2s-timeout) need "$@"; S2S_TIMEOUT=$2; shift 2 ;;
     --foreground) FOREGROUND=1; shift ;;
+    --disable-module) need "$@"; DISABLE+=("$2"); shift 2 ;;
     -h|--help)   sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
@@ -296,6 +303,10 @@ s2s_timeout="-- s2s_timeout: Prosody's default (90 s)"
 
 disabled=""
 [ "$OFFLINE" = 1 ] || disabled='	"offline";      -- --offline 0'
+for m in "${DISABLE[@]}"; do
+  [[ "$m" =~ ^[a-z0-9_]+$ ]] || die "--disable-module: bad module name $m"
+  disabled+=$'\n'"	\"$m\";  -- --disable-module (a deliberately broken target)"
+done
 
 tpl=$(<"$HERE/prosody.cfg.lua.template")
 tpl=${tpl//@@DATA_DIR@@/$RUN_DIR/data}

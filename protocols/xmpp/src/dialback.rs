@@ -204,7 +204,7 @@ mod tests {
         let el = request.to_element();
         assert_eq!(
             el.to_xml(ns::SERVER),
-            "<result xmlns='jabber:server:dialback' from='example.com' to='example.net'>abc</result>"
+            "<db:result from='example.com' to='example.net'>abc</db:result>"
         );
         assert_eq!(Dialback::parse(&el), Some(request));
         let response = Dialback::Result {
@@ -216,7 +216,7 @@ mod tests {
         let el = response.to_element();
         assert_eq!(
             el.to_xml(ns::SERVER),
-            "<result xmlns='jabber:server:dialback' from='example.net' to='example.com' type='valid'/>"
+            "<db:result from='example.net' to='example.com' type='valid'/>"
         );
         assert_eq!(Dialback::parse(&el), Some(response));
     }

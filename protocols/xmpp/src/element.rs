@@ -144,8 +144,21 @@ impl Element {
     /// Serializes this element as the child of a stream whose content namespace is
     /// `stream_ns` ([`ns::CLIENT`] or [`ns::SERVER`]). Elements stored in [`ns::CLIENT`] are
     /// written in `stream_ns`, so a stanza moves between stream types unchanged.
+    ///
+    /// A top-level element in the stream namespace is written with the `stream:` prefix the
+    /// stream header declares (`<stream:features>`, `<stream:error>`), and on server streams
+    /// a top-level dialback element with the `db:` prefix (`<db:result>`, `<db:verify>`):
+    /// equivalent XML either way, but some servers (ejabberd 23.01) only recognize the
+    /// prefixed names, as was common practice before RFC 6120.
     pub fn write_to(&self, out: &mut Vec<u8>, stream_ns: &str) {
-        self.write_inner(out, stream_ns, stream_ns);
+        let prefix = if self.ns == ns::STREAM {
+            Some("stream")
+        } else if self.ns == ns::DIALBACK && stream_ns == ns::SERVER {
+            Some("db")
+        } else {
+            None
+        };
+        self.write_inner(out, stream_ns, stream_ns, prefix);
     }
 
     /// Serializes this element as a standalone document fragment in `stream_ns`.
@@ -155,15 +168,31 @@ impl Element {
         String::from_utf8(out).expect("serializer writes UTF-8")
     }
 
-    fn write_inner(&self, out: &mut Vec<u8>, parent_ns: &str, stream_ns: &str) {
+    /// Writes the element; `default_ns` is the default namespace in scope, `prefix` one the
+    /// stream header declared for this element's namespace.
+    fn write_inner(
+        &self,
+        out: &mut Vec<u8>,
+        default_ns: &str,
+        stream_ns: &str,
+        prefix: Option<&str>,
+    ) {
         let own_ns = if self.ns == ns::CLIENT {
             stream_ns
         } else {
             self.ns.as_str()
         };
+        // A prefixed element leaves the default namespace as it was for its children.
+        let children_ns = if prefix.is_some() { default_ns } else { own_ns };
+        let mut name = String::new();
+        if let Some(prefix) = prefix {
+            name.push_str(prefix);
+            name.push(':');
+        }
+        name.push_str(&self.name);
         out.push(b'<');
-        out.extend_from_slice(self.name.as_bytes());
-        if own_ns != parent_ns {
+        out.extend_from_slice(name.as_bytes());
+        if prefix.is_none() && own_ns != default_ns {
             out.extend_from_slice(b" xmlns='");
             escape_into(own_ns, true, out);
             out.push(b'\'');
@@ -182,12 +211,12 @@ impl Element {
         out.push(b'>');
         for child in &self.children {
             match child {
-                Node::Element(element) => element.write_inner(out, own_ns, stream_ns),
+                Node::Element(element) => element.write_inner(out, children_ns, stream_ns, None),
                 Node::Text(text) => escape_into(text, false, out),
             }
         }
         out.extend_from_slice(b"</");
-        out.extend_from_slice(self.name.as_bytes());
+        out.extend_from_slice(name.as_bytes());
         out.push(b'>');
     }
 }
@@ -227,6 +256,29 @@ mod tests {
         assert_eq!(
             ping.to_xml(ns::CLIENT),
             "<iq><ping xmlns='urn:xmpp:ping'/></iq>"
+        );
+    }
+
+    #[test]
+    fn stream_and_dialback_elements_use_the_declared_prefixes() {
+        let features = Element::new("features", ns::STREAM)
+            .with_child(Element::new("starttls", ns::TLS))
+            .with_child(Element::new("x", ns::CLIENT));
+        assert_eq!(
+            features.to_xml(ns::SERVER),
+            "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/><x/></stream:features>"
+        );
+        let result = Element::new("result", ns::DIALBACK)
+            .with_attr("from", "a.test")
+            .with_text("key");
+        assert_eq!(
+            result.to_xml(ns::SERVER),
+            "<db:result from='a.test'>key</db:result>"
+        );
+        // Client streams declare no db prefix.
+        assert_eq!(
+            result.to_xml(ns::CLIENT),
+            "<result xmlns='jabber:server:dialback' from='a.test'>key</result>"
         );
     }
 

@@ -1693,9 +1693,9 @@ mod tests {
         let error = stream_error(StreamErrorCondition::HostUnknown, Some("no such host"));
         assert_eq!(
             error.to_xml(ns::CLIENT),
-            "<error xmlns='http://etherx.jabber.org/streams'>\
+            "<stream:error>\
              <host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
-             <text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>no such host</text></error>"
+             <text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>no such host</text></stream:error>"
         );
         assert_eq!(
             parse_stream_error(&error),
