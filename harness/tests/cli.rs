@@ -416,3 +416,54 @@ fn a_vendor_misconfigured_to_break_presence_fails_the_presence_scenarios() {
     }
     assert_eq!(report.results.len(), 6, "three scenarios, both directions");
 }
+
+/// The interop matrix (reference, Prosody and ejabberd, plaintext and STARTTLS) matches the
+/// committed baseline cell for cell: a pass turning into a failure, an expected failure
+/// starting to pass, or a scenario appearing or vanishing fails this test.
+#[test]
+fn interop_matrix_matches_the_committed_baseline() {
+    for vendor in ["prosody", "ejabberd"] {
+        let installed =
+            Command::new(workspace().join(format!("vendors/{vendor}/install.sh"))).status();
+        assert!(
+            installed.is_ok_and(|s| s.success()),
+            "vendors/{vendor}/install.sh failed"
+        );
+    }
+    let out = workspace().join("target/imfed/matrix");
+    let output = imfed(&[
+        "matrix",
+        "--target",
+        "reference",
+        "--target",
+        "vendors/prosody/target-plain.yaml",
+        "--target",
+        "vendors/prosody/target-tls.yaml",
+        "--target",
+        "vendors/ejabberd/target-plain.yaml",
+        "--target",
+        "vendors/ejabberd/target-tls.yaml",
+        "--retries",
+        "1",
+        "--baseline",
+        "vendors/matrix-baseline.json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("matrix: 0 cells changed from the baseline"),
+        "{stdout}"
+    );
+    for file in [
+        "matrix.html",
+        "matrix.md",
+        "matrix.json",
+        "reference/junit.xml",
+        "ejabberd-23.01-tls/results.json",
+    ] {
+        assert!(out.join(file).is_file(), "{file} not written");
+    }
+}

@@ -125,7 +125,8 @@ impl Matrix {
     }
 
     /// The cells that differ from `baseline`: `(row key, target, before, after)`. A cell
-    /// present on one side only counts as a change ("absent").
+    /// present on one side only counts as a change ("absent"). A pass on retry ("flaky")
+    /// compares as a pass: it is reported, but it is not a change of behaviour.
     pub fn changes_from(&self, baseline: &Matrix) -> Vec<(String, String, String, String)> {
         let label = |matrix: &Matrix, key: &str, target: &str| -> String {
             matrix
@@ -133,7 +134,10 @@ impl Matrix {
                 .iter()
                 .find(|row| row.key() == key)
                 .and_then(|row| row.cells.get(target))
-                .map_or("absent".to_string(), |cell| cell.outcome.clone())
+                .map_or("absent".to_string(), |cell| match cell.outcome.as_str() {
+                    "flaky" => "pass".to_string(),
+                    other => other.to_string(),
+                })
         };
         let mut keys: Vec<String> = self.rows.iter().map(Row::key).collect();
         for row in &baseline.rows {
