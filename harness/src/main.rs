@@ -31,7 +31,9 @@ fn main() -> ExitCode {
         let signals = cancel.clone();
         tokio::spawn(async move {
             wait_for_signal().await;
-            eprintln!("imfed: interrupted; finishing reports for what ran (again to exit at once)");
+            eprintln!(
+                "imfed: stopping; reports of a run cover what ran (signal again to exit at once)"
+            );
             signals.cancel();
             wait_for_signal().await;
             std::process::exit(i32::from(imfed::exit_code::INTERRUPTED));
