@@ -235,36 +235,35 @@ pub fn spec_refs(scenario: &crate::scenario::model::Scenario) -> Vec<imfed_repor
         .collect()
 }
 
-async fn latest_log_seq(env: &Environment) -> u64 {
-    let response = reqwest::Client::new()
-        .get(format!("{}/log?since=18446744073709551615", env.control))
-        .send()
-        .await;
-    match response {
-        Ok(response) => response
-            .json::<serde_json::Value>()
-            .await
-            .ok()
-            .and_then(|v| v["latest"].as_u64())
-            .unwrap_or(0),
-        Err(_) => 0,
+/// One request to the reference server's federation log (control API `GET /log`); an
+/// unreachable control API reads as an empty log.
+async fn log_query(env: &Environment, query: &str) -> serde_json::Value {
+    let url = format!("{}/log?{query}", env.control);
+    match reqwest::Client::new().get(url).send().await {
+        Ok(response) => response.json().await.unwrap_or_default(),
+        Err(_) => serde_json::Value::Null,
     }
 }
 
+/// The log's last sequence number (asking for entries after the largest one returns none,
+/// and the position).
+async fn latest_log_seq(env: &Environment) -> u64 {
+    log_query(env, &format!("since={}", u64::MAX)).await["latest"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// Stanzas on the link with the implementation after `since`, waiting up to `wait_ms` for
+/// the first.
 async fn fetch_log(env: &Environment, since: u64, wait_ms: u64) -> Vec<serde_json::Value> {
-    let url = format!(
-        "{}/log?since={since}&remote={}&kind=stanza&wait_ms={wait_ms}",
-        env.control, env.sut.domain
+    let query = format!(
+        "since={since}&remote={}&kind=stanza&wait_ms={wait_ms}",
+        env.sut.domain
     );
-    match reqwest::Client::new().get(url).send().await {
-        Ok(response) => response
-            .json::<serde_json::Value>()
-            .await
-            .ok()
-            .and_then(|v| v["entries"].as_array().cloned())
-            .unwrap_or_default(),
-        Err(_) => Vec::new(),
-    }
+    log_query(env, &query).await["entries"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// What crossed the link during the scenario and involves its actors (scenarios run in
@@ -279,19 +278,7 @@ async fn federation_lines(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
         .saturating_sub(started.elapsed().as_millis() as u64);
-    let url = format!(
-        "{}/log?since={since}&remote={}",
-        env.control, env.sut.domain
-    );
-    let entries = match reqwest::Client::new().get(url).send().await {
-        Ok(response) => response
-            .json::<serde_json::Value>()
-            .await
-            .ok()
-            .and_then(|v| v["entries"].as_array().cloned())
-            .unwrap_or_default(),
-        Err(_) => Vec::new(),
-    };
+    let entries = fetch_log(env, since, 0).await;
     let involves = |xml: &str| -> bool {
         let Ok(mut elements) = parse_fragment(xml) else {
             return false;
@@ -308,7 +295,7 @@ async fn federation_lines(
     };
     entries
         .iter()
-        .filter(|entry| entry["kind"] == "stanza" && entry["xml"].as_str().is_some_and(involves))
+        .filter(|entry| entry["xml"].as_str().is_some_and(involves))
         .map(|entry| LinkLine {
             t_ms: entry["ts_ms"]
                 .as_u64()
@@ -458,15 +445,7 @@ impl Run<'_> {
                     .await
                     .map_err(|e| StepFailure::new(format!("{name} could not log in: {e}")))?;
                 // Ask for the roster: an "interested resource" gets roster pushes (RFC 6121 §2.1.6).
-                let reply = session
-                    .iq(
-                        Element::new("iq", ns::CLIENT)
-                            .with_attr("type", "get")
-                            .with_child(Element::new("query", ns::ROSTER)),
-                        REQUEST_BOUND,
-                    )
-                    .await
-                    .map_err(|e| StepFailure::new(format!("{name}: roster query: {e}")))?;
+                let reply = roster_query(&mut session, name).await?;
                 if reply.attr("type") != Some("result") {
                     return Err(StepFailure::new(format!(
                         "{name}: roster query failed: {}",
@@ -903,15 +882,7 @@ impl Run<'_> {
                 .cloned()
         };
         let session = self.session(actor)?;
-        let reply = session
-            .iq(
-                Element::new("iq", ns::CLIENT)
-                    .with_attr("type", "get")
-                    .with_child(Element::new("query", ns::ROSTER)),
-                REQUEST_BOUND,
-            )
-            .await
-            .map_err(|e| StepFailure::new(format!("{actor}: roster query: {e}")))?;
+        let reply = roster_query(session, actor).await?;
         let mut last = reply.child("query", ns::ROSTER).and_then(find);
         if matches(last.as_ref()) {
             return Ok(());
@@ -1079,6 +1050,17 @@ impl Run<'_> {
             ),
         })
     }
+}
+
+/// A roster get (RFC 6121 §2.1.3), its reply whatever its type.
+async fn roster_query(session: &mut Session, actor: &str) -> Result<Element, StepFailure> {
+    let get = Element::new("iq", ns::CLIENT)
+        .with_attr("type", "get")
+        .with_child(Element::new("query", ns::ROSTER));
+    session
+        .iq(get, REQUEST_BOUND)
+        .await
+        .map_err(|e| StepFailure::new(format!("{actor}: roster query: {e}")))
 }
 
 /// The last few arrivals, for failure reports.
