@@ -8,6 +8,7 @@
 //! c2s: 127.0.0.1:{ports.c2s}       # {ports.NAME} is a free loopback port the harness picks
 //! s2s: 127.0.0.1:{ports.s2s}
 //! tls: optional                     # how actors log in: never | optional | required
+//! tls_ca: "{run.dir}/certs/ca.crt"   # optional: verify its certificate against this CA
 //! unsupported: [offline-storage]    # capabilities it lacks: scenarios requiring them skip
 //! provision:                        # exactly one of:
 //!   command: [./register.sh, "{run.dir}", "{user}", "{domain}", "{password}"]
@@ -106,6 +107,12 @@ pub struct TargetFile {
     /// How actors log in.
     #[serde(default)]
     pub tls: LoginTls,
+    /// A PEM file of CA certificates (templated; relative to the target file) that the
+    /// implementation's TLS certificate chains to. When given, actors verify its certificate
+    /// and the domain name in it (RFC 6120 §13.7.2); read after launch, so a launch script
+    /// may make the CA at start.
+    #[serde(default)]
+    pub tls_ca: Option<String>,
     /// STARTTLS policy of the reference server's s2s side for this target (default: the
     /// same as `tls`, with never meaning off).
     #[serde(default)]

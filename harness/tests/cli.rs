@@ -338,6 +338,7 @@ async fn reference_server_finds_peers_by_dns_srv() {
             jid: jid.parse().unwrap(),
             password: "pw".into(),
             tls: TlsPolicy::Never,
+            roots: None,
         };
         async move {
             Session::login(
@@ -466,4 +467,72 @@ fn interop_matrix_matches_the_committed_baseline() {
     ] {
         assert!(out.join(file).is_file(), "{file} not written");
     }
+}
+
+/// With `tls_ca`, actors verify the implementation's certificate: the vendor's own per-run
+/// CA passes (the TLS targets in the matrix), a CA that did not issue it fails the login.
+#[test]
+fn tls_ca_rejects_a_certificate_from_another_ca() {
+    let installed = Command::new(workspace().join("vendors/prosody/install.sh")).status();
+    assert!(
+        installed.is_ok_and(|s| s.success()),
+        "vendors/prosody/install.sh failed"
+    );
+    let dir = scratch("other-ca");
+    let (ca, key) = (dir.join("ca.crt"), dir.join("ca.key"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .args(["-subj", "/CN=not the vendor's CA", "-days", "1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&ca)
+        .output()
+        .expect("openssl");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let start = workspace().join("vendors/prosody/start.sh");
+    let target = dir.join("target.yaml");
+    std::fs::write(
+        &target,
+        format!(
+            "name: prosody-other-ca\nprotocol: xmpp\ndomain: prosody.test\n\
+             c2s: 127.0.0.1:{{ports.c2s}}\ns2s: 127.0.0.1:{{ports.s2s}}\n\
+             tls: required\ns2s_tls: required\ntls_ca: {}\nprovision: {{in_band: true}}\n\
+             launch: {{command: [bash, {}, --foreground, --tls, tls], ready_timeout: 20s}}\n",
+            ca.display(),
+            start.display()
+        ),
+    )
+    .unwrap();
+    let (code, stdout, report, _) = run_pack(
+        "other-ca-run",
+        &[
+            "--target",
+            target.to_str().unwrap(),
+            "--filter",
+            "id:rfc6121-message-chat-bare",
+        ],
+    );
+    assert_eq!(code, Some(1), "{stdout}");
+    for result in &report.results {
+        let failure = result.failure.as_ref().expect("login must fail");
+        assert!(
+            failure.message.contains("UnknownIssuer"),
+            "{}",
+            failure.message
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }

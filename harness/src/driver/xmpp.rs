@@ -8,6 +8,8 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+
+use rustls::RootCertStore;
 use std::time::{Duration, Instant};
 
 use imfed_reports::{Flow, TranscriptLine};
@@ -159,15 +161,33 @@ impl Wire {
 
     /// Upgrades to TLS (after `<proceed/>`) and resets the parser for the new stream.
     ///
-    /// The suite's servers use test certificates: the handshake is checked, the
-    /// certificate is not (the reference server authenticates peers with dialback).
-    async fn start_tls(&mut self, domain: &str) -> Result<(), DriverError> {
+    /// With `roots`, the server's certificate must chain to them and name `domain`
+    /// (RFC 6120 §13.7.2); without, the handshake is checked but the certificate is not
+    /// (the suite's own servers use throwaway certificates).
+    async fn start_tls(
+        &mut self,
+        domain: &str,
+        roots: Option<&Arc<RootCertStore>>,
+    ) -> Result<(), DriverError> {
         let Io::Plain(tcp) = std::mem::replace(&mut self.io, Io::Gone) else {
             return Err(DriverError::Login("STARTTLS twice".into()));
         };
         let name = rustls::pki_types::ServerName::try_from(domain.to_string())
             .map_err(|error| DriverError::Login(format!("server name {domain}: {error}")))?;
-        let tls = imfed_server::tls::insecure_connector()
+        let connector = match roots {
+            Some(roots) => {
+                let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .map_err(|error| DriverError::Login(format!("TLS configuration: {error}")))?
+                .with_root_certificates(roots.clone())
+                .with_no_client_auth();
+                tokio_rustls::TlsConnector::from(Arc::new(config))
+            }
+            None => imfed_server::tls::insecure_connector(),
+        };
+        let tls = connector
             .connect(name, tcp)
             .await
             .map_err(|error| DriverError::Login(format!("TLS handshake: {error}")))?;
@@ -186,6 +206,8 @@ pub struct Credentials {
     pub password: String,
     /// STARTTLS policy.
     pub tls: TlsPolicy,
+    /// CA certificates the server's certificate must chain to (none: not verified).
+    pub roots: Option<Arc<RootCertStore>>,
 }
 
 /// One actor's connection.
@@ -257,7 +279,10 @@ impl Session {
                     LoginAction::Send(bytes) => session.wire.write(&bytes).await?,
                     LoginAction::ResetParser => session.wire.parser.reset(),
                     LoginAction::StartTls => {
-                        session.wire.start_tls(login.domain()).await?;
+                        session
+                            .wire
+                            .start_tls(login.domain(), credentials.roots.as_ref())
+                            .await?;
                         actions.extend(login.tls_established());
                     }
                     LoginAction::Done(jid) => {
@@ -479,9 +504,14 @@ impl RegistrationStream {
     ///
     /// # Errors
     /// [`DriverError`] when the stream cannot be opened within 10 seconds.
-    pub async fn open(addr: SocketAddr, domain: &str, tls: TlsPolicy) -> Result<Self, DriverError> {
+    pub async fn open(
+        addr: SocketAddr,
+        domain: &str,
+        tls: TlsPolicy,
+        roots: Option<&Arc<RootCertStore>>,
+    ) -> Result<Self, DriverError> {
         let bound = Duration::from_secs(10);
-        tokio::time::timeout(bound, Self::open_inner(addr, domain, tls))
+        tokio::time::timeout(bound, Self::open_inner(addr, domain, tls, roots))
             .await
             .map_err(|_| DriverError::Timeout(bound, "the registration stream".into()))?
     }
@@ -490,6 +520,7 @@ impl RegistrationStream {
         addr: SocketAddr,
         domain: &str,
         tls: TlsPolicy,
+        roots: Option<&Arc<RootCertStore>>,
     ) -> Result<Self, DriverError> {
         let mut wire = Wire::connect(addr).await?;
         let mut secured = false;
@@ -527,7 +558,7 @@ impl RegistrationStream {
                 StreamEvent::Element(proceed) if proceed.is("proceed", ns::TLS) => {}
                 other => return Err(DriverError::Login(format!("STARTTLS refused: {other:?}"))),
             }
-            wire.start_tls(domain).await?;
+            wire.start_tls(domain, roots).await?;
             secured = true;
         }
     }

@@ -87,6 +87,8 @@ pub struct Side {
     pub tls: TlsPolicy,
     /// How accounts are made.
     pub provisioner: Provisioner,
+    /// CA certificates its TLS certificate must chain to (none: not verified).
+    pub tls_roots: Option<std::sync::Arc<rustls::RootCertStore>>,
 }
 
 /// An account made for a scenario.
@@ -180,10 +182,14 @@ impl Side {
 
     /// XEP-0077 §3.1: register on an unauthenticated stream.
     async fn register_in_band(&self, user: &str, password: &str) -> Result<(), String> {
-        let mut session =
-            crate::driver::xmpp::RegistrationStream::open(self.c2s, &self.domain, self.tls)
-                .await
-                .map_err(|e| format!("in-band registration: {e}"))?;
+        let mut session = crate::driver::xmpp::RegistrationStream::open(
+            self.c2s,
+            &self.domain,
+            self.tls,
+            self.tls_roots.as_ref(),
+        )
+        .await
+        .map_err(|e| format!("in-band registration: {e}"))?;
         let request = Element::new("iq", ns::CLIENT)
             .with_attr("type", "set")
             .with_attr("id", "reg1")
@@ -217,6 +223,7 @@ impl Side {
             jid,
             password: account.password.clone(),
             tls: self.tls,
+            roots: self.tls_roots.clone(),
         })
     }
 
@@ -439,6 +446,7 @@ impl Environment {
                         base: format!("http://{}", running.addresses.control),
                         domain: domain.to_string(),
                     },
+                    tls_roots: None,
                 };
                 Ok(Environment {
                     reference: side(&reference, REF_DOMAIN),
@@ -560,6 +568,13 @@ impl Environment {
             launched = Some(launched_process);
         }
         put_route(&control, &file.domain, s2s).await?;
+        // Read once the target runs: a launch script may make its CA at start.
+        let tls_roots = match &file.tls_ca {
+            Some(path) => Some(std::sync::Arc::new(load_roots(
+                &dir.join(substitute(path, &vars)),
+            )?)),
+            None => None,
+        };
         let provisioner = if let Some(argv) = &file.provision.command {
             // Resolve everything but the per-account values now.
             Provisioner::Command {
@@ -582,6 +597,7 @@ impl Environment {
                 base: control.clone(),
                 domain: REF_DOMAIN.to_string(),
             },
+            tls_roots: None,
         };
         Ok(Environment {
             reference: reference_side,
@@ -591,6 +607,7 @@ impl Environment {
                 s2s,
                 tls: login_tls(file.tls),
                 provisioner,
+                tls_roots,
             },
             control,
             target: file.name.clone(),
@@ -624,6 +641,24 @@ impl Environment {
         self.blackhole.abort();
         let _ = std::fs::remove_dir_all(&self.run_dir);
     }
+}
+
+/// CA certificates from a PEM file.
+fn load_roots(path: &Path) -> Result<rustls::RootCertStore, EnvError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let invalid =
+        |detail: String| EnvError::NotReady(format!("tls_ca {}: {detail}", path.display()));
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| invalid(e.to_string()))? {
+        roots
+            .add(cert.map_err(|e| invalid(e.to_string()))?)
+            .map_err(|e| invalid(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(invalid("no certificates".into()));
+    }
+    Ok(roots)
 }
 
 /// `{ports.NAME}` names used in `text`.
