@@ -67,6 +67,21 @@ fn collect<R>(work: impl FnOnce() -> R) -> (R, Vec<Pending>) {
 }
 
 impl Shared {
+    /// Queues `pending` in the current dispatch; outside one (not on the server's own
+    /// paths), delivers it from a task of its own.
+    pub fn enqueue(&self, pending: Pending) {
+        if let Err(pending) = push(pending) {
+            let state = self.arc();
+            tokio::spawn(async move {
+                state
+                    .dispatch(move |_| {
+                        let _ = push(*pending);
+                    })
+                    .await;
+            });
+        }
+    }
+
     /// Runs synchronous routing `work`, then delivers everything it produced, in order,
     /// waiting for room in each queue.
     pub async fn dispatch<R>(&self, work: impl FnOnce(&Shared) -> R) -> R {

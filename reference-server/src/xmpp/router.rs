@@ -11,7 +11,7 @@ use imfed_xmpp::{Element, Jid, StanzaError, StanzaErrorCondition, ns};
 use tracing::{debug, warn};
 
 use super::misbehave::Switch;
-use super::outbox::{self, Pending};
+use super::outbox::Pending;
 use super::{Shared, address_of, jid_of};
 use crate::core::{Effect, MessageDisposition, MessageKind, Signal, SubscriptionAction, Target};
 
@@ -244,22 +244,11 @@ impl Shared {
     /// Hands a stanza to one session of a local user (delivered when the current dispatch
     /// flushes, see [`super::outbox`]).
     pub fn deliver_to(&self, addr: &crate::core::Address, endpoint: &str, stanza: Element) {
-        let pending = Pending::Session {
+        self.enqueue(Pending::Session {
             addr: addr.clone(),
             endpoint: endpoint.to_string(),
             stanza,
-        };
-        if let Err(pending) = outbox::push(pending) {
-            // Outside a dispatch (never in the server's own paths): deliver on a task.
-            let state = self.arc();
-            tokio::spawn(async move {
-                state
-                    .dispatch(move |_| {
-                        let _ = outbox::push(*pending);
-                    })
-                    .await;
-            });
-        }
+        });
     }
 
     /// Carries out the core's effects. `original` is the inbound stanza being processed, for

@@ -182,21 +182,11 @@ impl Links {
     /// Queues a stanza for the link from `local` to `remote` in the current dispatch (see
     /// [`super::outbox`]).
     pub fn send(&self, state: &Shared, local: &str, remote: &str, stanza: Element) {
-        let pending = Pending::Link {
+        state.enqueue(Pending::Link {
             local: local.to_string(),
             remote: remote.to_string(),
             stanza,
-        };
-        if let Err(pending) = outbox::push(pending) {
-            let state = state.arc();
-            tokio::spawn(async move {
-                state
-                    .dispatch(move |_| {
-                        let _ = outbox::push(*pending);
-                    })
-                    .await;
-            });
-        }
+        });
     }
 
     /// Puts a stanza on the link from `local` to `remote`, setting the link up if needed and
