@@ -536,3 +536,108 @@ fn tls_ca_rejects_a_certificate_from_another_ca() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A hung implementation (it accepts connections and never answers) fails each scenario
+/// with the reason, within the bounds, and the run still finishes and writes its reports.
+#[test]
+fn a_hung_server_fails_scenarios_with_a_reason_and_the_run_goes_on() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let holder = std::thread::spawn(move || {
+        // Hold every connection open, answering nothing, until the test ends.
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(16).flatten() {
+            held.push(stream);
+        }
+    });
+    let dir = scratch("hung");
+    let target = dir.join("hung.yaml");
+    std::fs::write(
+        &target,
+        format!(
+            "name: hung\nprotocol: xmpp\ndomain: hung.test\nc2s: {addr}\ns2s: {addr}\ntls: never\n\
+             provision: {{accounts: [{{user: a, password: p}}, {{user: b, password: p}}, \
+             {{user: c, password: p}}, {{user: d, password: p}}]}}\n"
+        ),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let (code, stdout, report, junit) = run_pack(
+        "hung-run",
+        &[
+            "--target",
+            target.to_str().unwrap(),
+            "--filter",
+            "id:rfc6121-message-chat-bare",
+        ],
+    );
+    assert_eq!(code, Some(1), "{stdout}");
+    assert_eq!(report.results.len(), 2);
+    for result in &report.results {
+        let failure = result.failure.as_ref().expect("a failure with a reason");
+        assert!(failure.message.contains("timed out"), "{}", failure.message);
+    }
+    assert!(junit.contains("timed out"));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(holder);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// SIGINT stops a run: what ran is reported, the rest is skipped as interrupted, the
+/// reports are written, and the exit code says so.
+#[test]
+fn interrupting_a_run_still_writes_the_reports() {
+    use std::io::{BufRead, BufReader};
+    let dir = scratch("interrupt");
+    let (junit, json) = (dir.join("junit.xml"), dir.join("results.json"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imfed"))
+        .args([
+            "run",
+            "--jobs",
+            "2",
+            "--junit",
+            junit.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ])
+        .current_dir(workspace())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn imfed");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    // Wait for the first finished scenario, then interrupt.
+    for line in lines.by_ref() {
+        if line.unwrap_or_default().starts_with("PASS") {
+            break;
+        }
+    }
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _drain = std::thread::spawn(move || for _ in lines {});
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let report =
+        imfed_reports::json::parse(&std::fs::read_to_string(&json).expect("results.json written"))
+            .unwrap();
+    assert!(report.interrupted);
+    let skipped = report
+        .results
+        .iter()
+        .filter(|r| matches!(&r.outcome, imfed_reports::Outcome::Skipped { reason } if reason == "interrupted"))
+        .count();
+    assert!(
+        skipped > 0 && skipped < report.results.len(),
+        "{skipped} of {}",
+        report.results.len()
+    );
+    assert!(junit.is_file());
+    std::fs::remove_dir_all(&dir).ok();
+}
