@@ -205,41 +205,20 @@ rm -rf "$RUN_DIR/db" "$RUN_DIR"/{.erlang.cookie,ejabberd.yml,inetrc,hosts,nsswit
 echo $$ >"$RUN_DIR/start.pid"
 
 # ---- certificates (tls) ----------------------------------------------------------
-# make_test_certs: the test CA (CA_DIR/ca.crt, ca.key: made if missing, else reused) and
+# make_test_certs (vendors/test-ca.sh): the test CA (made if missing, else reused) and
 # RUN_DIR/certs/DOMAIN.pem (certificate + key) signed by it. EC P-256 (milliseconds to
 # make); DNS subjectAltName only; serverAuth and clientAuth (ejabberd presents it as a TLS
 # client on outgoing s2s links too).
-make_test_certs() {
-  local ca_dir=${CA_DIR:-$RUN_DIR/certs} dir=$RUN_DIR/certs tmp
-  mkdir -p "$ca_dir" "$dir"
-  ca_dir=$(cd "$ca_dir" && pwd)
-  CAFILE=$ca_dir/ca.crt
-  tmp=$dir/tmp.$$
-  if [ ! -s "$CAFILE" ] || [ ! -s "$ca_dir/ca.key" ]; then
-    openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-      -days 30 -subj "/O=imfed test CA/CN=imfed test CA $(date +%s%N)" \
-      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-      -keyout "$ca_dir/ca.key" -out "$CAFILE" >/dev/null 2>&1 \
-      || die "openssl failed to make the test CA in $ca_dir"
-  fi
-  openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-    -subj "/CN=$DOMAIN" -keyout "$tmp.key" -out "$tmp.csr" >/dev/null 2>&1 \
-    || die "openssl failed to make a key and request for $DOMAIN"
-  printf '%s\n' "basicConstraints=critical,CA:FALSE" \
-    "keyUsage=critical,digitalSignature,keyEncipherment" \
-    "extendedKeyUsage=serverAuth,clientAuth" "subjectAltName=DNS:$DOMAIN" >"$tmp.ext"
-  openssl x509 -req -in "$tmp.csr" -CA "$CAFILE" -CAkey "$ca_dir/ca.key" \
-    -set_serial "0x$(openssl rand -hex 16)" -days 30 -sha256 -extfile "$tmp.ext" \
-    -out "$tmp.crt" >/dev/null 2>&1 || die "openssl failed to sign the certificate for $DOMAIN"
-  CERTFILE=$dir/$DOMAIN.pem
-  cat "$tmp.crt" "$tmp.key" >"$CERTFILE"
-  chmod 600 "$CERTFILE"
-  rm -f "$tmp.csr" "$tmp.ext" "$tmp.crt" "$tmp.key"
-}
+# shellcheck source=../test-ca.sh
+. "$HERE/../test-ca.sh"
 
 if [ "$TLS_MODE" = tls ]; then
   command -v openssl >/dev/null || die "--tls tls needs openssl"
-  make_test_certs
+  make_test_certs "${CA_DIR:-$RUN_DIR/certs}" "$RUN_DIR/certs" "$DOMAIN"
+  # ejabberd takes the certificate and its key in one file.
+  CERTFILE=$RUN_DIR/certs/$DOMAIN.pem
+  cat "$CERT" "$KEY" >"$CERTFILE"
+  chmod 600 "$CERTFILE"
   certfiles=$'certfiles:\n  - "'"$CERTFILE"'"'
   c2s_tls=$'    starttls: true\n    starttls_required: true'
   s2s_use_starttls=required

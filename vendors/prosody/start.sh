@@ -229,7 +229,7 @@ rm -rf "$RUN_DIR/data" "$LOG" "$OUT" "$RUN_DIR/ready_ms"
 # error if it is missing (harmless, but noisy).
 mkdir -p "$RUN_DIR/data" "$RUN_DIR/certs"
 
-# make_test_certs: the test CA (CA_DIR/ca.crt, ca.key: made if missing, else
+# make_test_certs (vendors/test-ca.sh): the test CA (CA_DIR/ca.crt, ca.key: made if missing, else
 # reused) and a server certificate for DOMAIN signed by it (RUN_DIR/certs/DOMAIN.crt,
 # .key: made at every start). EC P-256 keys: generating them takes milliseconds
 # (RSA 2048 takes ~0.1-1 s here). The server certificate names the domain only
@@ -237,31 +237,8 @@ mkdir -p "$RUN_DIR/data" "$RUN_DIR/certs"
 # servers reject) and has serverAuth and clientAuth: Prosody presents the same
 # certificate as a TLS client on outgoing s2s links.
 CAFILE=""
-make_test_certs() {
-  local ca_dir=${CA_DIR:-$RUN_DIR/certs} tmp=$RUN_DIR/certs/tmp.$$
-  mkdir -p "$ca_dir" "$RUN_DIR/certs"
-  ca_dir=$(cd "$ca_dir" && pwd)
-  CAFILE=$ca_dir/ca.crt
-  CERT=$RUN_DIR/certs/$DOMAIN.crt KEY=$RUN_DIR/certs/$DOMAIN.key
-  if [ ! -s "$CAFILE" ] || [ ! -s "$ca_dir/ca.key" ]; then
-    openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-      -days 30 -subj "/O=imfed test CA/CN=imfed test CA $(date +%s%N)" \
-      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-      -keyout "$ca_dir/ca.key" -out "$CAFILE" >/dev/null 2>&1 \
-      || die "openssl failed to make the test CA in $ca_dir"
-  fi
-  openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-    -subj "/CN=$DOMAIN" -keyout "$KEY" -out "$tmp.csr" >/dev/null 2>&1 \
-    || die "openssl failed to make a key and request for $DOMAIN"
-  printf '%s\n' "basicConstraints=critical,CA:FALSE" \
-    "keyUsage=critical,digitalSignature,keyEncipherment" \
-    "extendedKeyUsage=serverAuth,clientAuth" "subjectAltName=DNS:$DOMAIN" >"$tmp.ext"
-  openssl x509 -req -in "$tmp.csr" -CA "$CAFILE" -CAkey "$ca_dir/ca.key" \
-    -set_serial "0x$(openssl rand -hex 16)" -days 30 -sha256 -extfile "$tmp.ext" -out "$CERT" >/dev/null 2>&1 \
-    || die "openssl failed to sign the certificate for $DOMAIN"
-  rm -f "$tmp.csr" "$tmp.ext"
-  chmod 600 "$KEY"
-}
+# shellcheck source=../test-ca.sh
+. "$HERE/../test-ca.sh"
 
 case "$TLS_MODE" in
   plaintext)
@@ -274,7 +251,7 @@ case "$TLS_MODE" in
     if [ -z "$CERT" ] || [ -z "$KEY" ]; then
       [ -z "$CERT$KEY" ] || die "--cert and --key go together"
       command -v openssl >/dev/null || die "tls mode needs --cert/--key or openssl"
-      make_test_certs
+      make_test_certs "${CA_DIR:-$RUN_DIR/certs}" "$RUN_DIR/certs" "$DOMAIN"
     elif [ -n "$CA_DIR" ]; then
       CAFILE=$CA_DIR/ca.crt   # trust that CA for given certificates too
       [ -r "$CAFILE" ] || die "no $CAFILE"
