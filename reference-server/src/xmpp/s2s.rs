@@ -493,33 +493,18 @@ async fn outbound_link(state: State, info: SharedInfo, mut rx: mpsc::Receiver<El
         setup = tokio::time::timeout(state.config.s2s_timeout(), establish(&state, &local, &remote, &info)) => setup,
         () = state.shutdown.cancelled() => return,
     };
+    let setup = match setup {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(error)) => Err((setup_condition(&error), error.to_string())),
+        Err(_) => Err((
+            StanzaErrorCondition::RemoteServerTimeout,
+            format!("link setup exceeded {:?}", state.config.s2s_timeout()),
+        )),
+    };
     let mut conn = match setup {
-        Ok(Ok(conn)) => conn,
-        Ok(Err(error)) => {
-            fail_link(
-                &state,
-                &info,
-                &local,
-                &remote,
-                rx,
-                setup_condition(&error),
-                &error.to_string(),
-            )
-            .await;
-            return;
-        }
-        Err(_) => {
-            let error = format!("link setup exceeded {:?}", state.config.s2s_timeout());
-            fail_link(
-                &state,
-                &info,
-                &local,
-                &remote,
-                rx,
-                StanzaErrorCondition::RemoteServerTimeout,
-                &error,
-            )
-            .await;
+        Ok(conn) => conn,
+        Err((condition, error)) => {
+            fail_link(&state, &info, &local, &remote, rx, condition, &error).await;
             return;
         }
     };
