@@ -254,8 +254,9 @@ pub struct Scenario {
     /// Free tags for `--filter tag:...`.
     #[serde(default)]
     pub tags: Vec<String>,
-    /// Capabilities the target must have; a target declaring one unsupported skips the
-    /// scenario.
+    /// Capabilities the server hosting the `sut` actors must have; a target declaring one
+    /// unsupported skips the scenario as written (its swapped run, where the reference server
+    /// hosts those actors, still runs).
     #[serde(default)]
     pub requires: Vec<String>,
     /// Also run with the `ref` and `sut` roles swapped (federation has two links).
