@@ -641,3 +641,51 @@ fn interrupting_a_run_still_writes_the_reports() {
     assert!(junit.is_file());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// An implementation that crashes during the run: its scenarios fail, each failure says the
+/// target process exited and how, and the run finishes with its reports.
+#[test]
+fn a_crashed_target_is_named_in_the_failures() {
+    let dir = scratch("crash");
+    let target = dir.join("crash.yaml");
+    // Listens on both ports, lets the readiness check connect once to each, then exits 3.
+    let server = "import os,socket,sys\n\
+        socks=[]\n\
+        for key in ('IMFED_C2S','IMFED_S2S'):\n\
+        \x20   host,port=os.environ[key].rsplit(':',1)\n\
+        \x20   s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+        \x20   s.bind((host,int(port))); s.listen(); socks.append(s)\n\
+        for s in socks: s.accept()\n\
+        sys.exit(3)\n";
+    std::fs::write(dir.join("crash.py"), server).unwrap();
+    std::fs::write(
+        &target,
+        "name: crash\nprotocol: xmpp\ndomain: crash.test\n\
+         c2s: 127.0.0.1:{ports.c2s}\ns2s: 127.0.0.1:{ports.s2s}\ntls: never\n\
+         provision: {accounts: [{user: a, password: p}, {user: b, password: p}, {user: c, password: p}, {user: d, password: p}]}\n\
+         launch: {command: [python3, crash.py], ready_timeout: 10s}\n",
+    )
+    .unwrap();
+    let (code, stdout, report, _) = run_pack(
+        "crash-run",
+        &[
+            "--target",
+            target.to_str().unwrap(),
+            "--filter",
+            "id:rfc6121-message-chat-bare",
+        ],
+    );
+    assert_eq!(code, Some(1), "{stdout}");
+    assert_eq!(report.results.len(), 2);
+    for result in &report.results {
+        let failure = result.failure.as_ref().expect("a failure");
+        assert!(
+            failure
+                .message
+                .contains("the target process has exited (exit status: 3)"),
+            "{}",
+            failure.message
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -309,7 +309,7 @@ pub struct Environment {
     pub run_dir: PathBuf,
     servers: Vec<imfed_server::Running>,
     server_runtime: Option<ServerRuntime>,
-    launched: Option<Launched>,
+    launched: Option<Mutex<Launched>>,
     blackhole: tokio::task::JoinHandle<()>,
 }
 
@@ -565,7 +565,7 @@ impl Environment {
                     tail(&log, 10)
                 )));
             }
-            launched = Some(launched_process);
+            launched = Some(Mutex::new(launched_process));
         }
         put_route(&control, &file.domain, s2s).await?;
         // Read once the target runs: a launch script may make its CA at start.
@@ -620,17 +620,24 @@ impl Environment {
         })
     }
 
-    /// Whether a launched target process is still running (always true when not launched).
-    pub fn target_alive(&mut self) -> bool {
-        match &mut self.launched {
-            Some(launched) => matches!(launched.child.try_wait(), Ok(None)),
-            None => true,
+    /// How the launched target process ended, if it has (a crash during the run). A process
+    /// that has just closed its sockets may not be reaped yet: this looks a few times over
+    /// 100 ms before saying it still runs.
+    pub async fn target_exit(&self) -> Option<String> {
+        let launched = self.launched.as_ref()?;
+        for _ in 0..5 {
+            if let Ok(Some(status)) = launched.lock().expect("launched lock").child.try_wait() {
+                return Some(status.to_string());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        None
     }
 
     /// Stops everything, bounded.
     pub async fn stop(mut self) {
-        if let Some(mut launched) = self.launched.take() {
+        if let Some(launched) = self.launched.take() {
+            let mut launched = launched.into_inner().expect("launched lock");
             stop_process(&mut launched).await;
         }
         if let Some(runtime) = self.server_runtime.take() {

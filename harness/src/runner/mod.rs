@@ -114,6 +114,16 @@ async fn run_job(
         }
     };
     result.attempts = attempts;
+    let exited = match result.outcome {
+        Outcome::Fail => env.target_exit().await,
+        _ => None,
+    };
+    if let (Some(failure), Some(status)) = (result.failure.as_mut(), exited) {
+        // A crashed implementation explains every failure after it: say so.
+        failure
+            .message
+            .push_str(&format!("; the target process has exited ({status})"));
+    }
     if result.outcome == Outcome::Pass && attempts > 1 {
         result.outcome = Outcome::Flaky { attempts };
     }
