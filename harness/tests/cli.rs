@@ -138,6 +138,28 @@ fn run_pack(name: &str, args: &[&str]) -> (Option<i32>, String, imfed_reports::R
     (output.status.code(), stdout, report, junit_text)
 }
 
+/// Runs `rfc6121-message-chat-bare` (both directions) against the target file `target` and
+/// checks that the run fails and that every result fails with a message containing
+/// `reason`; returns the JUnit text.
+fn every_run_fails_with(name: &str, target: &Path, reason: &str) -> String {
+    let (code, stdout, report, junit) = run_pack(
+        name,
+        &[
+            "--target",
+            target.to_str().unwrap(),
+            "--filter",
+            "id:rfc6121-message-chat-bare",
+        ],
+    );
+    assert_eq!(code, Some(1), "{stdout}");
+    assert_eq!(report.results.len(), 2, "both directions ran");
+    for result in &report.results {
+        let failure = result.failure.as_ref().expect("a failure with a reason");
+        assert!(failure.message.contains(reason), "{}", failure.message);
+    }
+    junit
+}
+
 #[test]
 fn core_pack_passes_against_the_reference_target() {
     let (code, stdout, report, junit) = run_pack("reference", &[]);
@@ -516,24 +538,7 @@ fn tls_ca_rejects_a_certificate_from_another_ca() {
         ),
     )
     .unwrap();
-    let (code, stdout, report, _) = run_pack(
-        "other-ca-run",
-        &[
-            "--target",
-            target.to_str().unwrap(),
-            "--filter",
-            "id:rfc6121-message-chat-bare",
-        ],
-    );
-    assert_eq!(code, Some(1), "{stdout}");
-    for result in &report.results {
-        let failure = result.failure.as_ref().expect("login must fail");
-        assert!(
-            failure.message.contains("UnknownIssuer"),
-            "{}",
-            failure.message
-        );
-    }
+    every_run_fails_with("other-ca-run", &target, "UnknownIssuer");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -562,21 +567,7 @@ fn a_hung_server_fails_scenarios_with_a_reason_and_the_run_goes_on() {
     )
     .unwrap();
     let started = std::time::Instant::now();
-    let (code, stdout, report, junit) = run_pack(
-        "hung-run",
-        &[
-            "--target",
-            target.to_str().unwrap(),
-            "--filter",
-            "id:rfc6121-message-chat-bare",
-        ],
-    );
-    assert_eq!(code, Some(1), "{stdout}");
-    assert_eq!(report.results.len(), 2);
-    for result in &report.results {
-        let failure = result.failure.as_ref().expect("a failure with a reason");
-        assert!(failure.message.contains("timed out"), "{}", failure.message);
-    }
+    let junit = every_run_fails_with("hung-run", &target, "timed out");
     assert!(junit.contains("timed out"));
     assert!(
         started.elapsed() < std::time::Duration::from_secs(60),
@@ -666,26 +657,10 @@ fn a_crashed_target_is_named_in_the_failures() {
          launch: {command: [python3, crash.py], ready_timeout: 10s}\n",
     )
     .unwrap();
-    let (code, stdout, report, _) = run_pack(
+    every_run_fails_with(
         "crash-run",
-        &[
-            "--target",
-            target.to_str().unwrap(),
-            "--filter",
-            "id:rfc6121-message-chat-bare",
-        ],
+        &target,
+        "the target process has exited (exit status: 3)",
     );
-    assert_eq!(code, Some(1), "{stdout}");
-    assert_eq!(report.results.len(), 2);
-    for result in &report.results {
-        let failure = result.failure.as_ref().expect("a failure");
-        assert!(
-            failure
-                .message
-                .contains("the target process has exited (exit status: 3)"),
-            "{}",
-            failure.message
-        );
-    }
     std::fs::remove_dir_all(&dir).ok();
 }

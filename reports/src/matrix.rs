@@ -63,6 +63,18 @@ pub struct TargetSummary {
     pub duration_ms: u64,
 }
 
+impl TargetSummary {
+    /// "pass 102, unsupported 2, xfail 2".
+    pub fn counts(&self) -> String {
+        let counts: Vec<String> = self
+            .outcomes
+            .iter()
+            .map(|(outcome, n)| format!("{outcome} {n}"))
+            .collect();
+        counts.join(", ")
+    }
+}
+
 fn cell_of(result: &ScenarioResult) -> Cell {
     let message = match &result.outcome {
         Outcome::XFail { reason } | Outcome::XPass { reason } => Some(reason.clone()),
@@ -184,16 +196,11 @@ pub fn to_markdown(matrix: &Matrix) -> String {
     let _ = writeln!(out, "| --- | --- | --- |");
     for target in &matrix.targets {
         let column = &matrix.summary[target];
-        let counts: Vec<String> = column
-            .outcomes
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect();
         let _ = writeln!(
             out,
             "| {} | {} | {} |",
             md_escape(target),
-            counts.join(", "),
+            column.counts(),
             text::duration(column.duration_ms)
         );
     }
@@ -293,16 +300,11 @@ pub fn to_html(matrix: &Matrix, runs: &[(String, RunReport)]) -> String {
     out.push_str("<table id=\"summary\">\n<tr><th>target</th><th>outcomes</th><th>wall time</th><th>reports</th></tr>\n");
     for target in &matrix.targets {
         let column = &matrix.summary[target];
-        let counts: Vec<String> = column
-            .outcomes
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect();
         let t = html_escape(target);
         let _ = writeln!(
             out,
             "<tr><td>{t}</td><td>{}</td><td>{}</td><td><a href=\"{t}/junit.xml\">JUnit</a> · <a href=\"{t}/results.json\">JSON</a></td></tr>",
-            counts.join(", "),
+            column.counts(),
             text::duration(column.duration_ms)
         );
     }
