@@ -249,6 +249,10 @@ pub struct StreamParser {
     last_header: Option<StreamHeader>,
     pending: VecDeque<StreamEvent>,
     failed: Option<ParseError>,
+    /// Observer mode: namespaces kept as written, raw bytes of each element kept.
+    observe: bool,
+    /// The bytes of the last first-level element (observer mode only).
+    last_raw: Vec<u8>,
 }
 
 impl StreamParser {
@@ -268,7 +272,27 @@ impl StreamParser {
             last_header: None,
             pending: VecDeque::new(),
             failed: None,
+            observe: false,
+            last_raw: Vec::new(),
         }
+    }
+
+    /// A parser for observing a stream rather than taking part in it (the wire tap of a
+    /// test harness): stanzas keep the content namespace they were written in
+    /// (`jabber:server` is not folded into [`ns::CLIENT`], so a stanza sent in the wrong
+    /// namespace shows, RFC 6120 §4.8.3), and [`last_element_bytes`](Self::last_element_bytes)
+    /// gives each element's bytes as they arrived.
+    pub fn observer(limits: Limits) -> Self {
+        StreamParser {
+            observe: true,
+            ..StreamParser::new(limits)
+        }
+    }
+
+    /// In observer mode, the bytes of the element the last [`StreamEvent::Element`] came
+    /// from, exactly as received; empty otherwise.
+    pub fn last_element_bytes(&self) -> &[u8] {
+        &self.last_raw
     }
 
     /// The limits this parser enforces.
@@ -334,7 +358,10 @@ impl StreamParser {
     /// bytes matters after STARTTLS, where anything that arrived in plaintext behind
     /// `<proceed/>` must not be taken as part of the encrypted stream.
     pub fn reset(&mut self) {
-        *self = StreamParser::new(self.limits);
+        *self = StreamParser {
+            observe: self.observe,
+            ..StreamParser::new(self.limits)
+        };
     }
 
     fn step(&mut self) -> Result<Option<StreamEvent>, ParseError> {
@@ -708,7 +735,11 @@ impl StreamParser {
 
     fn finish_stanza(&mut self, end: usize) -> Result<StreamEvent, ParseError> {
         let stanza = self.stanza.take().expect("a stanza is open");
-        let element = parse_stanza(&self.header.raw, &self.buf[stanza.start..end])?;
+        let bytes = &self.buf[stanza.start..end];
+        let element = parse_stanza(&self.header.raw, bytes, !self.observe)?;
+        if self.observe {
+            self.last_raw = bytes.to_vec();
+        }
         self.pos = end;
         Ok(StreamEvent::Element(element))
     }
@@ -1019,6 +1050,7 @@ fn element_from_start(
     reader: &NsReader<&[u8]>,
     resolved: Option<String>,
     start: &BytesStart<'_>,
+    fold: bool,
 ) -> Result<Element, ParseError> {
     check_qname(start.name().as_ref())?;
     if start
@@ -1030,7 +1062,7 @@ fn element_from_start(
         return Err(not_well_formed("element name with the prefix 'xmlns'"));
     }
     let namespace = match resolved {
-        Some(uri) if uri == ns::CLIENT || uri == ns::SERVER => ns::CLIENT.to_string(),
+        Some(uri) if fold && (uri == ns::CLIENT || uri == ns::SERVER) => ns::CLIENT.to_string(),
         Some(uri) => uri,
         None => String::new(),
     };
@@ -1076,7 +1108,9 @@ fn element_from_start(
 }
 
 /// Parses one complete first-level element, with the stream header in front for prefixes.
-fn parse_stanza(header: &[u8], stanza: &[u8]) -> Result<Element, ParseError> {
+/// Parses one first-level element; with `fold`, both content namespaces become
+/// [`ns::CLIENT`].
+fn parse_stanza(header: &[u8], stanza: &[u8], fold: bool) -> Result<Element, ParseError> {
     check_utf8(stanza)?;
     let mut input = Vec::with_capacity(header.len() + stanza.len());
     input.extend_from_slice(header);
@@ -1097,12 +1131,12 @@ fn parse_stanza(header: &[u8], stanza: &[u8]) -> Result<Element, ParseError> {
         let finished = match event {
             Event::Start(start) => {
                 flush_text(&mut stack, &mut text)?;
-                stack.push(element_from_start(&reader, resolved, &start)?);
+                stack.push(element_from_start(&reader, resolved, &start, fold)?);
                 None
             }
             Event::Empty(start) => {
                 flush_text(&mut stack, &mut text)?;
-                let element = element_from_start(&reader, resolved, &start)?;
+                let element = element_from_start(&reader, resolved, &start, fold)?;
                 match stack.last_mut() {
                     Some(parent) => {
                         parent.children.push(Node::Element(element));
@@ -1354,6 +1388,52 @@ mod tests {
             message.child_text("body", ns::CLIENT).as_deref(),
             Some("caf\u{e9} & \u{263A} <raw>")
         );
+    }
+
+    #[test]
+    fn an_observer_keeps_namespaces_and_bytes_as_written() {
+        let header = "<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' \
+                      xmlns:db='jabber:server:dialback' from='a.test' to='b.test' version='1.0'>";
+        let right = "<message from='x@a.test' to='y@b.test'><body>hi</body></message>";
+        let wrong = "<message xmlns='jabber:client' from='x@a.test' to='y@b.test'/>";
+        let mut observer = StreamParser::observer(Limits::default());
+        let mut participant = StreamParser::new(Limits::default());
+        for parser in [&mut observer, &mut participant] {
+            parser.feed(header.as_bytes());
+            parser.feed(right.as_bytes());
+            parser.feed(wrong.as_bytes());
+            assert!(matches!(
+                parser.next_event(),
+                Ok(Some(StreamEvent::Header(_)))
+            ));
+        }
+        let Ok(Some(StreamEvent::Element(first))) = observer.next_event() else {
+            panic!("an element")
+        };
+        assert_eq!(first.ns, ns::SERVER);
+        assert_eq!(first.child_text("body", ns::SERVER).as_deref(), Some("hi"));
+        assert_eq!(observer.last_element_bytes(), right.as_bytes());
+        let Ok(Some(StreamEvent::Element(second))) = observer.next_event() else {
+            panic!("an element")
+        };
+        assert_eq!(second.ns, ns::CLIENT, "the wrong namespace shows");
+        assert_eq!(observer.last_element_bytes(), wrong.as_bytes());
+        observer.reset();
+        observer.feed(header.as_bytes());
+        observer.feed(right.as_bytes());
+        observer.next_event().unwrap();
+        let Ok(Some(StreamEvent::Element(again))) = observer.next_event() else {
+            panic!("an element")
+        };
+        assert_eq!(again.ns, ns::SERVER, "reset keeps observer mode");
+        // A participant folds both content namespaces, as it has to.
+        for _ in 0..2 {
+            let Ok(Some(StreamEvent::Element(folded))) = participant.next_event() else {
+                panic!("an element")
+            };
+            assert_eq!(folded.ns, ns::CLIENT);
+        }
+        assert!(participant.last_element_bytes().is_empty());
     }
 
     #[test]
