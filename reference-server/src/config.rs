@@ -72,7 +72,7 @@ pub struct Config {
     pub max_stanza_bytes: usize,
     /// Accounts created at start.
     pub accounts: Vec<AccountSpec>,
-    /// Misbehaviour switches enabled at start (see `imfed_server::xmpp::misbehave`).
+    /// Misbehaviour switches enabled at start (see `imfed_server::faults`), with an empty scope: they apply to everything.
     pub misbehave: Vec<String>,
 }
 

@@ -10,8 +10,12 @@
 //! | `GET /links` | federation links (open first, then recently closed) and their state |
 //! | `GET /routes`, `PUT /routes/{domain}`, `DELETE /routes/{domain}` | static routes to remote s2s listeners; `PUT` takes `{"addr": "host:port"}` |
 //! | `GET /log?since=&remote=&local=&direction=&kind=&wait_ms=` | federation log entries after `since`, filtered; with `wait_ms` the request waits (at most 30 s) until one matches |
-//! | `POST /reset` | deletes every account (closing sessions), clears the log and closed links, turns misbehaviour off |
-//! | `GET /misbehave`, `PUT /misbehave` | the misbehaviour switches that are on; `PUT` takes `{"switches": [...]}` |
+//! | `GET /tap?since=&wait_ms=` | the wire tap (see [`crate::tap`]): every server-to-server connection's bytes after chunk `since`, `{"first", "latest", "connections", "chunks"}`; with `wait_ms` the request waits (at most 30 s) until there is one |
+//! | `POST /reset` | deletes every account (closing sessions), clears the log and closed links, turns every fault off |
+//! | `GET /misbehave`, `PUT /misbehave` | the faults that apply everywhere; `PUT` takes `{"switches": [...]}` and replaces them |
+//! | `GET /faults` | every fault that is on, `{"faults": [{"id", "switch", "accounts", "peer"}], "known": [...]}` |
+//! | `POST /faults` | `{"switch", "accounts": ["user@domain"], "peer": "domain"}` turns on a scoped fault (201 `{"id"}`; see [`crate::faults`]) |
+//! | `DELETE /faults/{id}` | turns it off (204; 404) |
 
 use std::time::Duration;
 
@@ -26,9 +30,9 @@ use tokio::net::TcpListener;
 use tracing::warn;
 
 use crate::core::{AccountError, Address};
+use crate::faults::{Fault, Switch};
 use crate::fedlog::{FedDirection, FedKind, FedQuery};
 use crate::xmpp::State;
-use crate::xmpp::misbehave::Switch;
 
 /// Longest a log request may wait.
 const MAX_WAIT: Duration = Duration::from_secs(30);
@@ -58,8 +62,11 @@ pub fn router(state: State) -> Router {
             axum::routing::put(put_route).delete(delete_route),
         )
         .route("/log", get(log))
+        .route("/tap", get(tap))
         .route("/reset", post(reset))
         .route("/misbehave", get(get_misbehave).put(put_misbehave))
+        .route("/faults", get(list_faults).post(add_fault))
+        .route("/faults/{id}", delete(remove_fault))
         .with_state(state)
 }
 
@@ -201,6 +208,25 @@ async fn log(AxumState(state): AxumState<State>, Query(params): Query<LogParams>
     Json(json!({ "entries": entries, "latest": latest })).into_response()
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TapParams {
+    #[serde(default)]
+    since: u64,
+    wait_ms: Option<u64>,
+}
+
+async fn tap(AxumState(state): AxumState<State>, Query(params): Query<TapParams>) -> Response {
+    let page = match params.wait_ms {
+        Some(ms) if ms > 0 => {
+            let wait = Duration::from_millis(ms).min(MAX_WAIT);
+            state.tap.wait(params.since, wait).await
+        }
+        _ => state.tap.read(params.since),
+    };
+    Json(page).into_response()
+}
+
 async fn reset(AxumState(state): AxumState<State>) -> Response {
     let removed = state.core().clear_accounts();
     for (address, endpoints) in &removed {
@@ -208,14 +234,13 @@ async fn reset(AxumState(state): AxumState<State>) -> Response {
     }
     state.fedlog.clear();
     state.links.clear_closed();
-    state.misbehave.set([]);
+    state.faults.clear();
     Json(json!({ "accounts_removed": removed.len() })).into_response()
 }
 
 async fn get_misbehave(AxumState(state): AxumState<State>) -> Response {
-    let on: Vec<&str> = state.misbehave.list().iter().map(|s| s.name()).collect();
-    let known: Vec<&str> = Switch::ALL.iter().map(|s| s.name()).collect();
-    Json(json!({ "switches": on, "known": known })).into_response()
+    let on: Vec<&str> = state.faults.global().iter().map(|s| s.name()).collect();
+    Json(json!({ "switches": on, "known": known_switches() })).into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -232,9 +257,65 @@ async fn put_misbehave(
         body.switches.iter().map(|name| name.parse()).collect();
     match parsed {
         Ok(switches) => {
-            state.misbehave.set(switches);
+            state.faults.set_global(switches);
             get_misbehave(AxumState(state)).await
         }
         Err(message) => error(StatusCode::BAD_REQUEST, message),
+    }
+}
+
+fn known_switches() -> Vec<&'static str> {
+    Switch::ALL.iter().map(|s| s.name()).collect()
+}
+
+async fn list_faults(AxumState(state): AxumState<State>) -> Response {
+    let faults: Vec<serde_json::Value> = state
+        .faults
+        .list()
+        .into_iter()
+        .map(|(id, fault)| {
+            let mut value = serde_json::to_value(&fault).unwrap_or_default();
+            value["id"] = json!(id);
+            value
+        })
+        .collect();
+    Json(json!({ "faults": faults, "known": known_switches() })).into_response()
+}
+
+async fn add_fault(AxumState(state): AxumState<State>, body: axum::body::Bytes) -> Response {
+    let mut fault: Fault = match serde_json::from_slice(&body) {
+        Ok(fault) => fault,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("{e} (known switches: {})", known_switches().join(", ")),
+            );
+        }
+    };
+    // Accounts are compared as the server prepares addresses (RFC 7622).
+    let mut accounts = std::collections::BTreeSet::new();
+    for account in &fault.accounts {
+        match imfed_xmpp::Jid::parse(account) {
+            Ok(jid) if jid.local().is_some() && jid.resource().is_none() => {
+                accounts.insert(jid.to_string());
+            }
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("{account:?} is not a bare address user@domain"),
+                );
+            }
+        }
+    }
+    fault.accounts = accounts;
+    let id = state.faults.add(fault);
+    (StatusCode::CREATED, Json(json!({ "id": id }))).into_response()
+}
+
+async fn remove_fault(AxumState(state): AxumState<State>, Path(id): Path<u64>) -> Response {
+    if state.faults.remove(id) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        error(StatusCode::NOT_FOUND, format!("no fault {id}"))
     }
 }

@@ -7,8 +7,10 @@
 pub mod config;
 pub mod control;
 pub mod core;
+pub mod faults;
 pub mod fedlog;
 pub mod server;
+pub mod tap;
 pub mod tls;
 pub mod xmpp;
 

@@ -13,13 +13,15 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::config::{Config, ConfigError};
 use crate::core::{Address, Core};
+use crate::faults::Switch;
 use crate::fedlog::FedLog;
 use crate::tls::{TlsContext, TlsError};
-use crate::xmpp::misbehave::Switch;
 use crate::xmpp::{Shared, State, c2s, s2s};
 
 /// How many federation log entries are kept.
 const FEDLOG_CAPACITY: usize = 100_000;
+/// About how many bytes of server-to-server traffic the wire tap keeps.
+const TAP_BUDGET: usize = 64 * 1024 * 1024;
 /// Bound on waiting for connection tasks at shutdown.
 const DRAIN: Duration = Duration::from_secs(5);
 
@@ -137,15 +139,16 @@ impl Server {
             sessions: Mutex::default(),
             links: s2s::Links::default(),
             fedlog: FedLog::new(FEDLOG_CAPACITY),
+            tap: Arc::new(crate::tap::Tap::new(TAP_BUDGET)),
             tls,
             dialback_secret,
-            misbehave: Default::default(),
+            faults: Default::default(),
             limits,
             shutdown: shutdown.clone(),
             tasks: tasks.clone(),
             me: me.clone(),
         });
-        state.misbehave.set(switches);
+        state.faults.set_global(switches);
         tasks.spawn(accept_loop(state.clone(), c2s_listener, "c2s"));
         tasks.spawn(accept_loop(state.clone(), s2s_listener, "s2s"));
         tasks.spawn(crate::control::serve(state.clone(), control_listener));

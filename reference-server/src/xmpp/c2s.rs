@@ -13,17 +13,18 @@ use imfed_xmpp::{
 };
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::conn::{Conn, ConnError};
-use super::misbehave::Switch;
 use super::outbox;
 use super::router::{roster_item_element, server_iq_reply, subscription_action, target_of};
 use super::{
-    NEGOTIATION_STEP, QUEUE, SessionCommand, SessionHandle, Shared, State, address_of, random_id,
+    NEGOTIATION_STEP, QUEUE, SessionCommand, SessionHandle, Shared, State, address_of, jid_of,
+    random_id,
 };
 use crate::config::TlsMode;
-use crate::core::{Address, Target};
+use crate::core::{Address, SubscriptionAction, Target};
+use crate::faults::Switch;
 use tokio_util::sync::CancellationToken;
 
 /// SCRAM iteration count for credentials derived at authentication.
@@ -94,7 +95,7 @@ pub async fn serve(state: State, tcp: TcpStream) {
                 state
                     .core()
                     .set_unavailable(&session.addr, &session.resource, None, true);
-            if !state.misbehave.on(Switch::NoUnavailableOnDisconnect) {
+            if !state.fault_for_account(Switch::NoUnavailableOnDisconnect, &session.addr) {
                 state.apply(effects, None);
             }
         })
@@ -447,6 +448,11 @@ fn error_of(stanza: &Element, condition: StanzaErrorCondition) -> Element {
     reply
 }
 
+/// How long a client may stay quiet before [`Switch::DropIdleClients`] closes its stream.
+const IDLE_DROP: Duration = Duration::from_millis(400);
+/// How many stanzas a client may send before [`Switch::StallClients`] stops reading.
+const STALL_AFTER: u32 = 2;
+
 async fn run_session(
     state: &State,
     conn: &mut Conn,
@@ -454,10 +460,23 @@ async fn run_session(
     mut rx: mpsc::Receiver<SessionCommand>,
     kick: &CancellationToken,
 ) -> Result<(), ConnError> {
+    let drops_idle = state.fault_for_account(Switch::DropIdleClients, &session.addr);
+    let stalls = state.fault_for_account(Switch::StallClients, &session.addr);
+    let mut handled = 0u32;
+    let idle = tokio::time::sleep(IDLE_DROP);
+    tokio::pin!(idle);
     loop {
+        // The misbehaviour of a stalled server: it no longer reads the client's stream.
+        let reading = !(stalls && handled >= STALL_AFTER);
         tokio::select! {
-            event = conn.next_event() => match event? {
+            () = &mut idle, if drops_idle => {
+                debug!(jid = %session.jid, "closing an idle client stream (misbehaviour)");
+                return Ok(());
+            }
+            event = conn.next_event(), if reading => match event? {
                 StreamEvent::Element(stanza) => {
+                    handled += 1;
+                    idle.as_mut().reset(tokio::time::Instant::now() + IDLE_DROP);
                     let reply = state.dispatch(|state| handle_stanza(state, session, stanza)).await?;
                     if let Some(reply) = reply {
                         conn.send(&reply).await?;
@@ -506,7 +525,16 @@ fn handle_stanza(
             return Ok(Some(error_of(&stanza, StanzaErrorCondition::JidMalformed)));
         }
     };
-    stanza.set_attr("from", session.jid.to_string());
+    let forged = stanza.attr("from").is_some()
+        && state.fault_for_account(Switch::AcceptForgedFrom, &session.addr);
+    if !forged {
+        stanza.set_attr("from", session.jid.to_string());
+    }
+    if kind == StanzaKind::Message && state.fault_for_account(Switch::CrashMidRun, &session.addr) {
+        warn!(jid = %session.jid, "shutting the whole server down (misbehaviour)");
+        state.shutdown.cancel();
+        return Ok(None);
+    }
     match kind {
         StanzaKind::Presence => client_presence(state, session, stanza, to.as_ref()),
         StanzaKind::Message => match to {
@@ -537,26 +565,44 @@ fn client_presence(state: &Shared, session: &Session, mut stanza: Element, to: O
     let Ok(ptype) = PresenceType::of(&stanza) else {
         return;
     };
-    if let Some(action) = subscription_action(ptype) {
+    if let Some(mut action) = subscription_action(ptype) {
         // RFC 6121 §3.1.2: subscription stanzas go out from the bare JID, to a bare JID.
         let Some(contact) = to.and_then(address_of) else {
             return;
         };
+        let denial = action == SubscriptionAction::Unsubscribed
+            && state
+                .core()
+                .roster(&session.addr)
+                .is_some_and(|roster| roster.state(&contact).pending_in());
+        if denial && state.fault_for_account(Switch::DenyAsApprove, &session.addr) {
+            action = SubscriptionAction::Subscribed;
+            stanza.set_attr("type", "subscribed");
+        }
         let effects = state
             .core()
             .outbound_subscription(&session.addr, &contact, action);
-        stanza.set_attr("from", session.jid.bare().to_string());
+        if !state.fault_for_account(Switch::AcceptForgedFrom, &session.addr)
+            || stanza.attr("from").is_none()
+        {
+            stanza.set_attr("from", session.jid.bare().to_string());
+        }
         state.apply(effects, Some(&stanza));
         return;
     }
     match (ptype, to) {
         (PresenceType::Available, None) => {
             let priority = i32::from(imfed_xmpp::stanza::priority(&stanza));
+            let leak = state.fault_for_account(Switch::PresenceToNonSubscribers, &session.addr);
+            let copy = leak.then(|| stanza.clone());
             let effects =
                 state
                     .core()
                     .set_available(&session.addr, &session.resource, stanza, priority);
             state.apply(effects, None);
+            if let Some(copy) = copy {
+                leak_presence(state, session, copy);
+            }
         }
         (PresenceType::Unavailable, None) => {
             let effects =
@@ -584,6 +630,27 @@ fn client_presence(state: &Shared, session: &Session, mut stanza: Element, to: O
         // Clients do not send probes (RFC 6121 §4.3); errors are routed as they are.
         (PresenceType::Error, Some(_)) => state.route(stanza),
         _ => {}
+    }
+}
+
+/// [`Switch::PresenceToNonSubscribers`]: the broadcast also goes to every roster contact
+/// that has no subscription to the user's presence.
+fn leak_presence(state: &Shared, session: &Session, presence: Element) {
+    let contacts: Vec<Address> = state
+        .core()
+        .roster(&session.addr)
+        .map(|roster| {
+            roster
+                .items()
+                .filter(|item| !item.state.has_from())
+                .map(|item| item.contact.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    for contact in contacts {
+        let mut copy = presence.clone();
+        copy.set_attr("to", jid_of(&contact, None).to_string());
+        state.route(copy);
     }
 }
 

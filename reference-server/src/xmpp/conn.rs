@@ -4,6 +4,7 @@
 //! task can `select!` on it together with its outgoing queue and its shutdown token.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use imfed_xmpp::stream::{STREAM_CLOSE, stream_error};
@@ -11,6 +12,8 @@ use imfed_xmpp::{Element, Limits, ParseError, StreamErrorCondition, StreamEvent,
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+use crate::tap::{ChunkKind, Tap, TapDirection};
 
 /// The byte transport: TCP, or TLS over TCP after STARTTLS.
 enum Io {
@@ -113,6 +116,14 @@ pub struct Conn {
     pub stream_ns: &'static str,
     /// Whether TLS is active.
     pub secure: bool,
+    /// The wire tap recording this connection, if it is tapped.
+    tap: Option<(Arc<Tap>, u64)>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.record(TapDirection::Out, ChunkKind::Closed, b"");
+    }
 }
 
 impl std::fmt::Debug for Conn {
@@ -135,6 +146,19 @@ impl Conn {
             buf: vec![0; 16 * 1024],
             stream_ns,
             secure: false,
+            tap: None,
+        }
+    }
+
+    /// Records everything this connection reads and writes from now on in `tap`.
+    pub fn tap(&mut self, tap: Arc<Tap>, opened_by: TapDirection, peer: Option<String>) {
+        let id = tap.open(opened_by, peer);
+        self.tap = Some((tap, id));
+    }
+
+    fn record(&self, dir: TapDirection, kind: ChunkKind, bytes: &[u8]) {
+        if let Some((tap, id)) = &self.tap {
+            tap.record(*id, dir, kind, bytes);
         }
     }
 
@@ -151,6 +175,7 @@ impl Conn {
             if read == 0 {
                 return Err(ConnError::Eof);
             }
+            self.record(TapDirection::In, ChunkKind::Data, &self.buf[..read]);
             self.parser.feed(&self.buf[..read]);
         }
     }
@@ -202,6 +227,7 @@ impl Conn {
     /// # Errors
     /// [`ConnError::Io`].
     pub async fn send_bytes(&mut self, bytes: &[u8]) -> Result<(), ConnError> {
+        self.record(TapDirection::Out, ChunkKind::Data, bytes);
         self.io.write_all(bytes).await?;
         Ok(())
     }
@@ -274,6 +300,7 @@ impl Conn {
         self.io = Io::Tls(Box::new(tls.into()));
         self.secure = true;
         self.parser = StreamParser::new(self.limits);
+        self.record(TapDirection::Out, ChunkKind::Tls, b"");
         Ok(())
     }
 
@@ -297,6 +324,7 @@ impl Conn {
         self.io = Io::Tls(Box::new(tls.into()));
         self.secure = true;
         self.parser = StreamParser::new(self.limits);
+        self.record(TapDirection::Out, ChunkKind::Tls, b"");
         Ok(())
     }
 }

@@ -3,7 +3,6 @@
 
 pub mod c2s;
 pub mod conn;
-pub mod misbehave;
 pub mod outbox;
 pub mod router;
 pub mod s2s;
@@ -20,6 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::core::{Address, Core};
+use crate::faults::{Involved, Switch};
 use crate::fedlog::FedLog;
 use crate::tls::TlsContext;
 
@@ -60,14 +60,16 @@ pub struct Shared {
     pub routes: std::sync::RwLock<std::collections::BTreeMap<String, String>>,
     /// Outbound federation links and inbound stream bookkeeping.
     pub links: s2s::Links,
-    /// Everything that crossed a federation link.
+    /// Everything that crossed a federation link, as this server parsed it.
     pub fedlog: FedLog,
+    /// The bytes of every server-to-server connection, as they crossed the socket.
+    pub tap: Arc<crate::tap::Tap>,
     /// TLS material.
     pub tls: TlsContext,
     /// The dialback secret (XEP-0185).
     pub dialback_secret: Vec<u8>,
-    /// Switches that make the server deliberately wrong, for testing the suite's checks.
-    pub misbehave: misbehave::Switches,
+    /// Faults that make the server deliberately wrong, for testing the suite's checks.
+    pub faults: crate::faults::Faults,
     /// Stanza size and depth limits.
     pub limits: Limits,
     /// Cancelled when the server shuts down.
@@ -87,6 +89,43 @@ impl Shared {
     /// Whether `domain` is hosted here.
     pub fn hosts(&self, domain: &str) -> bool {
         self.config.domains.iter().any(|d| d == domain)
+    }
+
+    /// Whether `switch` is on for `stanza`: its sender's and recipient's accounts, and the
+    /// domain of either that is not hosted here (the peer it crosses a link with).
+    pub fn fault_for(&self, switch: Switch, stanza: &Element) -> bool {
+        if self.faults.is_empty() {
+            return false;
+        }
+        let jids: Vec<Jid> = ["from", "to"]
+            .iter()
+            .filter_map(|name| stanza.attr(name))
+            .filter_map(|text| Jid::parse(text).ok())
+            .collect();
+        let accounts: Vec<Address> = jids.iter().filter_map(address_of).collect();
+        let peer = jids
+            .iter()
+            .map(Jid::domain)
+            .find(|domain| !self.hosts(domain));
+        self.faults.on(
+            switch,
+            Involved {
+                accounts: &accounts,
+                peer,
+            },
+        )
+    }
+
+    /// Whether `switch` is on for a session of `account`.
+    pub fn fault_for_account(&self, switch: Switch, account: &Address) -> bool {
+        !self.faults.is_empty()
+            && self.faults.on(
+                switch,
+                Involved {
+                    accounts: std::slice::from_ref(account),
+                    peer: None,
+                },
+            )
     }
 
     /// Closes every session of an account (after it was deleted).

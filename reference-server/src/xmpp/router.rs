@@ -10,10 +10,10 @@ use imfed_xmpp::stanza::{IqType, MessageType, PresenceType, StanzaKind};
 use imfed_xmpp::{Element, Jid, StanzaError, StanzaErrorCondition, ns};
 use tracing::{debug, warn};
 
-use super::misbehave::Switch;
 use super::outbox::Pending;
 use super::{Shared, address_of, jid_of};
 use crate::core::{Effect, MessageDisposition, MessageKind, Signal, SubscriptionAction, Target};
+use crate::faults::Switch;
 
 /// The subscription action of a presence type, if it is one.
 pub fn subscription_action(ptype: PresenceType) -> Option<SubscriptionAction> {
@@ -131,7 +131,7 @@ impl Shared {
         match kind {
             StanzaKind::Presence => self.inbound_presence(stanza, &from, &target),
             StanzaKind::Message => {
-                if self.misbehave.on(Switch::MangleUnicodeIn) && !self.hosts(from.domain()) {
+                if !self.hosts(from.domain()) && self.fault_for(Switch::MangleUnicodeIn, &stanza) {
                     mangle_body(&mut stanza);
                 }
                 let mtype = MessageType::of(&stanza);
@@ -184,7 +184,7 @@ impl Shared {
         };
         if let Some(action) = subscription_action(ptype) {
             if action == SubscriptionAction::Subscribed
-                && self.misbehave.on(Switch::IgnoreSubscribedIn)
+                && self.fault_for(Switch::IgnoreSubscribedIn, &stanza)
             {
                 return;
             }
@@ -232,7 +232,7 @@ impl Shared {
         if stanza.attr("type") == Some("error") || stanza.attr("from").is_none() {
             return;
         }
-        let condition = if self.misbehave.on(Switch::WrongErrorCondition) {
+        let condition = if self.fault_for(Switch::WrongErrorCondition, stanza) {
             StanzaErrorCondition::UndefinedCondition
         } else {
             condition

@@ -24,11 +24,12 @@ use tokio::sync::mpsc;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::conn::{Conn, ConnError};
-use super::misbehave::Switch;
 use super::outbox::{self, Pending};
 use super::{NEGOTIATION_STEP, QUEUE, Shared, State, random_id};
 use crate::config::TlsMode;
+use crate::faults::Switch;
 use crate::fedlog::{FedDirection, FedKind};
+use crate::tap::TapDirection;
 
 /// How long a reordered message is held waiting for the next one (misbehaviour only).
 const REORDER_HOLD: Duration = Duration::from_millis(300);
@@ -398,7 +399,9 @@ async fn open_outgoing(
         info.peer = tcp.peer_addr().ok().map(|a| a.to_string());
         info.state = LinkState::Negotiating;
     }
+    let peer = tcp.peer_addr().ok().map(|a| a.to_string());
     let mut conn = Conn::new(tcp, ns::SERVER, state.limits);
+    conn.tap(state.tap.clone(), TapDirection::Out, peer);
     let mut tls_done = false;
     loop {
         let header = StreamHeader {
@@ -607,12 +610,12 @@ async fn carry(
         tokio::select! {
             queued = rx.recv() => {
                 let Some(stanza) = queued else { return Ok(()) };
-                if state.misbehave.on(Switch::DropPresenceOut) && is_availability(&stanza) {
+                if is_availability(&stanza) && state.fault_for(Switch::DropPresenceOut, &stanza) {
                     continue;
                 }
                 let is_message = StanzaKind::of(&stanza) == Some(StanzaKind::Message)
                     && MessageType::of(&stanza) != MessageType::Error;
-                if is_message && state.misbehave.on(Switch::ReorderMessagesOut) {
+                if is_message && state.fault_for(Switch::ReorderMessagesOut, &stanza) {
                     match held.take() {
                         None => { held = Some(stanza); continue; }
                         Some(first) => {
@@ -623,7 +626,7 @@ async fn carry(
                     }
                 }
                 write_stanza(state, conn, info, local, remote, &stanza).await?;
-                if is_message && state.misbehave.on(Switch::DuplicateMessagesOut) {
+                if is_message && state.fault_for(Switch::DuplicateMessagesOut, &stanza) {
                     write_stanza(state, conn, info, local, remote, &stanza).await?;
                 }
             }
@@ -744,6 +747,11 @@ pub async fn serve_inbound(state: State, tcp: TcpStream) {
         .expect("links lock")
         .insert(id, info.clone());
     let mut conn = Conn::new(tcp, ns::SERVER, state.limits);
+    conn.tap(
+        state.tap.clone(),
+        TapDirection::In,
+        info.lock().expect("link info").peer.clone(),
+    );
     let outcome = tokio::select! {
         outcome = inbound_stream(&state, &mut conn, &info) => outcome,
         () = state.shutdown.cancelled() => Err(ConnError::protocol(
@@ -913,11 +921,23 @@ async fn inbound_dialback(
                 ));
             }
             info.lock().expect("link info").state = LinkState::Authenticating;
-            let verdict = tokio::time::timeout(
-                state.config.s2s_timeout(),
-                verify_key(state, &to, &from, stream_id, &key),
-            )
-            .await;
+            let skip = state.faults.on(
+                Switch::SkipDialbackVerification,
+                crate::faults::Involved {
+                    accounts: &[],
+                    peer: Some(&from),
+                },
+            );
+            let verdict = if skip {
+                warn!(%from, "accepting a dialback key unverified (misbehaviour)");
+                Ok(Ok(true))
+            } else {
+                tokio::time::timeout(
+                    state.config.s2s_timeout(),
+                    verify_key(state, &to, &from, stream_id, &key),
+                )
+                .await
+            };
             let valid = match verdict {
                 Ok(Ok(valid)) => valid,
                 Ok(Err(error)) => {

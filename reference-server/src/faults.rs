@@ -1,0 +1,289 @@
+//! Faults: deliberate misbehaviour, so the suite can prove that each of its checks fails
+//! against a broken server (mutation testing of the suite itself). Never on unless a test or
+//! an operator turns them on.
+//!
+//! A [`Fault`] is a [`Switch`] with a scope: the accounts it applies to (any stanza or
+//! session involving one of them) and the peer domain it applies to. One server can then be
+//! broken for one scenario run while the runs beside it, on other accounts, see a correct
+//! server; a fault with an empty scope (the `misbehave` configuration) applies to everything.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::Address;
+
+macro_rules! switches {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal,)*) => {
+        /// One deliberate violation.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum Switch {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Switch {
+            /// Every switch.
+            pub const ALL: &[Switch] = &[$(Switch::$variant,)*];
+
+            /// The switch's configuration name.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Switch::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+switches! {
+    /// Available and unavailable presence is not sent over federation (RFC 6121 §4.2.2,
+    /// §4.4.2, §4.5.2 broken).
+    DropPresenceOut = "drop_presence_out",
+    /// An inbound `subscribed` is ignored, so the subscription never reaches "To"
+    /// (RFC 6121 §3.1.6 broken).
+    IgnoreSubscribedIn = "ignore_subscribed_in",
+    /// Every message sent over federation is sent twice (RFC 2779 §5.4.2 broken).
+    DuplicateMessagesOut = "duplicate_messages_out",
+    /// Messages sent over federation are sent in swapped pairs (RFC 6120 §10.1 broken).
+    ReorderMessagesOut = "reorder_messages_out",
+    /// Stanza errors this server generates carry `undefined-condition` instead of the
+    /// condition the RFC prescribes (RFC 6120 §8.3.3, RFC 6121 §8.5 broken).
+    WrongErrorCondition = "wrong_error_condition",
+    /// Nothing is broadcast when a client disconnects without unavailable presence
+    /// (RFC 6121 §4.5.3.2 broken).
+    NoUnavailableOnDisconnect = "no_unavailable_on_disconnect",
+    /// Message bodies crossing federation inbound are re-encoded as Latin-1 mojibake
+    /// (RFC 6120 §11.6 broken).
+    MangleUnicodeIn = "mangle_unicode_in",
+    /// A 'from' a client puts on its stanzas is kept instead of being replaced by its bound
+    /// JID (RFC 6120 §8.1.2.1 broken).
+    AcceptForgedFrom = "accept_forged_from",
+    /// A client's denial of a pending subscription request (presence type `unsubscribed`) is
+    /// treated as an approval (RFC 6121 §3.2.2 broken).
+    DenyAsApprove = "deny_as_approve",
+    /// Broadcast presence also goes to roster contacts without a subscription from the user
+    /// (RFC 6121 §4.2.2, §4.4.2 broken).
+    PresenceToNonSubscribers = "presence_to_non_subscribers",
+    /// An inbound `<db:result/>` is accepted without asking the sender's authoritative
+    /// server (XEP-0220 §2.1.2 broken).
+    SkipDialbackVerification = "skip_dialback_verification",
+    /// A client connection that has sent nothing for 0.4 s is closed, as an over-eager idle
+    /// timeout would (RFC 6120 §4.6 asks servers to keep idle streams; a client is not
+    /// required to send keepalives this often).
+    DropIdleClients = "drop_idle_clients",
+    /// After a client's first two stanzas the server stops reading its stream, keeping the
+    /// connection open (a stalled server).
+    StallClients = "stall_clients",
+    /// The whole server shuts down when a client first sends it a message: a crash
+    /// mid-run.
+    CrashMidRun = "crash_mid_run",
+}
+
+impl FromStr for Switch {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Switch::ALL
+            .iter()
+            .copied()
+            .find(|switch| switch.name() == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Switch::ALL.iter().map(|s| s.name()).collect();
+                format!("unknown misbehaviour {name:?}; known: {}", known.join(", "))
+            })
+    }
+}
+
+/// A switch and where it applies; with no accounts and no peer it applies everywhere.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    /// What goes wrong.
+    pub switch: Switch,
+    /// Bare addresses (`user@domain`): the fault applies to stanzas from or to one of them
+    /// and to their sessions. Empty: any account.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub accounts: BTreeSet<String>,
+    /// The peer domain: the fault applies to what crosses the federation link with it.
+    /// `None`: any peer, and what never crosses a link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+}
+
+impl Fault {
+    /// `switch` everywhere.
+    pub fn everywhere(switch: Switch) -> Fault {
+        Fault {
+            switch,
+            accounts: BTreeSet::new(),
+            peer: None,
+        }
+    }
+
+    fn is_global(&self) -> bool {
+        self.accounts.is_empty() && self.peer.is_none()
+    }
+
+    fn covers(&self, involved: &Involved<'_>) -> bool {
+        let accounts = self.accounts.is_empty()
+            || involved
+                .accounts
+                .iter()
+                .any(|account| self.accounts.contains(&account.to_string()));
+        let peer = self
+            .peer
+            .as_deref()
+            .is_none_or(|peer| involved.peer == Some(peer));
+        accounts && peer
+    }
+}
+
+/// What an action involves, for matching scopes: the accounts and the peer domain.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Involved<'a> {
+    /// Accounts the stanza or session is from or to.
+    pub accounts: &'a [Address],
+    /// The peer domain of the link it crosses, if any.
+    pub peer: Option<&'a str>,
+}
+
+impl Involved<'_> {
+    /// Nothing in particular: matches only faults with an empty scope.
+    pub const NONE: Involved<'static> = Involved {
+        accounts: &[],
+        peer: None,
+    };
+}
+
+/// The faults that are on, each with an id for removing it.
+#[derive(Debug, Default)]
+pub struct Faults {
+    active: RwLock<BTreeMap<u64, Fault>>,
+    next_id: AtomicU64,
+}
+
+impl Faults {
+    /// Turns `fault` on; returns its id.
+    pub fn add(&self, fault: Fault) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        self.active.write().expect("faults lock").insert(id, fault);
+        id
+    }
+
+    /// Turns the fault `id` off; `false` if there was none.
+    pub fn remove(&self, id: u64) -> bool {
+        self.active
+            .write()
+            .expect("faults lock")
+            .remove(&id)
+            .is_some()
+    }
+
+    /// Replaces the faults that apply everywhere with `switches` (scoped faults stay).
+    pub fn set_global(&self, switches: impl IntoIterator<Item = Switch>) {
+        let mut active = self.active.write().expect("faults lock");
+        active.retain(|_, fault| !fault.is_global());
+        drop(active);
+        for switch in switches {
+            self.add(Fault::everywhere(switch));
+        }
+    }
+
+    /// Turns every fault off.
+    pub fn clear(&self) {
+        self.active.write().expect("faults lock").clear();
+    }
+
+    /// Every fault that is on, with its id.
+    pub fn list(&self) -> Vec<(u64, Fault)> {
+        self.active
+            .read()
+            .expect("faults lock")
+            .iter()
+            .map(|(id, fault)| (*id, fault.clone()))
+            .collect()
+    }
+
+    /// The switches on everywhere.
+    pub fn global(&self) -> Vec<Switch> {
+        let switches: BTreeSet<Switch> = self
+            .active
+            .read()
+            .expect("faults lock")
+            .values()
+            .filter(|fault| fault.is_global())
+            .map(|fault| fault.switch)
+            .collect();
+        switches.into_iter().collect()
+    }
+
+    /// Whether no fault is on at all (the common case, checked before looking closer).
+    pub fn is_empty(&self) -> bool {
+        self.active.read().expect("faults lock").is_empty()
+    }
+
+    /// Whether `switch` is on for what `involved` names.
+    pub fn on(&self, switch: Switch, involved: Involved<'_>) -> bool {
+        let active = self.active.read().expect("faults lock");
+        !active.is_empty()
+            && active
+                .values()
+                .any(|fault| fault.switch == switch && fault.covers(&involved))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_select_accounts_and_peers() {
+        let faults = Faults::default();
+        let alice = Address::new("alice", "a.test");
+        let bob = Address::new("bob", "b.test");
+        let id = faults.add(Fault {
+            switch: Switch::DropPresenceOut,
+            accounts: ["alice@a.test".to_string()].into(),
+            peer: Some("b.test".into()),
+        });
+        let on = |accounts: &[Address], peer| {
+            faults.on(Switch::DropPresenceOut, Involved { accounts, peer })
+        };
+        assert!(on(&[alice.clone(), bob.clone()], Some("b.test")));
+        assert!(
+            !on(std::slice::from_ref(&alice), Some("c.test")),
+            "another peer"
+        );
+        assert!(
+            !on(std::slice::from_ref(&bob), Some("b.test")),
+            "another account"
+        );
+        assert!(!on(std::slice::from_ref(&alice), None), "not on a link");
+        assert!(!faults.on(Switch::DuplicateMessagesOut, Involved::NONE));
+        faults.set_global([Switch::DuplicateMessagesOut]);
+        assert!(faults.on(Switch::DuplicateMessagesOut, Involved::NONE));
+        assert_eq!(faults.global(), vec![Switch::DuplicateMessagesOut]);
+        assert!(faults.remove(id));
+        assert!(!on(&[alice], Some("b.test")));
+        faults.set_global([]);
+        assert!(faults.list().is_empty());
+    }
+
+    #[test]
+    fn every_switch_has_a_distinct_name_that_parses() {
+        let names: BTreeSet<&str> = Switch::ALL.iter().map(|s| s.name()).collect();
+        assert_eq!(names.len(), Switch::ALL.len());
+        for switch in Switch::ALL {
+            assert_eq!(switch.name().parse::<Switch>(), Ok(*switch));
+            assert_eq!(
+                serde_json::to_value(switch).unwrap(),
+                serde_json::json!(switch.name())
+            );
+        }
+        assert!("no_such".parse::<Switch>().is_err());
+    }
+}
