@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::exit_code;
 use crate::expectations::Expectations;
 use crate::filter::Filter;
-use crate::runner::env::Environment;
+use crate::runner::env::{Environment, FaultPlan};
 use crate::runner::{self, RunOptions};
 use crate::scenario::load::{LoadedScenario, load_all};
 use crate::target::{LoginTls, TargetSpec};
@@ -143,10 +143,18 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value = "optional", value_name = "MODE")]
     pub reference_tls: ReferenceTls,
 
-    /// Misbehaviour switch for the server playing the implementation under test in the
-    /// built-in reference target (repeatable; for testing the suite itself).
+    /// A fault of the server playing the implementation under test in the built-in
+    /// reference target (repeatable; for testing the suite itself: every check must be able
+    /// to fail). Each run turns it on for its own accounts only, so parallel runs do not
+    /// see each other's faults.
     #[arg(long, value_name = "SWITCH")]
     pub misbehave: Vec<String>,
+
+    /// A fault of the reference server towards the implementation (repeatable; scoped to
+    /// each run's accounts like --misbehave), for checking how an implementation copes with
+    /// a misbehaving peer.
+    #[arg(long, value_name = "SWITCH")]
+    pub reference_misbehave: Vec<String>,
 }
 
 /// STARTTLS policy of the built-in reference target.
@@ -301,7 +309,22 @@ fn load_expectations(explicit: Option<&Path>, target: &TargetSpec) -> Result<Exp
 struct Plan<'a> {
     scenarios: &'a [LoadedScenario],
     options: RunOptions,
+    faults: FaultPlan,
     cancel: CancellationToken,
+}
+
+/// The faults of `--misbehave` and `--reference-misbehave`, their names checked.
+fn fault_plan(sut: &[String], reference: &[String]) -> Result<FaultPlan, u8> {
+    for name in sut.iter().chain(reference) {
+        if let Err(error) = name.parse::<imfed_server::faults::Switch>() {
+            eprintln!("imfed: {error}");
+            return Err(exit_code::USAGE);
+        }
+    }
+    Ok(FaultPlan {
+        sut: sut.to_vec(),
+        reference: reference.to_vec(),
+    })
 }
 
 /// Runs the plan against one target: starts it, runs, stops it. Also returns the CPU the
@@ -331,7 +354,7 @@ async fn run_target(
     );
     let cpu_before = crate::runner::cpu::sample();
     let env = tokio::select! {
-        env = Environment::start(target) => env,
+        env = Environment::start(target, &plan.faults) => env,
         () = plan.cancel.cancelled() => return Err((exit_code::INTERRUPTED, "interrupted".into())),
     };
     let env = match env {
@@ -387,17 +410,20 @@ async fn run(args: RunArgs, cancel: CancellationToken) -> u8 {
             return exit_code::USAGE;
         }
     };
-    if let TargetSpec::Reference { tls, misbehave } = &mut target {
+    if let TargetSpec::Reference { tls } = &mut target {
         *tls = match args.reference_tls {
             ReferenceTls::Never => LoginTls::Never,
             ReferenceTls::Optional => LoginTls::Optional,
             ReferenceTls::Required => LoginTls::Required,
         };
-        *misbehave = args.misbehave.clone();
     } else if !args.misbehave.is_empty() {
         eprintln!("imfed: --misbehave applies to the reference target only");
         return exit_code::USAGE;
     }
+    let faults = match fault_plan(&args.misbehave, &args.reference_misbehave) {
+        Ok(faults) => faults,
+        Err(code) => return code,
+    };
     let expectations = match load_expectations(args.expectations.as_deref(), &target) {
         Ok(expectations) => expectations,
         Err(code) => return code,
@@ -408,6 +434,7 @@ async fn run(args: RunArgs, cancel: CancellationToken) -> u8 {
             jobs: args.jobs,
             retries: args.retries,
         },
+        faults,
         cancel,
     };
     let (report, cpu) = match run_target(&plan, &target, expectations).await {
@@ -539,6 +566,7 @@ async fn matrix(args: MatrixArgs, cancel: CancellationToken) -> u8 {
             jobs: args.jobs,
             retries: args.retries,
         },
+        faults: FaultPlan::default(),
         cancel: cancel.clone(),
     };
     let mut code = exit_code::SUCCESS;

@@ -6,6 +6,7 @@
 //! to the renderers of `imfed-reports`.
 
 pub mod cli;
+pub mod control;
 pub mod dns;
 pub mod driver;
 pub mod exit_code;

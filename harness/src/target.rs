@@ -138,8 +138,6 @@ pub enum TargetSpec {
     Reference {
         /// STARTTLS for everything.
         tls: LoginTls,
-        /// Misbehaviour switches for the server playing the implementation under test.
-        misbehave: Vec<String>,
     },
     /// A target file.
     File {
@@ -159,7 +157,6 @@ impl TargetSpec {
         if text == "reference" {
             return Ok(TargetSpec::Reference {
                 tls: LoginTls::Optional,
-                misbehave: Vec::new(),
             });
         }
         let path = PathBuf::from(text);

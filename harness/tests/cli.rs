@@ -256,14 +256,6 @@ const MISBEHAVIOURS: &[(&str, &[(&str, &str)])] = &[
 
 #[test]
 fn every_misbehaviour_is_caught_and_the_report_names_the_step() {
-    // Every switch the server knows is in the table.
-    for switch in imfed_server::xmpp::misbehave::Switch::ALL {
-        let name = switch.name();
-        assert!(
-            MISBEHAVIOURS.iter().any(|(s, _)| *s == name),
-            "no scenarios listed for {name}"
-        );
-    }
     // Only the catching scenarios run (their failing waits dominate), every switch at once.
     let runs: Vec<_> = MISBEHAVIOURS
         .iter()

@@ -16,6 +16,8 @@ use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 use tracing::{info, warn};
 
+use super::wire::WireTap;
+use crate::control::Control;
 use crate::driver::xmpp::{Credentials, Session, Transcript};
 use crate::target::{FixedAccount, LoginTls, TargetFile, TargetSpec, base_dir};
 
@@ -55,12 +57,7 @@ pub enum EnvError {
 #[derive(Debug)]
 pub enum Provisioner {
     /// imfed-server's control API.
-    Control {
-        /// Base URL.
-        base: String,
-        /// The domain.
-        domain: String,
-    },
+    Control(Control),
     /// A command per account.
     Command {
         /// The command, templated with user, domain, password (other templates resolved).
@@ -89,6 +86,9 @@ pub struct Side {
     pub provisioner: Provisioner,
     /// CA certificates its TLS certificate must chain to (none: not verified).
     pub tls_roots: Option<std::sync::Arc<rustls::RootCertStore>>,
+    /// Faults turned on for each run on this side (an imfed-server's control API and the
+    /// switch names), scoped to the run's accounts.
+    pub faults: Option<(Control, Vec<String>)>,
 }
 
 /// An account made for a scenario.
@@ -108,22 +108,10 @@ impl Side {
     /// What failed, as text.
     pub async fn create_account(&self, user: &str, password: &str) -> Result<Account, String> {
         match &self.provisioner {
-            Provisioner::Control { base, domain } => {
-                let response = http()
-                    .post(format!("{base}/accounts"))
-                    .json(
-                        &serde_json::json!({"user": user, "domain": domain, "password": password}),
-                    )
-                    .send()
-                    .await
-                    .map_err(|e| format!("control API: {e}"))?;
-                if !response.status().is_success() {
-                    return Err(format!(
-                        "control API refused account {user}: {}",
-                        response.text().await.unwrap_or_default()
-                    ));
-                }
-            }
+            Provisioner::Control(control) => control
+                .create_account(user, &self.domain, password)
+                .await
+                .map_err(|e| format!("account {user}: {e}"))?,
             Provisioner::Command { argv, dir } => {
                 let vars = BTreeMap::from([
                     ("user".to_string(), user.to_string()),
@@ -170,14 +158,53 @@ impl Side {
         })
     }
 
-    /// Deletes an account where the provisioner can (best effort).
-    pub async fn delete_account(&self, user: &str) {
-        if let Provisioner::Control { base, domain } = &self.provisioner {
-            let _ = http()
-                .delete(format!("{base}/accounts/{domain}/{user}"))
-                .send()
-                .await;
+    /// Deletes an account where the provisioner can.
+    ///
+    /// # Errors
+    /// The control API's error, as text.
+    pub async fn delete_account(&self, user: &str) -> Result<(), String> {
+        match &self.provisioner {
+            Provisioner::Control(control) => control
+                .delete_account(&self.domain, user)
+                .await
+                .map_err(|e| e.to_string()),
+            _ => Ok(()),
         }
+    }
+
+    /// Turns this side's faults on for `accounts`; returns what to turn off afterwards.
+    ///
+    /// # Errors
+    /// The control API's error, as text (a run must not pass with its fault missing).
+    pub async fn add_faults(&self, accounts: &[String]) -> Result<Vec<u64>, String> {
+        let mut ids = Vec::new();
+        if let Some((control, switches)) = &self.faults {
+            for switch in switches {
+                ids.push(
+                    control
+                        .add_fault(switch, accounts)
+                        .await
+                        .map_err(|e| format!("fault {switch}: {e}"))?,
+                );
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Turns off the faults `ids` that [`Side::add_faults`] turned on.
+    ///
+    /// # Errors
+    /// The control API's error, as text.
+    pub async fn remove_faults(&self, ids: &[u64]) -> Result<(), String> {
+        if let Some((control, _)) = &self.faults {
+            for id in ids {
+                control
+                    .remove_fault(*id)
+                    .await
+                    .map_err(|e| format!("removing fault {id}: {e}"))?;
+            }
+        }
+        Ok(())
     }
 
     /// XEP-0077 §3.1: register on an unauthenticated stream.
@@ -244,14 +271,6 @@ impl Side {
     }
 }
 
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(35))
-        .no_proxy()
-        .build()
-        .expect("HTTP client")
-}
-
 /// Replaces `{key}` for every key in `vars`; other braces stay.
 pub fn substitute(text: &str, vars: &BTreeMap<String, String>) -> String {
     let mut out = text.to_string();
@@ -292,6 +311,15 @@ struct Launched {
     stop_timeout: Duration,
 }
 
+/// Faults to turn on for every run, by side (switch names of `imfed_server::faults`).
+#[derive(Clone, Debug, Default)]
+pub struct FaultPlan {
+    /// On the server playing the implementation (the built-in reference target only).
+    pub sut: Vec<String>,
+    /// On the reference server, towards the implementation.
+    pub reference: Vec<String>,
+}
+
 /// The running environment.
 #[derive(Debug)]
 pub struct Environment {
@@ -299,8 +327,8 @@ pub struct Environment {
     pub reference: Side,
     /// The implementation's side.
     pub sut: Side,
-    /// The reference server's control API base URL.
-    pub control: String,
+    /// The federation link as seen on the wire (the reference server's tap).
+    pub wire: WireTap,
     /// The target's name.
     pub target: String,
     /// Capabilities the target lacks.
@@ -355,7 +383,6 @@ async fn reference_server(
     domain: &str,
     tls: TlsMode,
     routes: BTreeMap<String, String>,
-    misbehave: Vec<String>,
 ) -> Result<imfed_server::Running, EnvError> {
     let config = Config {
         domains: vec![domain.to_string()],
@@ -364,7 +391,6 @@ async fn reference_server(
         s2s_tls: tls,
         allow_plain_without_tls: true,
         s2s_timeout_ms: S2S_SETUP_BOUND_MS,
-        misbehave,
         ..Config::default()
     };
     let started = runtime
@@ -375,15 +401,15 @@ async fn reference_server(
     Ok(started?)
 }
 
-async fn put_route(control: &str, domain: &str, addr: SocketAddr) -> Result<(), EnvError> {
-    http()
-        .put(format!("{control}/routes/{domain}"))
-        .json(&serde_json::json!({ "addr": addr.to_string() }))
-        .send()
+async fn put_route(control: &Control, domain: &str, addr: SocketAddr) -> Result<(), EnvError> {
+    control
+        .put_route(domain, &addr.to_string())
         .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| EnvError::NotReady(format!("setting a route on the reference server: {e}")))?;
-    Ok(())
+        .map_err(|e| EnvError::NotReady(format!("setting a route on the reference server: {e}")))
+}
+
+fn control_of(running: &imfed_server::Running) -> Control {
+    Control::new(format!("http://{}", running.addresses.control))
 }
 
 /// A listener that accepts connections and never says anything (holding them open).
@@ -414,7 +440,7 @@ impl Environment {
     ///
     /// # Errors
     /// [`EnvError`]: the target is unavailable.
-    pub async fn start(target: &TargetSpec) -> Result<Environment, EnvError> {
+    pub async fn start(target: &TargetSpec, faults: &FaultPlan) -> Result<Environment, EnvError> {
         let run_dir = std::env::temp_dir().join(format!(
             "imfed-run-{}-{}",
             std::process::id(),
@@ -423,35 +449,33 @@ impl Environment {
         std::fs::create_dir_all(&run_dir)?;
         let (blackhole_addr, blackhole) = blackhole().await?;
         match target {
-            TargetSpec::Reference { tls, misbehave } => {
+            TargetSpec::Reference { tls } => {
                 let mode = server_tls(*tls);
                 let routes =
                     BTreeMap::from([(BLACKHOLE_DOMAIN.to_string(), blackhole_addr.to_string())]);
                 let runtime = ServerRuntime::new()?;
                 let reference =
-                    reference_server(&runtime, REF_DOMAIN, mode, routes.clone(), Vec::new())
-                        .await?;
-                let sut =
-                    reference_server(&runtime, SUT_DOMAIN, mode, routes, misbehave.clone()).await?;
-                let control = format!("http://{}", reference.addresses.control);
-                let sut_control = format!("http://{}", sut.addresses.control);
+                    reference_server(&runtime, REF_DOMAIN, mode, routes.clone()).await?;
+                let sut = reference_server(&runtime, SUT_DOMAIN, mode, routes).await?;
+                let (control, sut_control) = (control_of(&reference), control_of(&sut));
                 put_route(&control, SUT_DOMAIN, sut.addresses.s2s).await?;
                 put_route(&sut_control, REF_DOMAIN, reference.addresses.s2s).await?;
-                let side = |running: &imfed_server::Running, domain: &str| Side {
-                    domain: domain.to_string(),
-                    c2s: running.addresses.c2s,
-                    s2s: running.addresses.s2s,
-                    tls: login_tls(*tls),
-                    provisioner: Provisioner::Control {
-                        base: format!("http://{}", running.addresses.control),
+                let side = |running: &imfed_server::Running, domain: &str, faults: &[String]| {
+                    let control = control_of(running);
+                    Side {
                         domain: domain.to_string(),
-                    },
-                    tls_roots: None,
+                        c2s: running.addresses.c2s,
+                        s2s: running.addresses.s2s,
+                        tls: login_tls(*tls),
+                        provisioner: Provisioner::Control(control.clone()),
+                        tls_roots: None,
+                        faults: (!faults.is_empty()).then(|| (control, faults.to_vec())),
+                    }
                 };
                 Ok(Environment {
-                    reference: side(&reference, REF_DOMAIN),
-                    sut: side(&sut, SUT_DOMAIN),
-                    control,
+                    reference: side(&reference, REF_DOMAIN, &faults.reference),
+                    sut: side(&sut, SUT_DOMAIN, &faults.sut),
+                    wire: WireTap::new(control),
                     target: target.name(),
                     unsupported: Vec::new(),
                     run_dir,
@@ -462,8 +486,21 @@ impl Environment {
                 })
             }
             TargetSpec::File { path, file } => {
-                let started =
-                    Self::start_file(path, file, run_dir.clone(), blackhole_addr, blackhole).await;
+                if !faults.sut.is_empty() {
+                    return Err(EnvError::Launch(
+                        "faults of the implementation (--misbehave) exist only for the built-in \
+                         reference target"
+                            .into(),
+                    ));
+                }
+                let started = Self::start_file(
+                    path,
+                    file,
+                    run_dir.clone(),
+                    (blackhole_addr, blackhole),
+                    &faults.reference,
+                )
+                .await;
                 if started.is_err() {
                     let _ = std::fs::remove_dir_all(&run_dir);
                 }
@@ -476,15 +513,15 @@ impl Environment {
         path: &Path,
         file: &TargetFile,
         run_dir: PathBuf,
-        blackhole_addr: SocketAddr,
-        blackhole: tokio::task::JoinHandle<()>,
+        (blackhole_addr, blackhole): (SocketAddr, tokio::task::JoinHandle<()>),
+        reference_faults: &[String],
     ) -> Result<Environment, EnvError> {
         let dir = base_dir(path);
         let s2s_tls = server_tls(file.s2s_tls.unwrap_or(file.tls));
         let routes = BTreeMap::from([(BLACKHOLE_DOMAIN.to_string(), blackhole_addr.to_string())]);
         let runtime = ServerRuntime::new()?;
-        let reference = reference_server(&runtime, REF_DOMAIN, s2s_tls, routes, Vec::new()).await?;
-        let control = format!("http://{}", reference.addresses.control);
+        let reference = reference_server(&runtime, REF_DOMAIN, s2s_tls, routes).await?;
+        let control = control_of(&reference);
         // Template values for the target's launch and provisioning.
         let mut vars = BTreeMap::from([
             ("domain".to_string(), file.domain.clone()),
@@ -593,11 +630,10 @@ impl Environment {
             c2s: reference.addresses.c2s,
             s2s: reference.addresses.s2s,
             tls: login_tls(file.tls),
-            provisioner: Provisioner::Control {
-                base: control.clone(),
-                domain: REF_DOMAIN.to_string(),
-            },
+            provisioner: Provisioner::Control(control.clone()),
             tls_roots: None,
+            faults: (!reference_faults.is_empty())
+                .then(|| (control.clone(), reference_faults.to_vec())),
         };
         Ok(Environment {
             reference: reference_side,
@@ -608,8 +644,9 @@ impl Environment {
                 tls: login_tls(file.tls),
                 provisioner,
                 tls_roots,
+                faults: None,
             },
-            control,
+            wire: WireTap::new(control),
             target: file.name.clone(),
             unsupported: file.unsupported.clone(),
             run_dir,

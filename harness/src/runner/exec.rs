@@ -9,7 +9,8 @@ use imfed_xmpp::{Element, Jid, ns};
 use tokio_util::sync::CancellationToken;
 
 use super::env::{Account, Environment, Side};
-use crate::driver::xmpp::{Session, Transcript, random_token};
+use super::wire::{Dir, WireElement, now_ms};
+use crate::driver::xmpp::{Liveness, Session, Transcript, WaitError, random_token};
 use crate::expect::{AddrMatch, Matcher, parse_fragment, truncate};
 use crate::scenario::load::LoadedScenario;
 use crate::scenario::model::{
@@ -24,6 +25,10 @@ pub const DEFAULT_WITHIN: Duration = Duration::from_secs(10);
 pub const DEFAULT_SCENARIO_BOUND: Duration = Duration::from_secs(60);
 /// Bound on logging in, roster queries and other requests.
 const REQUEST_BOUND: Duration = Duration::from_secs(10);
+/// Bound on a liveness round trip (a ping to the actor's own server).
+pub const LIVENESS_BOUND: Duration = Duration::from_secs(5);
+/// How the failure report names the liveness check that follows the last step.
+const AFTER_LAST_STEP: &str = "liveness check after the last step";
 
 /// One actor at run time.
 struct Actor {
@@ -32,6 +37,8 @@ struct Actor {
     resource: String,
     jid: Jid,
     session: Option<Session>,
+    /// How the actor's last stream ended when a step allowed it (a stream error).
+    gone: Option<String>,
 }
 
 /// A step that failed.
@@ -49,6 +56,16 @@ impl StepFailure {
             arrived: Vec::new(),
         }
     }
+
+    /// This failure (a lost session) as the cause of `failed`, keeping what `failed` waited
+    /// for and saw.
+    fn explaining(self, failed: StepFailure) -> StepFailure {
+        StepFailure {
+            message: format!("{}; then: {}", self.message, failed.message),
+            awaited: failed.awaited,
+            arrived: failed.arrived,
+        }
+    }
 }
 
 type StepResult = Result<(), StepFailure>;
@@ -61,8 +78,11 @@ struct Run<'a> {
     accounts: BTreeMap<String, (Role, Account)>,
     context: Context,
     transcript: Transcript,
-    /// The federation log's last sequence number when the scenario began.
-    log_start: u64,
+    /// When the scenario began, milliseconds since the Unix epoch (what crossed the link
+    /// before does not belong to it).
+    started_ms: u64,
+    /// Faults turned on for this run, by role, to turn off at teardown.
+    faults: Vec<(Role, Vec<u64>)>,
 }
 
 fn side(env: &Environment, role: Role) -> &Side {
@@ -126,7 +146,7 @@ pub async fn run_scenario(
 ) -> ScenarioResult {
     let scenario = &loaded.scenario;
     let transcript = Transcript::new();
-    let fed_start = latest_log_seq(env).await;
+    let started_ms = now_ms();
     let mut run = Run {
         env,
         swapped,
@@ -134,7 +154,8 @@ pub async fn run_scenario(
         accounts: BTreeMap::new(),
         context: Context::default(),
         transcript: transcript.clone(),
-        log_start: fed_start,
+        started_ms,
+        faults: Vec::new(),
     };
     let bound = scenario.timeout.map_or(DEFAULT_SCENARIO_BOUND, |d| d.0);
     let setup = run.setup(scenario, run_id).await;
@@ -151,11 +172,22 @@ pub async fn run_scenario(
         let steps = async {
             for (index, step) in scenario.steps.iter().enumerate() {
                 current = index;
-                if let Err(error) = run.step(&step.value).await {
-                    return Err((index, error));
+                let result = run.step(&step.value).await;
+                // A stream that ended unasked fails the step that noticed it, and explains
+                // that step's own failure better than the step can.
+                let noticed = || format!("step {} ({})", index + 1, step_label(&step.value));
+                let result = match (run.check_sessions(&noticed()), result) {
+                    (Err(lost), Err(failed)) => Err(lost.explaining(failed)),
+                    (Err(lost), Ok(())) => Err(lost),
+                    (Ok(()), result) => result,
+                };
+                if let Err(error) = result {
+                    return Err((Some(index), error));
                 }
             }
-            Ok(())
+            // Silence proves nothing on a session that has stalled: every actor still
+            // connected answers a round trip before the scenario can pass.
+            run.liveness_of_all().await.map_err(|error| (None, error))
         };
         let outcome = tokio::select! {
             outcome = tokio::time::timeout(bound, steps) => Some(outcome),
@@ -164,8 +196,11 @@ pub async fn run_scenario(
         match outcome {
             Some(Ok(Ok(()))) => None,
             Some(Ok(Err((index, error)))) => Some(Failure {
-                step: index + 1,
-                step_label: step_label(&scenario.steps[index].value),
+                step: index.map_or(0, |index| index + 1),
+                step_label: match index {
+                    Some(index) => step_label(&scenario.steps[index].value),
+                    None => AFTER_LAST_STEP.into(),
+                },
                 message: error.message,
                 awaited: error.awaited,
                 arrived: error.arrived,
@@ -186,9 +221,25 @@ pub async fn run_scenario(
             }),
         }
     };
-    run.teardown().await;
+    let torn_down = run.teardown().await;
     let own: Vec<Jid> = run.actors.values().map(|a| a.jid.bare()).collect();
-    let federation = federation_lines(env, fed_start, transcript.started(), &own).await;
+    let federation = federation_lines(env, started_ms, &own).await;
+    // A run that cannot be observed, or whose environment cannot be restored, does not pass.
+    let failure = failure.or_else(|| {
+        let problems: Vec<String> = torn_down
+            .err()
+            .into_iter()
+            .chain(federation.as_ref().err().cloned())
+            .collect();
+        (!problems.is_empty()).then(|| Failure {
+            step: 0,
+            step_label: "after the run".into(),
+            message: problems.join("; "),
+            awaited: None,
+            arrived: Vec::new(),
+        })
+    });
+    let federation = federation.unwrap_or_default();
     let interrupted =
         cancel.is_cancelled() && failure.as_ref().is_some_and(|f| f.message == "interrupted");
     ScenarioResult {
@@ -235,78 +286,56 @@ pub fn spec_refs(scenario: &crate::scenario::model::Scenario) -> Vec<imfed_repor
         .collect()
 }
 
-/// One request to the reference server's federation log (control API `GET /log`); an
-/// unreachable control API reads as an empty log.
-async fn log_query(env: &Environment, query: &str) -> serde_json::Value {
-    let url = format!("{}/log?{query}", env.control);
-    match reqwest::Client::new().get(url).send().await {
-        Ok(response) => response.json().await.unwrap_or_default(),
-        Err(_) => serde_json::Value::Null,
-    }
-}
-
-/// The log's last sequence number (asking for entries after the largest one returns none,
-/// and the position).
-async fn latest_log_seq(env: &Environment) -> u64 {
-    log_query(env, &format!("since={}", u64::MAX)).await["latest"]
-        .as_u64()
-        .unwrap_or(0)
-}
-
-/// Stanzas on the link with the implementation after `since`, waiting up to `wait_ms` for
-/// the first.
-async fn fetch_log(env: &Environment, since: u64, wait_ms: u64) -> Vec<serde_json::Value> {
-    let query = format!(
-        "since={since}&remote={}&kind=stanza&wait_ms={wait_ms}",
-        env.sut.domain
-    );
-    log_query(env, &query).await["entries"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
 /// What crossed the link during the scenario and involves its actors (scenarios run in
-/// parallel share the link).
+/// parallel share the link), as seen on the wire.
+///
+/// # Errors
+/// The observer is blind: the tap could not be read.
 async fn federation_lines(
     env: &Environment,
-    since: u64,
-    started: std::time::Instant,
+    started_ms: u64,
     actors: &[Jid],
-) -> Vec<LinkLine> {
-    let started_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-        .saturating_sub(started.elapsed().as_millis() as u64);
-    let entries = fetch_log(env, since, 0).await;
-    let involves = |xml: &str| -> bool {
-        let Ok(mut elements) = parse_fragment(xml) else {
-            return false;
-        };
-        let Some(stanza) = elements.pop() else {
-            return false;
-        };
+) -> Result<Vec<LinkLine>, String> {
+    env.wire
+        .sync(Duration::ZERO)
+        .await
+        .map_err(|error| format!("the federation link cannot be observed: {error}"))?;
+    let involves = |element: &WireElement| {
         ["from", "to"].iter().any(|attr| {
-            stanza
+            element
+                .element
                 .attr(attr)
                 .and_then(|j| Jid::parse(j).ok())
                 .is_some_and(|j| actors.contains(&j.bare()))
         })
     };
-    entries
-        .iter()
-        .filter(|entry| entry["xml"].as_str().is_some_and(involves))
-        .map(|entry| LinkLine {
-            t_ms: entry["ts_ms"]
-                .as_u64()
-                .unwrap_or(0)
-                .saturating_sub(started_ms),
-            direction: entry["direction"].as_str().unwrap_or("?").to_string(),
-            local: entry["local"].as_str().unwrap_or("").to_string(),
-            remote: entry["remote"].as_str().unwrap_or("").to_string(),
-            xml: entry["xml"].as_str().unwrap_or("").to_string(),
+    Ok(env
+        .wire
+        .elements(started_ms, involves)
+        .into_iter()
+        .map(|element| {
+            let (local, remote) = link_ends(&element);
+            LinkLine {
+                t_ms: element.ts_ms.saturating_sub(started_ms),
+                direction: element.dir.as_str().to_string(),
+                local,
+                remote,
+                xml: element.raw,
+            }
         })
-        .collect()
+        .collect())
+}
+
+/// The reference-side and remote domains of the stream an element crossed, from the header
+/// its sender wrote.
+fn link_ends(element: &WireElement) -> (String, String) {
+    let header = element.header.as_ref();
+    let from = header.and_then(|h| h.from.clone()).unwrap_or_default();
+    let to = header.and_then(|h| h.to.clone()).unwrap_or_default();
+    match element.dir {
+        Dir::Out => (from, to),
+        Dir::In => (to, from),
+    }
 }
 
 impl Run<'_> {
@@ -375,21 +404,54 @@ impl Run<'_> {
                     resource,
                     jid,
                     session: None,
+                    gone: None,
                 },
             );
         }
         self.context = Context { values };
+        // Faults apply to this run's accounts only: parallel runs see correct servers.
+        let accounts: Vec<String> = self
+            .accounts
+            .values()
+            .map(|(role, account)| format!("{}@{}", account.user, side(self.env, *role).domain))
+            .collect();
+        for role in [Role::Ref, Role::Sut] {
+            let ids = side(self.env, role)
+                .add_faults(&accounts)
+                .await
+                .map_err(StepFailure::new)?;
+            if !ids.is_empty() {
+                self.faults.push((role, ids));
+            }
+        }
         Ok(())
     }
 
-    async fn teardown(&mut self) {
+    /// Closes the sessions, turns the run's faults off and deletes its accounts.
+    ///
+    /// # Errors
+    /// What could not be undone (a control API that fails), as text.
+    async fn teardown(&mut self) -> Result<(), String> {
         for actor in self.actors.values_mut() {
             if let Some(session) = actor.session.take() {
                 session.close().await;
             }
         }
+        let mut problems = Vec::new();
+        for (role, ids) in std::mem::take(&mut self.faults) {
+            if let Err(error) = side(self.env, role).remove_faults(&ids).await {
+                problems.push(error);
+            }
+        }
         for (role, account) in self.accounts.values() {
-            side(self.env, *role).delete_account(&account.user).await;
+            if let Err(error) = side(self.env, *role).delete_account(&account.user).await {
+                problems.push(format!("deleting account {}: {error}", account.user));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
         }
     }
 
@@ -415,10 +477,95 @@ impl Run<'_> {
     }
 
     fn session(&mut self, actor: &str) -> Result<&mut Session, StepFailure> {
-        self.actors
+        let entry = self
+            .actors
             .get_mut(actor)
-            .and_then(|a| a.session.as_mut())
-            .ok_or_else(|| StepFailure::new(format!("{actor} is not logged in")))
+            .ok_or_else(|| StepFailure::new(format!("{actor} is not an actor")))?;
+        match (&mut entry.session, &entry.gone) {
+            (Some(session), _) => Ok(session),
+            (None, Some(gone)) => Err(StepFailure::new(format!(
+                "{actor} is not logged in: {gone}"
+            ))),
+            (None, None) => Err(StepFailure::new(format!("{actor} is not logged in"))),
+        }
+    }
+
+    /// Fails if an actor's stream has ended without a step asking for it; `noticed` names
+    /// the step that noticed. A stream that ended with a stream error a step allowed is
+    /// detached from its actor.
+    fn check_sessions(&mut self, noticed: &str) -> StepResult {
+        let mut lost: Vec<(u64, String)> = Vec::new();
+        for actor in self.actors.values_mut() {
+            let Some(session) = &actor.session else {
+                continue;
+            };
+            let Some(ended) = session.ended() else {
+                continue;
+            };
+            let described = session.describe_end(&ended);
+            if ended.expected {
+                actor.gone = Some(format!("{described}, as a step allowed"));
+                actor.session = None;
+            } else {
+                lost.push((ended.t_ms, described));
+            }
+        }
+        lost.sort();
+        match lost.into_iter().next() {
+            None => Ok(()),
+            Some((_, described)) => Err(StepFailure::new(format!(
+                "{described}, noticed during {noticed}"
+            ))),
+        }
+    }
+
+    /// A liveness round trip on every connected actor: the pings go out together, then each
+    /// answer is awaited within one shared bound.
+    async fn liveness_of_all(&mut self) -> StepResult {
+        let deadline = tokio::time::Instant::now() + LIVENESS_BOUND;
+        let mut pending = Vec::new();
+        let mut failures = Vec::new();
+        let mut fail = |session: &Session, failure: Liveness| match failure {
+            // The stream ended with a stream error a step allowed.
+            Liveness::Ended(ended) if ended.expected => {}
+            Liveness::NoAnswer(_) => {
+                failures.push(session.describe_liveness(&Liveness::NoAnswer(LIVENESS_BOUND)));
+            }
+            failure => failures.push(session.describe_liveness(&failure)),
+        };
+        for actor in self.actors.values_mut() {
+            let Some(session) = actor.session.as_mut() else {
+                continue;
+            };
+            match session.ping().await {
+                Ok(id) => pending.push((session, id)),
+                Err(failure) => fail(session, failure),
+            }
+        }
+        for (session, id) in pending {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if let Err(failure) = session.pong(&id, remaining).await {
+                fail(session, failure);
+            }
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(StepFailure::new(failures.join("; ")))
+        }
+    }
+
+    /// Whether `actor`'s session still answers, as a note for a failure report (empty when
+    /// it answers).
+    async fn stall_note(&mut self, actor: &str) -> String {
+        const BOUND: Duration = Duration::from_secs(2);
+        let Ok(session) = self.session(actor) else {
+            return String::new();
+        };
+        match session.round_trip(BOUND).await {
+            Ok(()) => String::new(),
+            Err(failure) => format!("; {}", session.describe_liveness(&failure)),
+        }
     }
 
     async fn send(&mut self, actor: &str, stanza: Element) -> StepResult {
@@ -566,7 +713,13 @@ impl Run<'_> {
             Step::Federation(fed) => self.federation(fed).await,
             Step::Raw(raw) => {
                 let xml = self.render(&raw.xml, None)?;
-                self.session(&raw.actor)?
+                let session = self.session(&raw.actor)?;
+                if let Some(allowed) = &raw.allow_stream_error {
+                    let allowed: Vec<String> =
+                        allowed.values().into_iter().map(str::to_string).collect();
+                    session.allow_stream_errors(&allowed);
+                }
+                session
                     .send_raw(&xml)
                     .await
                     .map_err(|e| StepFailure::new(format!("{} could not send: {e}", raw.actor)))
@@ -589,18 +742,11 @@ impl Run<'_> {
     /// A ping round trip to the actor's own server (XEP-0199; an error reply serves as well):
     /// when it returns, the server has processed what the actor sent before it.
     async fn sync(&mut self, actor: &str) -> StepResult {
-        let domain = self.actors[actor].jid.domain().to_string();
-        let ping = Element::new("iq", ns::CLIENT)
-            .with_attr("type", "get")
-            .with_attr("to", domain)
-            .with_child(Element::new("ping", ns::PING));
-        self.session(actor)?
-            .iq(ping, REQUEST_BOUND)
+        let session = self.session(actor)?;
+        session
+            .round_trip(REQUEST_BOUND)
             .await
-            .map(|_| ())
-            .map_err(|e| {
-                StepFailure::new(format!("{actor}: no answer to a ping from its server: {e}"))
-            })
+            .map_err(|failure| StepFailure::new(session.describe_liveness(&failure)))
     }
 
     async fn signal(&mut self, from: &str, to: &str, presence_type: &str) -> StepResult {
@@ -644,18 +790,42 @@ impl Run<'_> {
         within: Duration,
     ) -> Result<Element, StepFailure> {
         let session = self.session(actor)?;
-        session
-            .wait_for(matcher, within)
-            .await
-            .map_err(|arrived| StepFailure {
-                message: format!(
-                    "{actor} received no {} within {}",
-                    matcher.describe(),
-                    humantime(within)
+        match session.wait_for(matcher, within).await {
+            Ok(stanza) => Ok(stanza),
+            Err(error) => Err(self.wait_failure(actor, matcher, within, error).await),
+        }
+    }
+
+    /// The failure of a wait for `matcher`: the stream's end if it ended, else what did not
+    /// arrive, with a note when the session no longer answers.
+    async fn wait_failure(
+        &mut self,
+        actor: &str,
+        matcher: &Matcher,
+        within: Duration,
+        error: WaitError,
+    ) -> StepFailure {
+        let message = match &error.ended {
+            Some(ended) => match self.session(actor) {
+                Ok(session) => format!(
+                    "{}, while waiting for {}",
+                    session.describe_end(ended),
+                    matcher.describe()
                 ),
-                awaited: Some(matcher.describe()),
-                arrived: tail_of(arrived),
-            })
+                Err(failure) => failure.message,
+            },
+            None => format!(
+                "{actor} received no {} within {}{}",
+                matcher.describe(),
+                humantime(within),
+                self.stall_note(actor).await
+            ),
+        };
+        StepFailure {
+            message,
+            awaited: Some(matcher.describe()),
+            arrived: tail_of(error.arrived),
+        }
     }
 
     fn matcher(
@@ -781,6 +951,14 @@ impl Run<'_> {
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
             let session = self.session(&expect.actor)?;
             let next = session.wait_for(&kind, remaining).await;
+            let next = match next {
+                Err(error) if error.ended.is_some() => {
+                    return Err(self
+                        .wait_failure(&expect.actor, &matcher, within, error)
+                        .await);
+                }
+                next => next,
+            };
             match next {
                 Ok(stanza) if matcher.matches(&stanza) => {}
                 Ok(stanza) => {
@@ -794,15 +972,16 @@ impl Run<'_> {
                         arrived: vec![stanza.to_xml(ns::CLIENT)],
                     });
                 }
-                Err(arrived) => {
+                Err(error) => {
                     return Err(StepFailure {
                         message: format!(
-                            "{} received only {i} of {count} within {}",
+                            "{} received only {i} of {count} within {}{}",
                             expect.actor,
-                            humantime(within)
+                            humantime(within),
+                            self.stall_note(&expect.actor).await
                         ),
                         awaited: Some(matcher.describe()),
-                        arrived: tail_of(arrived),
+                        arrived: tail_of(error.arrived),
                     });
                 }
             }
@@ -830,7 +1009,30 @@ impl Run<'_> {
             .ok_or_else(|| StepFailure::new("nothing to watch for"))?
         };
         let session = self.session(&none.actor)?;
-        match session.watch(&matcher, none.duration.0).await {
+        let mut seen = match session.watch(&matcher, none.duration.0).await {
+            Ok(seen) => seen,
+            Err(ended) => {
+                return Err(StepFailure::new(format!(
+                    "{}, during a window in which no {} was allowed: silence on an ended \
+                     stream proves nothing",
+                    session.describe_end(&ended),
+                    matcher.describe()
+                )));
+            }
+        };
+        if seen.is_none() {
+            // The window ends with a round trip: a stalled session cannot pass by silence,
+            // and what the server sent before its answer counts as within the window.
+            if let Err(failure) = session.round_trip(LIVENESS_BOUND).await {
+                return Err(StepFailure::new(format!(
+                    "{}, at the end of a window in which no {} was allowed",
+                    session.describe_liveness(&failure),
+                    matcher.describe()
+                )));
+            }
+            seen = session.take_matching(&matcher);
+        }
+        match seen {
             None => Ok(()),
             Some(stanza) => Err(StepFailure {
                 message: format!(
@@ -899,6 +1101,14 @@ impl Run<'_> {
                 })
                 .await;
             match push {
+                Err(WaitError {
+                    ended: Some(ended), ..
+                }) => {
+                    return Err(StepFailure::new(format!(
+                        "{}, while waiting for {actor}'s roster to change",
+                        session.describe_end(&ended)
+                    )));
+                }
                 Ok(push) => {
                     let item = push.child("query", ns::ROSTER).and_then(&find);
                     last = item.filter(|i| i.attr("subscription") != Some("remove"));
@@ -935,7 +1145,9 @@ impl Run<'_> {
         }
     }
 
-    /// Checks the reference server's federation log (its control API).
+    /// Checks what crossed the federation link, on the wire (see [`super::wire`]): stanzas
+    /// the reference server sent (`from` is on its side) or received (`from` is on the
+    /// implementation's side), in the `jabber:server` namespace as written.
     async fn federation(&mut self, fed: &FederationExpect) -> StepResult {
         let from = self
             .actors
@@ -944,7 +1156,11 @@ impl Run<'_> {
             .ok_or_else(|| StepFailure::new(format!("{} is not an actor", fed.from)))?;
         let to =
             Jid::parse(&self.address(&fed.to)?).map_err(|e| StepFailure::new(e.to_string()))?;
-        let direction = if from.1 == Role::Ref { "out" } else { "in" };
+        let dir = if from.1 == Role::Ref {
+            Dir::Out
+        } else {
+            Dir::In
+        };
         let body = fed
             .body
             .as_ref()
@@ -969,83 +1185,108 @@ impl Run<'_> {
             body.as_ref()
                 .map(|b| format!(" body '{}'", truncate(b, 40)))
                 .unwrap_or_default(),
-            if direction == "out" {
-                "sent by the reference server over"
-            } else {
-                "received by the reference server over"
+            match dir {
+                Dir::Out => "sent by the reference server over",
+                Dir::In => "received by the reference server over",
             },
         );
-        let matches = |entry: &serde_json::Value| -> bool {
-            if entry["direction"] != direction {
-                return false;
-            }
-            let Some(xml) = entry["xml"].as_str() else {
-                return false;
-            };
-            let Ok(mut elements) = parse_fragment(xml) else {
-                return false;
-            };
-            let Some(stanza) = elements.pop() else {
-                return false;
-            };
-            let attr_jid = |name: &str| {
-                stanza
-                    .attr(name)
-                    .and_then(|j| Jid::parse(j).ok())
-                    .map(|j| j.bare())
-            };
-            stanza.name == fed.stanza.as_str()
-                && attr_jid("from") == Some(from.0.clone())
-                && attr_jid("to") == Some(to.bare())
+        let attr_jid = |stanza: &Element, name: &str| {
+            stanza
+                .attr(name)
+                .and_then(|j| Jid::parse(j).ok())
+                .map(|j| j.bare())
+        };
+        // Everything but the namespace, so that a stanza in the wrong one is reported.
+        let like = |wire: &WireElement| -> bool {
+            let stanza = &wire.element;
+            wire.dir == dir
+                && stanza.name == fed.stanza.as_str()
+                && attr_jid(stanza, "from") == Some(from.0.clone())
+                && attr_jid(stanza, "to") == Some(to.bare())
                 && fed.stanza_type.as_deref().is_none_or(|t| {
                     stanza.attr("type").unwrap_or(if t == "available" {
                         "available"
                     } else {
                         "normal"
                     }) == t
-                        || (t == "available" && stanza.attr("type").is_none())
                 })
                 && body
                     .as_ref()
-                    .is_none_or(|b| stanza.child_text("body", ns::CLIENT).as_ref() == Some(b))
+                    .is_none_or(|b| stanza.child_text("body", &stanza.ns).as_ref() == Some(b))
+        };
+        let exact = |wire: &WireElement| like(wire) && wire.element.ns == ns::SERVER;
+        let blind = |error: String| {
+            StepFailure::new(format!(
+                "expected {describe}, but the link cannot be observed: {error}"
+            ))
         };
         let deadline = tokio::time::Instant::now() + within;
-        let mut since = self.log_start;
-        let mut seen: Vec<serde_json::Value> = Vec::new();
         loop {
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let wait_ms = (remaining.as_millis() as u64).clamp(1, 30_000);
-            let entries = fetch_log(self.env, since, wait_ms).await;
-            for entry in &entries {
-                since = since.max(entry["seq"].as_u64().unwrap_or(since));
+            if remaining.is_zero() {
+                // A conclusion about what did not cross needs a view synced after the
+                // deadline.
+                self.env.wire.sync(Duration::ZERO).await.map_err(blind)?;
+                break;
             }
-            seen.extend(entries);
-            let found = seen.iter().filter(|e| matches(e)).count();
-            let done = tokio::time::Instant::now() >= deadline;
+            let wait = remaining.min(Duration::from_secs(1));
+            self.env.wire.sync(wait).await.map_err(blind)?;
+            let found = self.env.wire.elements(self.started_ms, exact).len();
             if found >= wanted && !fed.exactly {
                 return Ok(());
             }
             if fed.exactly && found > wanted {
                 break;
             }
-            if done {
-                if found == wanted && fed.exactly {
-                    return Ok(());
-                }
-                break;
-            }
         }
-        let found = seen.iter().filter(|e| matches(e)).count();
+        let found = self.env.wire.elements(self.started_ms, exact).len();
+        let passed = if fed.exactly {
+            found == wanted
+        } else {
+            found >= wanted
+        };
+        if passed {
+            // A count that must not grow is a negative window: its sender must still be
+            // live, or the count proves nothing.
+            if fed.exactly
+                && let Some(session) = self
+                    .actors
+                    .get_mut(&fed.from)
+                    .and_then(|a| a.session.as_mut())
+                && let Err(failure) = session.round_trip(LIVENESS_BOUND).await
+            {
+                return Err(StepFailure::new(format!(
+                    "{}, at the end of the window for {describe}",
+                    session.describe_liveness(&failure)
+                )));
+            }
+            return Ok(());
+        }
+        let misplaced = self
+            .env
+            .wire
+            .elements(self.started_ms, |wire| like(wire) && !exact(wire));
+        let note = match misplaced.first() {
+            None => String::new(),
+            Some(wire) => format!(
+                " ({} more in namespace '{}' instead of '{}', RFC 6120 §4.8.3)",
+                misplaced.len(),
+                wire.element.ns,
+                ns::SERVER
+            ),
+        };
+        let own: Vec<Jid> = self.actors.values().map(|a| a.jid.bare()).collect();
+        let seen = self.env.wire.elements(self.started_ms, |wire| {
+            ["from", "to"]
+                .iter()
+                .any(|attr| attr_jid(&wire.element, attr).is_some_and(|jid| own.contains(&jid)))
+        });
         Err(StepFailure {
-            message: format!("expected {describe}; found {found}"),
+            message: format!("expected {describe}; found {found}{note}"),
             awaited: Some(describe),
             arrived: tail_of(
                 seen.iter()
-                    .filter_map(|e| {
-                        e["xml"]
-                            .as_str()
-                            .map(|x| format!("{} {x}", e["direction"].as_str().unwrap_or("?")))
-                    })
+                    .map(|wire| format!("{} {}", wire.dir.as_str(), wire.raw))
                     .collect(),
             ),
         })

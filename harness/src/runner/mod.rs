@@ -4,6 +4,7 @@
 pub mod cpu;
 pub mod env;
 pub mod exec;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

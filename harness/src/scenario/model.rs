@@ -736,6 +736,11 @@ pub struct RawStep {
     pub actor: String,
     /// The XML (templated), one or more stanzas in the client namespace.
     pub xml: String,
+    /// Stream error conditions (RFC 6120 §4.9.3) the server may answer this with by closing
+    /// the actor's stream, e.g. `invalid-from`: such an end is not a failure, and later
+    /// steps of the actor fail as not logged in. Any other end of the stream fails the run.
+    #[serde(default)]
+    pub allow_stream_error: Option<OneOrMany>,
 }
 
 /// A stanza matching an XML pattern: same name and namespace, at least the pattern's
