@@ -74,6 +74,7 @@ mod tests {
             duration_ms: 2,
             interrupted: false,
             results: vec![ScenarioResult {
+                judges: Default::default(),
                 id: "a".into(),
                 title: "A".into(),
                 pack: "core".into(),

@@ -94,6 +94,14 @@ fn testcase(result: &ScenarioResult) -> TestCase {
     case.set_filepath(&attribute(&result.file));
     case.set_system_out(&cdata(&system_out(result)));
     case.result = match &result.outcome {
+        Outcome::Pass if result.reference_only() => TestResult::SkippedWithCause {
+            type_: "reference-only".into(),
+            message: attribute(
+                "passed, but every check judged only the reference server: no verdict on the \
+                 implementation",
+            ),
+            cause: None,
+        },
         Outcome::Pass | Outcome::Flaky { .. } => TestResult::Success,
         Outcome::Fail => TestResult::Failure {
             type_: "fail".into(),
@@ -158,6 +166,7 @@ fn system_out(result: &ScenarioResult) -> String {
         "direction: {}\n",
         text::one_line(&result.direction)
     ));
+    out.push_str(&format!("judges: {}\n", result.judges.label()));
     for spec in &result.spec {
         out.push_str(&format!(
             "spec: {} {}",
@@ -240,6 +249,7 @@ mod tests {
 
     fn result(id: &str, pack: &str, outcome: Outcome) -> ScenarioResult {
         ScenarioResult {
+            judges: Default::default(),
             id: id.into(),
             title: "a title".into(),
             pack: pack.into(),
@@ -299,6 +309,7 @@ mod tests {
     fn failure_message_is_one_line_and_escaped_by_the_writer() {
         let mut failed = result("f", "core", Outcome::Fail);
         failed.failure = Some(Failure {
+            judges: None,
             step: 2,
             step_label: "expect \"bob\" <message>".into(),
             message: "wrong body:\nfoo & bar".into(),

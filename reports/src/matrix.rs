@@ -85,10 +85,15 @@ fn cell_of(result: &ScenarioResult) -> Cell {
         Outcome::Fail | Outcome::Flaky { .. } => {
             result.failure.as_ref().map(text::failure_headline)
         }
+        Outcome::Pass if result.reference_only() => Some(
+            "passed, but every check judged only the reference server: no verdict on the \
+             implementation"
+                .into(),
+        ),
         Outcome::Pass => None,
     };
     Cell {
-        outcome: result.outcome.label().to_string(),
+        outcome: result.verdict().to_string(),
         message,
     }
 }
@@ -107,7 +112,7 @@ impl Matrix {
             for result in &report.results {
                 *column
                     .outcomes
-                    .entry(result.outcome.label().to_string())
+                    .entry(result.verdict().to_string())
                     .or_default() += 1;
                 let key = result.name();
                 let row = *index.entry(key).or_insert_with(|| {

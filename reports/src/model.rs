@@ -102,6 +102,42 @@ impl Outcome {
     }
 }
 
+/// Whose behaviour a check or a run judges: the implementation under test, the reference
+/// server, or both (a cross-domain exchange involves the servers at both ends).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Judges {
+    /// Only the implementation under test.
+    Sut,
+    /// Only the reference server: not a verdict on the implementation.
+    Ref,
+    /// Both.
+    #[default]
+    Both,
+}
+
+impl Judges {
+    /// From whether the implementation and the reference server are judged; `None` when
+    /// neither is.
+    pub fn of(sut: bool, reference: bool) -> Option<Judges> {
+        match (sut, reference) {
+            (true, true) => Some(Judges::Both),
+            (true, false) => Some(Judges::Sut),
+            (false, true) => Some(Judges::Ref),
+            (false, false) => None,
+        }
+    }
+
+    /// "sut", "ref" or "both".
+    pub fn label(self) -> &'static str {
+        match self {
+            Judges::Sut => "sut",
+            Judges::Ref => "ref",
+            Judges::Both => "both",
+        }
+    }
+}
+
 /// Why a scenario failed: the step, what was awaited, what arrived instead.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
@@ -117,6 +153,24 @@ pub struct Failure {
     /// What arrived instead (serialized stanzas or events).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub arrived: Vec<String>,
+    /// Whose behaviour the failing check judges (absent when the failing step is an
+    /// action or no step at all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judges: Option<Judges>,
+}
+
+impl Failure {
+    /// A failure of step `step` (0: none) with only a message.
+    pub fn new(step: usize, step_label: impl Into<String>, message: impl Into<String>) -> Self {
+        Failure {
+            step,
+            step_label: step_label.into(),
+            message: message.into(),
+            awaited: None,
+            arrived: Vec::new(),
+            judges: None,
+        }
+    }
 }
 
 /// Which way a transcript line went, seen from the actor.
@@ -178,6 +232,10 @@ pub struct ScenarioResult {
     pub tags: Vec<String>,
     /// How it ended.
     pub outcome: Outcome,
+    /// Whose behaviour its checks judge; a pass that judges only the reference server is
+    /// not a pass of the implementation.
+    #[serde(default)]
+    pub judges: Judges,
     /// Why it failed (set for fail, xfail, and flaky's last failure).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
@@ -197,6 +255,22 @@ impl ScenarioResult {
     /// "id [ref→sut]", the name used in reports.
     pub fn name(&self) -> String {
         format!("{} [{}]", self.id, self.direction)
+    }
+
+    /// Whether it passed but judged only the reference server: no verdict on the
+    /// implementation.
+    pub fn reference_only(&self) -> bool {
+        self.outcome == Outcome::Pass && self.judges == Judges::Ref
+    }
+
+    /// The verdict on the implementation: the outcome's label, or "ref-only" for a pass
+    /// that judged only the reference server.
+    pub fn verdict(&self) -> &'static str {
+        if self.reference_only() {
+            "ref-only"
+        } else {
+            self.outcome.label()
+        }
     }
 }
 
@@ -234,6 +308,8 @@ pub struct Counts {
     pub xpassed: usize,
     /// Passed on retry.
     pub flaky: usize,
+    /// Passed, but every check judged only the reference server: not counted as passed.
+    pub reference_only: usize,
 }
 
 impl Counts {
@@ -242,6 +318,7 @@ impl Counts {
         let mut counts = Counts::default();
         for result in results {
             match result.outcome {
+                Outcome::Pass if result.reference_only() => counts.reference_only += 1,
                 Outcome::Pass => counts.passed += 1,
                 Outcome::Flaky { .. } => counts.flaky += 1,
                 Outcome::Fail => counts.failed += 1,
@@ -275,6 +352,12 @@ impl Counts {
         }
         if self.flaky > 0 {
             parts.push(format!("{} flaky (passed on retry)", self.flaky));
+        }
+        if self.reference_only > 0 {
+            parts.push(format!(
+                "{} passed judging only the reference server (not counted as passes)",
+                self.reference_only
+            ));
         }
         (!parts.is_empty()).then(|| parts.join(", "))
     }

@@ -44,9 +44,10 @@ impl TerminalStyle {
     }
 }
 
-/// The status word of an outcome, padded to the widest, and its color.
-fn status(outcome: &Outcome) -> (&'static str, &'static str) {
-    match outcome {
+/// The status word of a result, padded to the widest, and its color.
+fn status(result: &ScenarioResult) -> (&'static str, &'static str) {
+    match &result.outcome {
+        Outcome::Pass if result.reference_only() => ("REF  ", CYAN),
         Outcome::Pass => ("PASS ", GREEN),
         Outcome::Flaky { .. } => ("FLAKY", YELLOW),
         Outcome::Fail => ("FAIL ", RED_BOLD),
@@ -60,7 +61,7 @@ fn status(outcome: &Outcome) -> (&'static str, &'static str) {
 /// `PASS    12ms  id [ref→sut]`, followed for other outcomes by why
 /// (`FAIL    5.0s  id [ref→sut]  step 5 (...): no message from alice within 5s`).
 pub fn progress_line(result: &ScenarioResult, style: TerminalStyle) -> String {
-    let (word, sgr) = status(&result.outcome);
+    let (word, sgr) = status(result);
     let mut line = format!(
         "{} {:>6}  {}",
         style.paint(sgr, word),
@@ -68,6 +69,10 @@ pub fn progress_line(result: &ScenarioResult, style: TerminalStyle) -> String {
         text::one_line(&result.name())
     );
     let why = match &result.outcome {
+        Outcome::Pass if result.reference_only() => Some(
+            "passed, but judged only the reference server (not counted for the implementation)"
+                .to_owned(),
+        ),
         Outcome::Pass => None,
         Outcome::Flaky { attempts } => Some(format!("passed on attempt {attempts}")),
         Outcome::Fail => Some(
@@ -145,7 +150,7 @@ pub fn summary(report: &RunReport, style: TerminalStyle) -> String {
 }
 
 fn failure_block(out: &mut String, result: &ScenarioResult, style: TerminalStyle) {
-    let (word, sgr) = status(&result.outcome);
+    let (word, sgr) = status(result);
     let _ = writeln!(
         out,
         "{} {}: {}",
@@ -190,6 +195,9 @@ fn failure_block(out: &mut String, result: &ScenarioResult, style: TerminalStyle
                     &format!("{step}{}", text::one_line(&failure.message))
                 )
             );
+            if let Some(judges) = failure.judges {
+                let _ = writeln!(out, "  check judges: {}", text::judges_phrase(judges));
+            }
             if let Some(awaited) = &failure.awaited {
                 let _ = writeln!(out, "  awaited: {}", text::one_line(awaited));
             }
@@ -250,7 +258,8 @@ fn tail(
     }
 }
 
-/// "RFC 6121  MUST    pass 30 fail 1 xfail 0 skip 0 flaky 0", one row per document and level a
+/// "RFC 6121  MUST    pass 30 fail 1 xfail 0 skip 0 flaky 0 ref-only 2", one row per document
+/// and level a
 /// scenario cites (a scenario counts once per row however many sections it cites there).
 fn spec_table(out: &mut String, report: &RunReport, style: TerminalStyle) {
     let mut rows: BTreeMap<(String, Level), Vec<&ScenarioResult>> = BTreeMap::new();
@@ -285,7 +294,16 @@ fn spec_table(out: &mut String, report: &RunReport, style: TerminalStyle) {
         .unwrap_or(0);
     let num_width = rows
         .iter()
-        .flat_map(|(.., c)| [c.passed, c.failed, c.xfailed, c.skipped, c.flaky])
+        .flat_map(|(.., c)| {
+            [
+                c.passed,
+                c.failed,
+                c.xfailed,
+                c.skipped,
+                c.flaky,
+                c.reference_only,
+            ]
+        })
         .max()
         .unwrap_or(0)
         .to_string()
@@ -302,8 +320,8 @@ fn spec_table(out: &mut String, report: &RunReport, style: TerminalStyle) {
         };
         let _ = writeln!(
             out,
-            "  {doc:<doc_width$}  {level:<6}  pass {:>num_width$}  fail {failed}  xfail {:>num_width$}  skip {:>num_width$}  flaky {:>num_width$}",
-            counts.passed, counts.xfailed, counts.skipped, counts.flaky,
+            "  {doc:<doc_width$}  {level:<6}  pass {:>num_width$}  fail {failed}  xfail {:>num_width$}  skip {:>num_width$}  flaky {:>num_width$}  ref-only {:>num_width$}",
+            counts.passed, counts.xfailed, counts.skipped, counts.flaky, counts.reference_only,
         );
     }
     out.push('\n');
@@ -316,6 +334,7 @@ mod tests {
 
     fn result(outcome: Outcome) -> ScenarioResult {
         ScenarioResult {
+            judges: Default::default(),
             id: "presence-probe".into(),
             title: "Probe".into(),
             pack: "core".into(),
@@ -361,6 +380,7 @@ mod tests {
         let mut failed = result(Outcome::Fail);
         failed.duration_ms = 5_012;
         failed.failure = Some(Failure {
+            judges: None,
             step: 5,
             step_label: "expect bob presence".into(),
             message: "no presence from bob@sut.test within 5s".into(),
@@ -409,11 +429,15 @@ mod tests {
         uncited.spec.clear();
         let text = summary(&report(vec![twice, uncited]), PLAIN);
         assert!(
-            text.contains("  (no spec)  -       pass 0  fail 0  xfail 1  skip 0  flaky 0\n"),
+            text.contains(
+                "  (no spec)  -       pass 0  fail 0  xfail 1  skip 0  flaky 0  ref-only 0\n"
+            ),
             "{text}"
         );
         assert!(
-            text.contains("  RFC 6121   MUST    pass 1  fail 0  xfail 0  skip 0  flaky 0\n"),
+            text.contains(
+                "  RFC 6121   MUST    pass 1  fail 0  xfail 0  skip 0  flaky 0  ref-only 0\n"
+            ),
             "{text}"
         );
     }

@@ -142,6 +142,15 @@ pub(crate) fn failure_headline(failure: &Failure) -> String {
     line
 }
 
+/// Whose behaviour a failed check verifies, in words.
+pub(crate) fn judges_phrase(judges: crate::model::Judges) -> &'static str {
+    match judges {
+        crate::model::Judges::Sut => "the implementation under test",
+        crate::model::Judges::Ref => "the reference server only",
+        crate::model::Judges::Both => "both servers (the exchange crosses the link)",
+    }
+}
+
 /// Every field of a failure, one per line, for a JUnit failure body.
 pub(crate) fn failure_detail(failure: &Failure) -> String {
     let mut text = String::new();
@@ -149,6 +158,9 @@ pub(crate) fn failure_detail(failure: &Failure) -> String {
         let _ = writeln!(text, "{step}");
     }
     let _ = writeln!(text, "error: {}", multi_line(&failure.message));
+    if let Some(judges) = failure.judges {
+        let _ = writeln!(text, "check judges: {}", judges_phrase(judges));
+    }
     if let Some(awaited) = &failure.awaited {
         let _ = writeln!(text, "awaited: {}", multi_line(awaited));
     }
@@ -180,6 +192,7 @@ mod tests {
 
     fn failure() -> Failure {
         Failure {
+            judges: None,
             step: 5,
             step_label: "expect bob message from alice".into(),
             message: "no message from alice within 5s".into(),

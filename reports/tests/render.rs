@@ -3,7 +3,7 @@
 
 use imfed_reports::terminal::{self, TerminalStyle};
 use imfed_reports::{
-    Counts, Failure, Flow, Level, LinkLine, Outcome, RunReport, ScenarioResult, SpecRef,
+    Counts, Failure, Flow, Judges, Level, LinkLine, Outcome, RunReport, ScenarioResult, SpecRef,
     TranscriptLine, json, junit,
 };
 
@@ -41,6 +41,7 @@ fn link(t_ms: u64, direction: &str, xml: &str) -> LinkLine {
 
 fn scenario(pack: &str, id: &str, direction: &str, outcome: Outcome) -> ScenarioResult {
     ScenarioResult {
+        judges: Default::default(),
         id: id.into(),
         title: format!("{id} title"),
         pack: pack.into(),
@@ -96,6 +97,7 @@ fn fixture() -> RunReport {
     flaky.spec = message_spec;
     flaky.attempts = 2;
     flaky.failure = Some(Failure {
+        judges: None,
         step: 3,
         step_label: "expect alice message from bob".into(),
         message: "no message from bob within 5s".into(),
@@ -114,6 +116,7 @@ fn fixture() -> RunReport {
     fail.tags = vec!["presence".into()];
     fail.duration_ms = 5_013;
     fail.failure = Some(Failure {
+        judges: Some(Judges::Sut),
         step: 5,
         step_label: "expect bob message from alice".into(),
         message: "no message from alice within 5s".into(),
@@ -159,6 +162,7 @@ fn fixture() -> RunReport {
     );
     xfail.spec = vec![spec("XEP-0220", "2.4", Level::Must)];
     xfail.failure = Some(Failure {
+        judges: None,
         step: 2,
         step_label: "expect link db:verify".into(),
         message: "wrong id".into(),
@@ -202,6 +206,10 @@ fn fixture() -> RunReport {
     unsupported.attempts = 0;
     unsupported.duration_ms = 0;
 
+    // A pass whose checks judged only the reference server: no verdict on the target.
+    let mut reference_only = scenario("core", "unknown-domain", "ref→sut", Outcome::Pass);
+    reference_only.judges = Judges::Ref;
+
     RunReport {
         target: "sut".into(),
         protocol: "xmpp".into(),
@@ -210,7 +218,16 @@ fn fixture() -> RunReport {
         duration_ms: 6_000,
         interrupted: false,
         // Packs interleave: the JUnit suites follow first appearance.
-        results: vec![pass, flaky, xfail, fail, xpass, skipped, unsupported],
+        results: vec![
+            pass,
+            flaky,
+            xfail,
+            fail,
+            xpass,
+            skipped,
+            unsupported,
+            reference_only,
+        ],
     }
 }
 
@@ -267,8 +284,8 @@ fn junit_reads_back_with_an_independent_parser() {
     let names: Vec<&str> = suites.suites.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["core", "dialback"]);
     let cases: Vec<&junit_parser::TestCase> = suites.suites.iter().flat_map(|s| &s.cases).collect();
-    assert_eq!(cases.len(), 7);
-    assert_eq!(suites.suites[0].cases.len(), 4);
+    assert_eq!(cases.len(), 8);
+    assert_eq!(suites.suites[0].cases.len(), 5);
     assert_eq!(suites.suites[0].failures, 1);
     assert_eq!(suites.suites[1].failures, 1);
 
@@ -296,6 +313,7 @@ fn junit_reads_back_with_an_independent_parser() {
         skipped,
         [
             "roster-push [ref→sut]",
+            "unknown-domain [ref→sut]",
             "dialback-verify [ref→sut]",
             "dialback-starttls [ref→sut]"
         ]
@@ -397,6 +415,7 @@ fn second_target() -> RunReport {
         if index == 0 {
             result.outcome = Outcome::Fail;
             result.failure = Some(Failure {
+                judges: None,
                 step: 2,
                 step_label: "expect bob message".into(),
                 message: "bob received no message within 10s".into(),

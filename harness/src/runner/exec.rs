@@ -1,10 +1,10 @@
 //! Running one scenario in one direction: accounts, actors, steps, and what crossed the
 //! federation link, into a [`ScenarioResult`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use imfed_reports::{Failure, LinkLine, Outcome, ScenarioResult};
+use imfed_reports::{Failure, Judges, LinkLine, Outcome, ScenarioResult};
 use imfed_xmpp::{Element, Jid, ns};
 use tokio_util::sync::CancellationToken;
 
@@ -12,6 +12,7 @@ use super::env::{Account, Environment, Side};
 use super::wire::{Dir, WireElement, now_ms};
 use crate::driver::xmpp::{Liveness, Session, Transcript, WaitError, random_token};
 use crate::expect::{AddrMatch, Matcher, parse_fragment, truncate};
+use crate::scenario::judges::{judged, judged_by_scenario};
 use crate::scenario::load::LoadedScenario;
 use crate::scenario::model::{
     ActorDef, Availability, ErrorMatch, Expect, ExpectNone, FederationExpect, FromMatch,
@@ -160,13 +161,7 @@ pub async fn run_scenario(
     let bound = scenario.timeout.map_or(DEFAULT_SCENARIO_BOUND, |d| d.0);
     let setup = run.setup(scenario, run_id).await;
     let failure: Option<Failure> = if let Err(error) = setup {
-        Some(Failure {
-            step: 0,
-            step_label: "set up accounts".into(),
-            message: error.message,
-            awaited: None,
-            arrived: Vec::new(),
-        })
+        Some(Failure::new(0, "set up accounts", error.message))
     } else {
         let mut current = 0usize;
         let steps = async {
@@ -204,21 +199,18 @@ pub async fn run_scenario(
                 message: error.message,
                 awaited: error.awaited,
                 arrived: error.arrived,
+                judges: index.and_then(|index| judges_of(&judged(scenario, index), swapped)),
             }),
-            Some(Err(_)) => Some(Failure {
-                step: current + 1,
-                step_label: step_label(&scenario.steps[current].value),
-                message: format!("the scenario exceeded its bound of {bound:?} (watchdog)"),
-                awaited: None,
-                arrived: Vec::new(),
-            }),
-            None => Some(Failure {
-                step: current + 1,
-                step_label: step_label(&scenario.steps[current].value),
-                message: "interrupted".into(),
-                awaited: None,
-                arrived: Vec::new(),
-            }),
+            Some(Err(_)) => Some(Failure::new(
+                current + 1,
+                step_label(&scenario.steps[current].value),
+                format!("the scenario exceeded its bound of {bound:?} (watchdog)"),
+            )),
+            None => Some(Failure::new(
+                current + 1,
+                step_label(&scenario.steps[current].value),
+                "interrupted",
+            )),
         }
     };
     let torn_down = run.teardown().await;
@@ -231,13 +223,7 @@ pub async fn run_scenario(
             .into_iter()
             .chain(federation.as_ref().err().cloned())
             .collect();
-        (!problems.is_empty()).then(|| Failure {
-            step: 0,
-            step_label: "after the run".into(),
-            message: problems.join("; "),
-            awaited: None,
-            arrived: Vec::new(),
-        })
+        (!problems.is_empty()).then(|| Failure::new(0, "after the run", problems.join("; ")))
     });
     let federation = federation.unwrap_or_default();
     let interrupted =
@@ -260,11 +246,23 @@ pub async fn run_scenario(
             Outcome::Pass
         },
         failure: if interrupted { None } else { failure },
+        judges: run_judges(scenario, swapped),
         attempts: 1,
         duration_ms: transcript.started().elapsed().as_millis() as u64,
         transcript: transcript.lines(),
         federation,
     }
+}
+
+/// Whose servers the roles `roles` (as written) are in a run, `None` for no role.
+fn judges_of(roles: &BTreeSet<Role>, swapped: bool) -> Option<Judges> {
+    let on = |role: Role| roles.contains(&if swapped { role.other() } else { role });
+    Judges::of(on(Role::Sut), on(Role::Ref))
+}
+
+/// Whose behaviour a run of `scenario` judges (see [`crate::scenario::judges`]).
+pub fn run_judges(scenario: &crate::scenario::model::Scenario, swapped: bool) -> Judges {
+    judges_of(&judged_by_scenario(scenario), swapped).unwrap_or_default()
 }
 
 /// The scenario's spec references in report form.

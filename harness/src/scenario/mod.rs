@@ -1,6 +1,7 @@
-//! Scenario files: the language ([`model`]), loading ([`load`]), checks ([`validate`]) and
-//! templates ([`template`]).
+//! Scenario files: the language ([`model`]), loading ([`load`]), checks ([`validate`]),
+//! templates ([`template`]) and whose behaviour each check judges ([`judges`]).
 
+pub mod judges;
 pub mod load;
 pub mod model;
 pub mod template;

@@ -83,6 +83,22 @@ pub fn check(text: &str, actors: &[&str], repeat: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// The names inside the templates of `text` (`bob.jid`, `run.id`), in order; none when the
+/// text does not parse.
+pub fn tokens(text: &str) -> Vec<&str> {
+    pieces(text)
+        .map(|pieces| {
+            pieces
+                .into_iter()
+                .filter_map(|piece| match piece {
+                    Piece::Token(token) => Some(token),
+                    Piece::Text(_) => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Replaces every template with a value of the right shape, for syntax checks.
 pub fn placeholder(text: &str) -> String {
     match pieces(text) {
