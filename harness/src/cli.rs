@@ -91,9 +91,15 @@ pub struct MatrixArgs {
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub jobs: usize,
 
-    /// Rerun a failing scenario up to N times; a later pass is reported as flaky.
+    /// Rerun a failing scenario up to N times; a later pass is reported as flaky, which
+    /// still fails the run (exit 1) unless --accept-flaky.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub retries: u32,
+
+    /// Count a pass on retry (flaky) as a pass in the exit code. For development loops only:
+    /// a certification run (the default) never lets a retry launder a failure.
+    #[arg(long)]
+    pub accept_flaky: bool,
 }
 
 /// Which scenarios.
@@ -131,9 +137,15 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub jobs: usize,
 
-    /// Rerun a failing scenario up to N times; a later pass is reported as flaky.
+    /// Rerun a failing scenario up to N times; a later pass is reported as flaky, which
+    /// still fails the run (exit 1) unless --accept-flaky.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub retries: u32,
+
+    /// Count a pass on retry (flaky) as a pass in the exit code. For development loops only:
+    /// a certification run (the default) never lets a retry launder a failure.
+    #[arg(long)]
+    pub accept_flaky: bool,
 
     /// The target's expectations file (known failures with reasons).
     #[arg(long, value_name = "FILE")]
@@ -197,10 +209,25 @@ fn select(args: &SelectArgs) -> Result<Vec<LoadedScenario>, u8> {
             return Err(exit_code::USAGE);
         }
     };
-    Ok(loaded
+    let selected: Vec<LoadedScenario> = loaded
         .into_iter()
         .filter(|s| args.filter.iter().all(|f| f.matches(&s.scenario)))
-        .collect())
+        .collect();
+    if selected.is_empty() {
+        let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        let filters: Vec<String> = args.filter.iter().map(ToString::to_string).collect();
+        eprintln!(
+            "imfed: the selection matches no scenario (in {}{}); nothing was run",
+            shown.join(", "),
+            if filters.is_empty() {
+                String::new()
+            } else {
+                format!(", with --filter {}", filters.join(" --filter "))
+            }
+        );
+        return Err(exit_code::USAGE);
+    }
+    Ok(selected)
 }
 
 fn color_on(stream_is_tty: bool) -> bool {
@@ -457,16 +484,30 @@ async fn run(args: RunArgs, cancel: CancellationToken) -> u8 {
     };
     print!("{}", summary(&report, style));
     if code == exit_code::SUCCESS {
-        code = run_code(&report);
+        code = run_code(&report, args.accept_flaky);
     }
     code
 }
 
-/// The exit code a finished run earns.
-fn run_code(report: &RunReport) -> u8 {
+/// The exit code a finished run earns, and why when it is not success.
+fn run_code(report: &RunReport, accept_flaky: bool) -> u8 {
+    let counts = Counts::of(&report.results);
     if report.interrupted {
         exit_code::INTERRUPTED
-    } else if Counts::of(&report.results).failed > 0 {
+    } else if counts.failed > 0 {
+        exit_code::FAILURES
+    } else if counts.flaky > 0 && !accept_flaky {
+        eprintln!(
+            "imfed: {} run(s) passed only on a retry (flaky): a certification run does not \
+             count them as passes (--accept-flaky does, for development loops)",
+            counts.flaky
+        );
+        exit_code::FAILURES
+    } else if counts.passed + counts.xfailed + counts.flaky == 0 {
+        eprintln!(
+            "imfed: no scenario ran to a verdict ({} skipped or unsupported): nothing was checked",
+            counts.skipped
+        );
         exit_code::FAILURES
     } else {
         exit_code::SUCCESS
@@ -591,8 +632,9 @@ async fn matrix(args: MatrixArgs, cancel: CancellationToken) -> u8 {
         }
         let counts = Counts::of(&report.results);
         eprintln!("imfed: {}: {}", target.name(), counts.summary_line());
-        if run_code(&report) != exit_code::SUCCESS {
-            code = code.max(run_code(&report));
+        let earned = run_code(&report, args.accept_flaky);
+        if earned != exit_code::SUCCESS {
+            code = code.max(earned);
         }
         runs.push((target.name(), report));
         if cancel.is_cancelled() {

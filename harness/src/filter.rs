@@ -9,6 +9,14 @@ use crate::scenario::model::{Level, Scenario};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Filter {
     alternatives: Vec<Term>,
+    /// As written, for messages.
+    text: String,
+}
+
+impl std::fmt::Display for Filter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,7 +63,10 @@ impl std::str::FromStr for Filter {
             };
             alternatives.push(term);
         }
-        Ok(Filter { alternatives })
+        Ok(Filter {
+            alternatives,
+            text: text.to_string(),
+        })
     }
 }
 

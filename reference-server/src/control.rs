@@ -30,7 +30,7 @@ use tokio::net::TcpListener;
 use tracing::warn;
 
 use crate::core::{AccountError, Address};
-use crate::faults::{Fault, Switch};
+use crate::faults::{Fault, Involved, Switch};
 use crate::fedlog::{FedDirection, FedKind, FedQuery};
 use crate::xmpp::State;
 
@@ -217,6 +217,12 @@ struct TapParams {
 }
 
 async fn tap(AxumState(state): AxumState<State>, Query(params): Query<TapParams>) -> Response {
+    if state.faults.on(Switch::TapStalls, Involved::NONE) {
+        std::future::pending::<()>().await;
+    }
+    if state.faults.on(Switch::TapMalformed, Involved::NONE) {
+        return "{\"chunks\": [".into_response();
+    }
     let page = match params.wait_ms {
         Some(ms) if ms > 0 => {
             let wait = Duration::from_millis(ms).min(MAX_WAIT);

@@ -16,8 +16,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::Address;
 
+/// What a switch can be scoped to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// Stanzas and sessions of the accounts in its scope.
+    Accounts,
+    /// The federation link with the peer in its scope (nothing names an account).
+    Peer,
+    /// The whole server.
+    Server,
+}
+
 macro_rules! switches {
-    ($($(#[$doc:meta])* $variant:ident = $name:literal,)*) => {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal, $reach:ident;)*) => {
         /// One deliberate violation.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
@@ -35,6 +46,14 @@ macro_rules! switches {
                     $(Switch::$variant => $name,)*
                 }
             }
+
+            /// What it can be scoped to: a switch that does not reach accounts has to be
+            /// turned on for the whole server.
+            pub fn reach(self) -> Reach {
+                match self {
+                    $(Switch::$variant => Reach::$reach,)*
+                }
+            }
         }
     };
 }
@@ -42,45 +61,49 @@ macro_rules! switches {
 switches! {
     /// Available and unavailable presence is not sent over federation (RFC 6121 §4.2.2,
     /// §4.4.2, §4.5.2 broken).
-    DropPresenceOut = "drop_presence_out",
+    DropPresenceOut = "drop_presence_out", Accounts;
     /// An inbound `subscribed` is ignored, so the subscription never reaches "To"
     /// (RFC 6121 §3.1.6 broken).
-    IgnoreSubscribedIn = "ignore_subscribed_in",
+    IgnoreSubscribedIn = "ignore_subscribed_in", Accounts;
     /// Every message sent over federation is sent twice (RFC 2779 §5.4.2 broken).
-    DuplicateMessagesOut = "duplicate_messages_out",
+    DuplicateMessagesOut = "duplicate_messages_out", Accounts;
     /// Messages sent over federation are sent in swapped pairs (RFC 6120 §10.1 broken).
-    ReorderMessagesOut = "reorder_messages_out",
+    ReorderMessagesOut = "reorder_messages_out", Accounts;
     /// Stanza errors this server generates carry `undefined-condition` instead of the
     /// condition the RFC prescribes (RFC 6120 §8.3.3, RFC 6121 §8.5 broken).
-    WrongErrorCondition = "wrong_error_condition",
+    WrongErrorCondition = "wrong_error_condition", Accounts;
     /// Nothing is broadcast when a client disconnects without unavailable presence
     /// (RFC 6121 §4.5.3.2 broken).
-    NoUnavailableOnDisconnect = "no_unavailable_on_disconnect",
+    NoUnavailableOnDisconnect = "no_unavailable_on_disconnect", Accounts;
     /// Message bodies crossing federation inbound are re-encoded as Latin-1 mojibake
     /// (RFC 6120 §11.6 broken).
-    MangleUnicodeIn = "mangle_unicode_in",
+    MangleUnicodeIn = "mangle_unicode_in", Accounts;
     /// A 'from' a client puts on its stanzas is kept instead of being replaced by its bound
     /// JID (RFC 6120 §8.1.2.1 broken).
-    AcceptForgedFrom = "accept_forged_from",
+    AcceptForgedFrom = "accept_forged_from", Accounts;
     /// A client's denial of a pending subscription request (presence type `unsubscribed`) is
     /// treated as an approval (RFC 6121 §3.2.2 broken).
-    DenyAsApprove = "deny_as_approve",
+    DenyAsApprove = "deny_as_approve", Accounts;
     /// Broadcast presence also goes to roster contacts without a subscription from the user
     /// (RFC 6121 §4.2.2, §4.4.2 broken).
-    PresenceToNonSubscribers = "presence_to_non_subscribers",
+    PresenceToNonSubscribers = "presence_to_non_subscribers", Accounts;
     /// An inbound `<db:result/>` is accepted without asking the sender's authoritative
     /// server (XEP-0220 §2.1.2 broken).
-    SkipDialbackVerification = "skip_dialback_verification",
+    SkipDialbackVerification = "skip_dialback_verification", Peer;
     /// A client connection that has sent nothing for 0.4 s is closed, as an over-eager idle
     /// timeout would (RFC 6120 §4.6 asks servers to keep idle streams; a client is not
     /// required to send keepalives this often).
-    DropIdleClients = "drop_idle_clients",
+    DropIdleClients = "drop_idle_clients", Accounts;
     /// After a client's first two stanzas the server stops reading its stream, keeping the
     /// connection open (a stalled server).
-    StallClients = "stall_clients",
+    StallClients = "stall_clients", Accounts;
     /// The whole server shuts down when a client first sends it a message: a crash
     /// mid-run.
-    CrashMidRun = "crash_mid_run",
+    CrashMidRun = "crash_mid_run", Server;
+    /// The control API's wire tap (`GET /tap`) never answers: an observer that cannot see.
+    TapStalls = "tap_stalls", Server;
+    /// The control API's wire tap answers with something that is not its JSON.
+    TapMalformed = "tap_malformed", Server;
 }
 
 impl FromStr for Switch {

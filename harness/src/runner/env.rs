@@ -320,6 +320,17 @@ pub struct FaultPlan {
     pub reference: Vec<String>,
 }
 
+impl FaultPlan {
+    /// `switches` split into those turned on for each run's accounts and those that reach
+    /// no account (a link or the whole server) and are on for the whole run.
+    fn split(switches: &[String]) -> (Vec<String>, Vec<String>) {
+        switches.iter().cloned().partition(|name| {
+            name.parse::<imfed_server::faults::Switch>()
+                .is_ok_and(|switch| switch.reach() == imfed_server::faults::Reach::Accounts)
+        })
+    }
+}
+
 /// The running environment.
 #[derive(Debug)]
 pub struct Environment {
@@ -338,6 +349,8 @@ pub struct Environment {
     servers: Vec<imfed_server::Running>,
     server_runtime: Option<ServerRuntime>,
     launched: Option<Mutex<Launched>>,
+    /// Why the target is known to be dead; once set, it stays set for the run.
+    dead: Mutex<Option<String>>,
     blackhole: tokio::task::JoinHandle<()>,
 }
 
@@ -383,6 +396,7 @@ async fn reference_server(
     domain: &str,
     tls: TlsMode,
     routes: BTreeMap<String, String>,
+    misbehave: Vec<String>,
 ) -> Result<imfed_server::Running, EnvError> {
     let config = Config {
         domains: vec![domain.to_string()],
@@ -391,6 +405,7 @@ async fn reference_server(
         s2s_tls: tls,
         allow_plain_without_tls: true,
         s2s_timeout_ms: S2S_SETUP_BOUND_MS,
+        misbehave,
         ..Config::default()
     };
     let started = runtime
@@ -454,9 +469,12 @@ impl Environment {
                 let routes =
                     BTreeMap::from([(BLACKHOLE_DOMAIN.to_string(), blackhole_addr.to_string())]);
                 let runtime = ServerRuntime::new()?;
+                let (reference_faults, reference_global) = FaultPlan::split(&faults.reference);
+                let (sut_faults, sut_global) = FaultPlan::split(&faults.sut);
                 let reference =
-                    reference_server(&runtime, REF_DOMAIN, mode, routes.clone()).await?;
-                let sut = reference_server(&runtime, SUT_DOMAIN, mode, routes).await?;
+                    reference_server(&runtime, REF_DOMAIN, mode, routes.clone(), reference_global)
+                        .await?;
+                let sut = reference_server(&runtime, SUT_DOMAIN, mode, routes, sut_global).await?;
                 let (control, sut_control) = (control_of(&reference), control_of(&sut));
                 put_route(&control, SUT_DOMAIN, sut.addresses.s2s).await?;
                 put_route(&sut_control, REF_DOMAIN, reference.addresses.s2s).await?;
@@ -473,8 +491,8 @@ impl Environment {
                     }
                 };
                 Ok(Environment {
-                    reference: side(&reference, REF_DOMAIN, &faults.reference),
-                    sut: side(&sut, SUT_DOMAIN, &faults.sut),
+                    reference: side(&reference, REF_DOMAIN, &reference_faults),
+                    sut: side(&sut, SUT_DOMAIN, &sut_faults),
                     wire: WireTap::new(control),
                     target: target.name(),
                     unsupported: Vec::new(),
@@ -482,6 +500,7 @@ impl Environment {
                     servers: vec![reference, sut],
                     server_runtime: Some(runtime),
                     launched: None,
+                    dead: Mutex::default(),
                     blackhole,
                 })
             }
@@ -520,7 +539,9 @@ impl Environment {
         let s2s_tls = server_tls(file.s2s_tls.unwrap_or(file.tls));
         let routes = BTreeMap::from([(BLACKHOLE_DOMAIN.to_string(), blackhole_addr.to_string())]);
         let runtime = ServerRuntime::new()?;
-        let reference = reference_server(&runtime, REF_DOMAIN, s2s_tls, routes).await?;
+        let (reference_faults, reference_global) = FaultPlan::split(reference_faults);
+        let reference =
+            reference_server(&runtime, REF_DOMAIN, s2s_tls, routes, reference_global).await?;
         let control = control_of(&reference);
         // Template values for the target's launch and provisioning.
         let mut vars = BTreeMap::from([
@@ -653,6 +674,7 @@ impl Environment {
             servers: vec![reference],
             server_runtime: Some(runtime),
             launched,
+            dead: Mutex::default(),
             blackhole,
         })
     }
@@ -669,6 +691,56 @@ impl Environment {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         None
+    }
+
+    /// Why the target is known to be dead, if it is.
+    pub fn dead(&self) -> Option<String> {
+        self.dead.lock().expect("dead lock").clone()
+    }
+
+    /// Checks that the target still lives: its process runs (when launched), the server
+    /// playing it has not shut down (the built-in reference target), and both its listeners
+    /// answer a stream header. A target found dead stays dead for the rest of the run.
+    ///
+    /// # Errors
+    /// Why the target is dead.
+    pub async fn check_target(&self) -> Result<(), String> {
+        if let Some(reason) = self.dead() {
+            return Err(reason);
+        }
+        let alive = self.probe().await;
+        if let Err(reason) = &alive {
+            warn!(%reason, "the target is dead");
+            *self.dead.lock().expect("dead lock") = Some(reason.clone());
+        }
+        alive
+    }
+
+    async fn probe(&self) -> Result<(), String> {
+        if let Some(launched) = &self.launched
+            && let Ok(Some(status)) = launched.lock().expect("launched lock").child.try_wait()
+        {
+            return Err(format!("the target process has exited ({status})"));
+        }
+        if self.servers.len() > 1 && self.servers[1].shutdown_token().is_cancelled() {
+            return Err("the server playing the implementation has shut down".into());
+        }
+        for (what, addr, content_ns) in [
+            ("client", self.sut.c2s, ns::CLIENT),
+            ("server-to-server", self.sut.s2s, ns::SERVER),
+        ] {
+            if let Err(error) = answers_stream_header(addr, &self.sut.domain, content_ns).await {
+                let exited = self
+                    .target_exit()
+                    .await
+                    .map(|status| format!("; the target process has exited ({status})"))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "the target's {what} listener {addr} {error}{exited}"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Stops everything, bounded.
@@ -722,6 +794,55 @@ fn port_names(text: &str) -> Vec<String> {
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join(" | ")
+}
+
+/// Bound on each part of a liveness probe of a listener.
+const PROBE_BOUND: Duration = Duration::from_secs(5);
+
+/// Whether the listener at `addr` answers an opening stream header with one of its own
+/// (RFC 6120 §4.2); the stream is closed at once.
+async fn answers_stream_header(
+    addr: SocketAddr,
+    domain: &str,
+    content_ns: &str,
+) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::time::timeout(PROBE_BOUND, tokio::net::TcpStream::connect(addr))
+        .await
+        .map_err(|_| format!("accepted no connection within {}s", PROBE_BOUND.as_secs()))?
+        .map_err(|error| format!("refused a connection ({error})"))?;
+    let mut header = imfed_xmpp::StreamHeader::new(content_ns);
+    header.to = Some(domain.to_string());
+    header.version = Some("1.0".into());
+    header.dialback = content_ns == ns::SERVER;
+    let mut out = Vec::new();
+    header.write_to(&mut out);
+    tcp.write_all(&out)
+        .await
+        .map_err(|error| format!("failed when written to ({error})"))?;
+    let mut parser = imfed_xmpp::StreamParser::new(imfed_xmpp::Limits::default());
+    let mut buf = vec![0; 4096];
+    let answered = tokio::time::timeout(PROBE_BOUND, async {
+        loop {
+            match parser.next_event() {
+                Ok(Some(imfed_xmpp::StreamEvent::Header(_))) => return Ok(()),
+                Ok(Some(_)) => return Err("answered without a stream header".to_string()),
+                Ok(None) => {}
+                Err(error) => return Err(format!("answered with invalid XML ({error})")),
+            }
+            match tcp.read(&mut buf).await {
+                Ok(0) => return Err("closed the connection without a stream header".into()),
+                Ok(read) => parser.feed(&buf[..read]),
+                Err(error) => return Err(format!("failed when read from ({error})")),
+            }
+        }
+    })
+    .await
+    .map_err(|_| format!("sent no stream header within {}s", PROBE_BOUND.as_secs()))?;
+    let _ = tcp
+        .write_all(imfed_xmpp::stream::STREAM_CLOSE.as_bytes())
+        .await;
+    answered
 }
 
 /// Waits until every address accepts TCP connections, the process is gone, or `bound`.

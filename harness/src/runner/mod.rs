@@ -9,7 +9,7 @@ pub mod wire;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use imfed_reports::{Outcome, RunReport, ScenarioResult};
+use imfed_reports::{Failure, Outcome, RunReport, ScenarioResult};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -71,6 +71,7 @@ pub fn not_run(job: &Job, outcome: Outcome) -> ScenarioResult {
         tags: scenario.tags.clone(),
         outcome,
         failure: None,
+        judges: exec::run_judges(scenario, job.swapped),
         attempts: 0,
         duration_ms: 0,
         transcript: Vec::new(),
@@ -103,33 +104,54 @@ async fn run_job(
             },
         );
     }
+    if let Some(reason) = env.dead() {
+        // Nothing runs against a target that died earlier in the run.
+        let mut result = not_run(job, Outcome::Fail);
+        result.failure = Some(target_failure(format!(
+            "not run: the target died earlier in this run: {reason}"
+        )));
+        return result;
+    }
     let mut attempts = 0;
-    let mut result = loop {
+    let (mut result, alive) = loop {
         attempts += 1;
         let result = exec::run_scenario(env, &job.scenario, job.swapped, run_id, cancel).await;
+        // The target is checked after every run, passes included: a run never reports
+        // green on a target that died during it, and a dead target is not retried.
+        let alive = env.check_target().await;
         let retry = result.outcome == Outcome::Fail
+            && alive.is_ok()
             && attempts <= options.retries
             && !cancel.is_cancelled();
         if !retry {
-            break result;
+            break (result, alive);
         }
     };
     result.attempts = attempts;
-    let exited = match result.outcome {
-        Outcome::Fail => env.target_exit().await,
-        _ => None,
-    };
-    if let (Some(failure), Some(status)) = (result.failure.as_mut(), exited) {
-        // A crashed implementation explains every failure after it: say so.
-        failure
-            .message
-            .push_str(&format!("; the target process has exited ({status})"));
-    }
     if result.outcome == Outcome::Pass && attempts > 1 {
         result.outcome = Outcome::Flaky { attempts };
     }
     expectations.apply(&mut result);
+    if let Err(reason) = alive {
+        // A dead target is never an expected failure, and it explains every failure.
+        match result.failure.as_mut() {
+            Some(failure) if matches!(result.outcome, Outcome::Fail | Outcome::XFail { .. }) => {
+                failure
+                    .message
+                    .push_str(&format!("; then the target died: {reason}"));
+            }
+            _ => result.failure = Some(target_failure(reason)),
+        }
+        result.outcome = Outcome::Fail;
+    }
     result
+}
+
+/// How the report names the check of the target after a run.
+pub const TARGET_CHECK: &str = "target check after the run";
+
+fn target_failure(message: String) -> Failure {
+    Failure::new(0, TARGET_CHECK, message)
 }
 
 /// Runs every job against `env`, sending each result on `progress` as it completes, and
