@@ -39,7 +39,7 @@ pub fn role_of_address(scenario: &Scenario, text: &str) -> Option<Role> {
     })
 }
 
-fn actor_role(scenario: &Scenario, actor: &str) -> Option<Role> {
+pub(crate) fn actor_role(scenario: &Scenario, actor: &str) -> Option<Role> {
     scenario.actors.get(actor).map(|def| def.role())
 }
 
@@ -57,7 +57,7 @@ fn receiving(scenario: &Scenario, actor: &str, sender: Option<&str>) -> BTreeSet
     }
 }
 
-fn sender_of_expect(expect: &Expect) -> Option<&str> {
+pub(crate) fn sender_of_expect(expect: &Expect) -> Option<&str> {
     expect
         .message
         .as_ref()
@@ -77,7 +77,7 @@ fn sender_of_expect(expect: &Expect) -> Option<&str> {
             .map(|state| state.contact.as_str()))
 }
 
-fn sender_of_none(none: &ExpectNone) -> Option<&str> {
+pub(crate) fn sender_of_none(none: &ExpectNone) -> Option<&str> {
     if none.any {
         return None;
     }
@@ -96,7 +96,11 @@ fn sender_of_none(none: &ExpectNone) -> Option<&str> {
 }
 
 /// The recipient of the last stanza `actor` sent before step `index`.
-fn last_recipient<'a>(scenario: &'a Scenario, index: usize, actor: &str) -> Option<&'a str> {
+pub(crate) fn last_recipient<'a>(
+    scenario: &'a Scenario,
+    index: usize,
+    actor: &str,
+) -> Option<&'a str> {
     scenario.steps[..index]
         .iter()
         .rev()

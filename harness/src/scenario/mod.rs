@@ -6,6 +6,7 @@ pub mod load;
 pub mod model;
 pub mod template;
 pub mod validate;
+pub mod windows;
 
 /// The JSON Schema of scenario files, generated from [`model::Scenario`].
 pub fn json_schema() -> String {

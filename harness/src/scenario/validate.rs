@@ -53,15 +53,23 @@ pub fn check(scenario: &Scenario, file: &Path) -> Vec<InputError> {
         }
     }
     let names: Vec<&str> = scenario.actors.keys().map(String::as_str).collect();
+    let mut problems: Vec<(usize, String)> = Vec::new();
     for (index, step) in scenario.steps.iter().enumerate() {
-        for message in check_step(step, &names) {
-            errors.push(InputError::at(
-                file,
-                step.line,
-                step.column,
-                format!("step {}: {message}", index + 1),
-            ));
-        }
+        problems.extend(check_step(step, &names).into_iter().map(|m| (index, m)));
+    }
+    // The window rule needs steps whose actors exist.
+    if problems.is_empty() {
+        problems.extend(super::windows::check(scenario));
+    }
+    problems.sort_by_key(|(index, _)| *index);
+    for (index, message) in problems {
+        let step = &scenario.steps[index];
+        errors.push(InputError::at(
+            file,
+            step.line,
+            step.column,
+            format!("step {}: {message}", index + 1),
+        ));
     }
     errors
 }
