@@ -100,10 +100,46 @@ switches! {
     /// The whole server shuts down when a client first sends it a message: a crash
     /// mid-run.
     CrashMidRun = "crash_mid_run", Server;
+    /// `<thread/>` is removed from messages sent over federation (RFC 6121 §5.2.5 broken).
+    StripThreadOut = "strip_thread_out", Accounts;
+    /// Message bodies sent over federation are XML-escaped twice, so `&` arrives as `&amp;`
+    /// (RFC 6120 §11 broken: a classic double-encoding bug).
+    EscapeBodiesTwiceOut = "escape_bodies_twice_out", Accounts;
+    /// Message bodies sent over federation are cut to 4096 characters (RFC 6120 §13.12
+    /// broken).
+    TruncateBodiesOut = "truncate_bodies_out", Accounts;
+    /// Stanza errors this server generates carry no `id` (RFC 6120 §8.3.1 broken).
+    ErrorsWithoutId = "errors_without_id", Accounts;
+    /// A subscription request to an account that does not exist is approved on its behalf
+    /// (RFC 6121 §8.5.1 broken).
+    ApproveUnknownContacts = "approve_unknown_contacts", Accounts;
+    /// A message to a full JID is delivered as if sent to the bare JID (RFC 6121 §8.5.3
+    /// broken).
+    FullJidAsBare = "full_jid_as_bare", Accounts;
+    /// A message to a resource that is not connected is bounced, chat included
+    /// (RFC 6121 §8.5.3.2.1 broken).
+    BounceAbsentResource = "bounce_absent_resource", Accounts;
+    /// A groupchat message to a bare JID is delivered like a chat message instead of being
+    /// refused (RFC 6121 §8.5.2.1.1 broken).
+    DeliverGroupchatToBare = "deliver_groupchat_to_bare", Accounts;
+    /// A message to a bare JID reaches only the first of the available resources it is for
+    /// (RFC 6121 §8.5.2.1.1 broken for headline and normal messages).
+    OneResourceOnly = "one_resource_only", Accounts;
+    /// A message delivered for a bare JID gets the resource's full JID as its 'to'
+    /// (RFC 6121 §8.5.2.1.1: "the server MUST NOT rewrite the 'to' attribute").
+    RewriteBareTo = "rewrite_bare_to", Accounts;
     /// The control API's wire tap (`GET /tap`) never answers: an observer that cannot see.
     TapStalls = "tap_stalls", Server;
     /// The control API's wire tap answers with something that is not its JSON.
     TapMalformed = "tap_malformed", Server;
+}
+
+impl Switch {
+    /// Whether the switch breaks what this server shows an observer (its control API)
+    /// rather than how it behaves as a server: not a mutant of the server.
+    pub fn is_observer(self) -> bool {
+        matches!(self, Switch::TapStalls | Switch::TapMalformed)
+    }
 }
 
 impl FromStr for Switch {

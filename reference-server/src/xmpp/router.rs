@@ -134,14 +134,43 @@ impl Shared {
                 if !self.hosts(from.domain()) && self.fault_for(Switch::MangleUnicodeIn, &stanza) {
                     mangle_body(&mut stanza);
                 }
-                let mtype = MessageType::of(&stanza);
+                let mut mtype = MessageType::of(&stanza);
+                let mut target = target;
+                if target.endpoint.is_some() && self.fault_for(Switch::FullJidAsBare, &stanza) {
+                    target.endpoint = None;
+                }
+                if let Some(endpoint) = &target.endpoint
+                    && !self.core().is_connected(&target.addr, endpoint)
+                    && self.fault_for(Switch::BounceAbsentResource, &stanza)
+                {
+                    self.bounce(&stanza, StanzaErrorCondition::ServiceUnavailable);
+                    return;
+                }
+                if mtype == MessageType::Groupchat
+                    && target.endpoint.is_none()
+                    && self.fault_for(Switch::DeliverGroupchatToBare, &stanza)
+                {
+                    mtype = MessageType::Chat;
+                }
                 let disposition = self
                     .core()
                     .message_disposition(&target, message_kind(mtype));
                 match disposition {
-                    MessageDisposition::Deliver(endpoints) => {
+                    MessageDisposition::Deliver(mut endpoints) => {
+                        if self.fault_for(Switch::OneResourceOnly, &stanza) {
+                            endpoints.truncate(1);
+                        }
+                        let rewrite = target.endpoint.is_none()
+                            && self.fault_for(Switch::RewriteBareTo, &stanza);
                         for endpoint in endpoints {
-                            self.deliver_to(&target.addr, &endpoint, stanza.clone());
+                            let mut copy = stanza.clone();
+                            if rewrite {
+                                copy.set_attr(
+                                    "to",
+                                    jid_of(&target.addr, Some(&endpoint)).to_string(),
+                                );
+                            }
+                            self.deliver_to(&target.addr, &endpoint, copy);
                         }
                     }
                     // §8.5.1 and §8.5.2.2.1: the reference server always answers, so that
@@ -186,6 +215,17 @@ impl Shared {
             if action == SubscriptionAction::Subscribed
                 && self.fault_for(Switch::IgnoreSubscribedIn, &stanza)
             {
+                return;
+            }
+            if action == SubscriptionAction::Subscribe
+                && !self.core().exists(&target.addr)
+                && self.fault_for(Switch::ApproveUnknownContacts, &stanza)
+            {
+                self.route(presence_stanza(
+                    &Target::bare(&target.addr),
+                    &Target::bare(&sender.addr),
+                    &Signal::Subscription(SubscriptionAction::Subscribed),
+                ));
                 return;
             }
             let effects = self
@@ -237,7 +277,10 @@ impl Shared {
         } else {
             condition
         };
-        let reply = error_reply(stanza, &StanzaError::new(condition));
+        let mut reply = error_reply(stanza, &StanzaError::new(condition));
+        if self.fault_for(Switch::ErrorsWithoutId, stanza) {
+            reply.remove_attr("id");
+        }
         self.route(reply);
     }
 

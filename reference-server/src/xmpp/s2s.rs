@@ -615,6 +615,7 @@ async fn carry(
                 }
                 let is_message = StanzaKind::of(&stanza) == Some(StanzaKind::Message)
                     && MessageType::of(&stanza) != MessageType::Error;
+                let stanza = if is_message { mutate_message(state, stanza) } else { stanza };
                 if is_message && state.fault_for(Switch::ReorderMessagesOut, &stanza) {
                     match held.take() {
                         None => { held = Some(stanza); continue; }
@@ -650,6 +651,31 @@ async fn carry(
             () = state.shutdown.cancelled() => return Ok(()),
         }
     }
+}
+
+/// The faults that alter a message on its way out: [`Switch::StripThreadOut`],
+/// [`Switch::EscapeBodiesTwiceOut`], [`Switch::TruncateBodiesOut`].
+fn mutate_message(state: &Shared, mut stanza: Element) -> Element {
+    if state.fault_for(Switch::StripThreadOut, &stanza) {
+        stanza.remove_children("thread", ns::CLIENT);
+    }
+    let escape = state.fault_for(Switch::EscapeBodiesTwiceOut, &stanza);
+    let truncate = state.fault_for(Switch::TruncateBodiesOut, &stanza);
+    if (escape || truncate)
+        && let Some(body) = stanza.child_mut("body", ns::CLIENT)
+    {
+        let mut text = body.text();
+        if escape {
+            let mut escaped = Vec::new();
+            imfed_xmpp::element::escape_into(&text, false, &mut escaped);
+            text = String::from_utf8_lossy(&escaped).into_owned();
+        }
+        if truncate {
+            text = text.chars().take(4096).collect();
+        }
+        body.children = vec![imfed_xmpp::Node::Text(text)];
+    }
+    stanza
 }
 
 /// Available or unavailable presence (not subscription signals or probes).
