@@ -42,6 +42,10 @@ pub enum Command {
     /// Run the scenarios against several targets and write the interop matrix
     /// (HTML, Markdown, JSON) and each target's reports.
     Matrix(MatrixArgs),
+    /// Run the scenarios against every mutant of the reference server (deliberately broken
+    /// servers) and print the mutation table: for each scenario the mutants that make it
+    /// fail, the scenarios none does (gaps), and the mutation score.
+    Mutants(crate::mutants::MutantsArgs),
     /// Print the JSON Schema of scenario files.
     Schema,
     /// Serve DNS on loopback for implementations that find peers only by DNS: SRV
@@ -190,7 +194,8 @@ fn default_paths() -> Vec<PathBuf> {
     vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/core")]
 }
 
-fn select(args: &SelectArgs) -> Result<Vec<LoadedScenario>, u8> {
+/// The scenarios `args` select; `Err` is the exit code after the problem was printed.
+pub(crate) fn select(args: &SelectArgs) -> Result<Vec<LoadedScenario>, u8> {
     let paths = if args.paths.is_empty() {
         default_paths()
     } else {
@@ -286,6 +291,7 @@ pub async fn main(cli: Cli, cancel: CancellationToken) -> u8 {
         },
         Command::Run(args) => run(args, cancel).await,
         Command::Matrix(args) => matrix(args, cancel).await,
+        Command::Mutants(args) => crate::mutants::mutants(args, cancel).await,
         Command::Dns(args) => dns(args, cancel).await,
     }
 }
@@ -530,7 +536,8 @@ fn write_reports(report: &RunReport, junit: &Path, json: &Path) -> u8 {
     code
 }
 
-fn write_report(path: &Path, contents: &str) -> Result<(), String> {
+/// Writes a report file, making its folder.
+pub(crate) fn write_report(path: &Path, contents: &str) -> Result<(), String> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     }
@@ -679,4 +686,58 @@ async fn matrix(args: MatrixArgs, cancel: CancellationToken) -> u8 {
         runs.iter().flat_map(|(_, r)| &r.results).collect();
     println!("{}", Counts::of(all).summary_line());
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imfed_reports::{Outcome, ScenarioResult};
+
+    fn report(outcomes: Vec<Outcome>) -> RunReport {
+        let results = outcomes
+            .into_iter()
+            .map(|outcome| ScenarioResult {
+                id: "x".into(),
+                title: String::new(),
+                pack: "core".into(),
+                file: String::new(),
+                direction: "ref→sut".into(),
+                spec: vec![],
+                tags: vec![],
+                outcome,
+                failure: None,
+                judges: Default::default(),
+                attempts: 1,
+                duration_ms: 0,
+                transcript: vec![],
+                federation: vec![],
+            })
+            .collect();
+        RunReport {
+            target: "t".into(),
+            protocol: "xmpp".into(),
+            imfed_version: "0".into(),
+            started_ms: 0,
+            duration_ms: 0,
+            interrupted: false,
+            results,
+        }
+    }
+
+    #[test]
+    fn a_retry_does_not_launder_a_failure_and_nothing_checked_is_no_pass() {
+        let flaky = report(vec![Outcome::Pass, Outcome::Flaky { attempts: 2 }]);
+        assert_eq!(run_code(&flaky, false), exit_code::FAILURES);
+        assert_eq!(run_code(&flaky, true), exit_code::SUCCESS);
+        let skipped = report(vec![Outcome::Unsupported {
+            capability: "c".into(),
+        }]);
+        assert_eq!(run_code(&skipped, false), exit_code::FAILURES);
+        let expected = report(vec![Outcome::XFail { reason: "r".into() }]);
+        assert_eq!(run_code(&expected, false), exit_code::SUCCESS);
+        assert_eq!(
+            run_code(&report(vec![Outcome::Fail]), true),
+            exit_code::FAILURES
+        );
+    }
 }

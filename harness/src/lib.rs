@@ -13,6 +13,7 @@ pub mod exit_code;
 pub mod expect;
 pub mod expectations;
 pub mod filter;
+pub mod mutants;
 pub mod runner;
 pub mod scenario;
 pub mod target;

@@ -7,6 +7,7 @@ pub mod json;
 pub mod junit;
 pub mod matrix;
 pub mod model;
+pub mod mutation;
 pub mod terminal;
 mod text;
 

@@ -742,7 +742,7 @@ impl Run<'_> {
     async fn sync(&mut self, actor: &str) -> StepResult {
         let session = self.session(actor)?;
         session
-            .round_trip(REQUEST_BOUND)
+            .round_trip(LIVENESS_BOUND)
             .await
             .map_err(|failure| StepFailure::new(session.describe_liveness(&failure)))
     }
