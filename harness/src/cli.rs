@@ -536,6 +536,28 @@ fn write_reports(report: &RunReport, junit: &Path, json: &Path) -> u8 {
     code
 }
 
+/// The baseline to compare with: `None` without `--baseline` or with `--update-baseline`;
+/// `Err` is the exit code after the problem was printed.
+pub(crate) fn read_baseline<T>(
+    path: Option<&Path>,
+    update: bool,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, u8> {
+    let Some(path) = path.filter(|_| !update) else {
+        return Ok(None);
+    };
+    match std::fs::read_to_string(path)
+        .map_err(|e| e.to_string())
+        .and_then(|text| parse(&text))
+    {
+        Ok(baseline) => Ok(Some(baseline)),
+        Err(error) => {
+            eprintln!("imfed: baseline {}: {error}", path.display());
+            Err(exit_code::USAGE)
+        }
+    }
+}
+
 /// Writes a report file, making its folder.
 pub(crate) fn write_report(path: &Path, contents: &str) -> Result<(), String> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -595,18 +617,11 @@ async fn matrix(args: MatrixArgs, cancel: CancellationToken) -> u8 {
         eprintln!("imfed: two targets share a name; matrix columns need distinct names");
         return exit_code::USAGE;
     }
-    let baseline = match (&args.baseline, args.update_baseline) {
-        (Some(path), false) => match std::fs::read_to_string(path)
-            .map_err(|e| e.to_string())
-            .and_then(|text| m::from_json(&text).map_err(|e| e.to_string()))
-        {
-            Ok(baseline) => Some(baseline),
-            Err(error) => {
-                eprintln!("imfed: baseline {}: {error}", path.display());
-                return exit_code::USAGE;
-            }
-        },
-        _ => None,
+    let baseline = match read_baseline(args.baseline.as_deref(), args.update_baseline, |text| {
+        m::from_json(text).map_err(|e| e.to_string())
+    }) {
+        Ok(baseline) => baseline,
+        Err(code) => return code,
     };
     let plan = Plan {
         scenarios: &scenarios,

@@ -18,7 +18,7 @@ use imfed_server::faults::Switch;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{SelectArgs, select, write_report};
+use crate::cli::{SelectArgs, read_baseline, select, write_report};
 use crate::exit_code;
 use crate::expectations::Expectations;
 use crate::runner::env::{Environment, FaultPlan};
@@ -121,18 +121,11 @@ pub async fn mutants(args: MutantsArgs, cancel: CancellationToken) -> u8 {
             return exit_code::USAGE;
         }
     }
-    let baseline = match (&args.baseline, args.update_baseline) {
-        (Some(path), false) => match std::fs::read_to_string(path)
-            .map_err(|e| e.to_string())
-            .and_then(|text| mutation::from_json(&text).map_err(|e| e.to_string()))
-        {
-            Ok(baseline) => Some(baseline),
-            Err(error) => {
-                eprintln!("imfed: baseline {}: {error}", path.display());
-                return exit_code::USAGE;
-            }
-        },
-        _ => None,
+    let baseline = match read_baseline(args.baseline.as_deref(), args.update_baseline, |text| {
+        mutation::from_json(text).map_err(|e| e.to_string())
+    }) {
+        Ok(baseline) => baseline,
+        Err(code) => return code,
     };
     let jobs = runner::jobs(&scenarios);
     eprintln!(

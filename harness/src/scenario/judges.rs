@@ -57,42 +57,17 @@ fn receiving(scenario: &Scenario, actor: &str, sender: Option<&str>) -> BTreeSet
     }
 }
 
+/// The sender an `expect` names; for a roster state, the contact.
 pub(crate) fn sender_of_expect(expect: &Expect) -> Option<&str> {
-    expect
-        .message
+    expect.named_sender().or(expect
+        .subscription_state
         .as_ref()
-        .and_then(|m| m.from.as_deref())
-        .or(expect.presence.as_ref().and_then(|p| p.from.as_deref()))
-        .or(expect
-            .subscription_request
-            .as_ref()
-            .and_then(|s| s.from.as_deref()))
-        .or(expect.subscribed.as_ref().and_then(|s| s.from.as_deref()))
-        .or(expect.unsubscribed.as_ref().and_then(|s| s.from.as_deref()))
-        .or(expect.unsubscribe.as_ref().and_then(|s| s.from.as_deref()))
-        .or(expect.error.as_ref().and_then(|e| e.from.as_deref()))
-        .or(expect
-            .subscription_state
-            .as_ref()
-            .map(|state| state.contact.as_str()))
+        .map(|state| state.contact.as_str()))
 }
 
+/// The sender an `expect_none` names (none for `any`).
 pub(crate) fn sender_of_none(none: &ExpectNone) -> Option<&str> {
-    if none.any {
-        return None;
-    }
-    none.message
-        .as_ref()
-        .and_then(|m| m.from.as_deref())
-        .or(none.presence.as_ref().and_then(|p| p.from.as_deref()))
-        .or(none
-            .subscription_request
-            .as_ref()
-            .and_then(|s| s.from.as_deref()))
-        .or(none.subscribed.as_ref().and_then(|s| s.from.as_deref()))
-        .or(none.unsubscribed.as_ref().and_then(|s| s.from.as_deref()))
-        .or(none.unsubscribe.as_ref().and_then(|s| s.from.as_deref()))
-        .or(none.error.as_ref().and_then(|e| e.from.as_deref()))
+    if none.any { None } else { none.named_sender() }
 }
 
 /// The recipient of the last stanza `actor` sent before step `index`.

@@ -668,6 +668,25 @@ macro_rules! expectation_kinds {
             #[serde(default)]
             pub error: Option<ErrorMatch>,
         }
+
+        impl $name {
+            /// The `from` of whichever kind is given, if it names one.
+            pub fn named_sender(&self) -> Option<&str> {
+                self.message
+                    .as_ref()
+                    .and_then(|m| m.from.as_deref())
+                    .or(self.presence.as_ref().and_then(|p| p.from.as_deref()))
+                    .or([
+                        &self.subscription_request,
+                        &self.subscribed,
+                        &self.unsubscribed,
+                        &self.unsubscribe,
+                    ]
+                    .into_iter()
+                    .find_map(|signal| signal.as_ref().and_then(|s| s.from.as_deref())))
+                    .or(self.error.as_ref().and_then(|e| e.from.as_deref()))
+            }
+        }
     };
 }
 
