@@ -18,7 +18,7 @@ use imfed_xmpp::client::{Login, LoginAction, LoginConfig, TlsPolicy};
 use imfed_xmpp::{Element, Jid, Limits, StreamEvent, StreamParser, ns};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::expect::Matcher;
 
@@ -55,6 +55,9 @@ pub enum DriverError {
 pub struct Transcript {
     started: Instant,
     lines: Arc<Mutex<Vec<TranscriptLine>>>,
+    /// Counts the streams of the scenario that ended unasked, so that a wait on one actor
+    /// ends as soon as another actor's stream is lost instead of running to its bound.
+    lost: Arc<watch::Sender<u64>>,
 }
 
 impl Transcript {
@@ -63,6 +66,7 @@ impl Transcript {
         Transcript {
             started: Instant::now(),
             lines: Arc::default(),
+            lost: Arc::new(watch::channel(0).0),
         }
     }
 
@@ -273,8 +277,12 @@ pub struct Ended {
 pub struct WaitError {
     /// What arrived and was not matched, serialized, for the failure report.
     pub arrived: Vec<String>,
-    /// Set when the stream ended (the wait stopped at once); `None` when the bound elapsed.
+    /// Set when the stream ended (the wait stopped at once); `None` when the bound elapsed
+    /// or the wait was cut short.
     pub ended: Option<Ended>,
+    /// Another actor's stream of the scenario ended unasked, which ended this wait early
+    /// (the run fails for that reason).
+    pub cut_short: bool,
 }
 
 /// Why a liveness round trip failed.
@@ -284,6 +292,8 @@ pub enum Liveness {
     Ended(Ended),
     /// The server did not answer within the bound: the session has stalled.
     NoAnswer(Duration),
+    /// Another actor's stream was lost before the answer came (the run fails for that).
+    CutShort,
 }
 
 /// What a session's reader and writer tasks share with it.
@@ -315,6 +325,9 @@ impl Status {
             cause,
             expected,
         });
+        if !expected {
+            transcript.lost.send_modify(|lost| *lost += 1);
+        }
         true
     }
 
@@ -660,6 +673,7 @@ impl Session {
         predicate: impl Fn(&Element) -> bool,
     ) -> Result<Element, WaitError> {
         let deadline = tokio::time::Instant::now() + bound;
+        let mut lost = self.transcript.lost.subscribe();
         self.drain_arrivals();
         let mut checked = 0;
         loop {
@@ -667,24 +681,34 @@ impl Session {
                 return Ok(self.inbox.remove(checked + index).expect("index in range"));
             }
             checked = self.inbox.len();
-            match tokio::time::timeout_at(deadline, self.arrivals.recv()).await {
-                Ok(Some(stanza)) => {
-                    self.inbox.push_back(stanza);
+            let failed = |session: &Session, cut_short| WaitError {
+                arrived: session.unmatched(),
+                ended: session.ended(),
+                cut_short,
+            };
+            tokio::select! {
+                arrival = tokio::time::timeout_at(deadline, self.arrivals.recv()) => match arrival {
+                    Ok(Some(stanza)) => {
+                        self.inbox.push_back(stanza);
+                        self.drain_arrivals();
+                    }
+                    // The reader has stopped: everything it read is in the inbox, and it
+                    // recorded why before stopping.
+                    Ok(None) => return Err(failed(self, false)),
+                    Err(_) => {
+                        return Err(WaitError {
+                            ended: None,
+                            ..failed(self, false)
+                        });
+                    }
+                },
+                // Another stream of the scenario was lost: the run fails for that.
+                Ok(()) = lost.changed() => {
                     self.drain_arrivals();
-                }
-                // The reader has stopped: everything it read is in the inbox, and it
-                // recorded why before stopping.
-                Ok(None) => {
-                    return Err(WaitError {
-                        arrived: self.unmatched(),
-                        ended: self.ended(),
-                    });
-                }
-                Err(_) => {
-                    return Err(WaitError {
-                        arrived: self.unmatched(),
-                        ended: None,
-                    });
+                    if let Some(index) = self.inbox.iter().position(&predicate) {
+                        return Ok(self.inbox.remove(index).expect("index in range"));
+                    }
+                    return Err(failed(self, self.ended().is_none()));
                 }
             }
         }
@@ -706,6 +730,7 @@ impl Session {
             Err(WaitError {
                 ended: Some(ended), ..
             }) => Err(ended),
+            // The bound elapsed, or another actor's stream was lost (which fails the run).
             Err(WaitError { ended: None, .. }) => Ok(None),
         }
     }
@@ -761,6 +786,9 @@ impl Session {
         .await
         .map_err(|error| match error.ended {
             Some(ended) => DriverError::Stream(self.describe_end(&ended)),
+            None if error.cut_short => {
+                DriverError::Stream("cut short: another actor's stream was lost".into())
+            }
             None => DriverError::Timeout(bound, format!("the reply to iq {id}")),
         })
     }
@@ -789,12 +817,22 @@ impl Session {
     /// # Errors
     /// [`Liveness`]: the stream ended or the server did not answer.
     pub async fn pong(&mut self, id: &str, bound: Duration) -> Result<(), Liveness> {
-        match self.iq_reply(id, bound).await {
+        let reply = self
+            .wait_where(bound, |stanza| {
+                stanza.is("iq", ns::CLIENT)
+                    && stanza.attr("id") == Some(id)
+                    && matches!(stanza.attr("type"), Some("result" | "error"))
+            })
+            .await;
+        match reply {
             Ok(_) => Ok(()),
-            Err(_) => Err(match self.ended() {
-                Some(ended) => Liveness::Ended(ended),
-                None => Liveness::NoAnswer(bound),
-            }),
+            Err(WaitError {
+                ended: Some(ended), ..
+            }) => Err(Liveness::Ended(ended)),
+            Err(WaitError {
+                cut_short: true, ..
+            }) => Err(Liveness::CutShort),
+            Err(_) => Err(Liveness::NoAnswer(bound)),
         }
     }
 
@@ -817,6 +855,11 @@ impl Session {
                 self.actor,
                 self.jid.domain(),
                 bound.as_millis()
+            ),
+            Liveness::CutShort => format!(
+                "{} ({}): liveness round trip cut short by another actor's lost stream",
+                self.actor,
+                self.jid.domain()
             ),
         }
     }

@@ -351,6 +351,9 @@ pub struct Environment {
     launched: Option<Mutex<Launched>>,
     /// Why the target is known to be dead; once set, it stays set for the run.
     dead: Mutex<Option<String>>,
+    /// Cancelled when the in-process server playing the implementation (the built-in
+    /// reference target) shuts down.
+    sut_shutdown: Option<tokio_util::sync::CancellationToken>,
     blackhole: tokio::task::JoinHandle<()>,
 }
 
@@ -497,6 +500,7 @@ impl Environment {
                     target: target.name(),
                     unsupported: Vec::new(),
                     run_dir,
+                    sut_shutdown: Some(sut.shutdown_token()),
                     servers: vec![reference, sut],
                     server_runtime: Some(runtime),
                     launched: None,
@@ -675,6 +679,7 @@ impl Environment {
             server_runtime: Some(runtime),
             launched,
             dead: Mutex::default(),
+            sut_shutdown: None,
             blackhole,
         })
     }
@@ -722,7 +727,11 @@ impl Environment {
         {
             return Err(format!("the target process has exited ({status})"));
         }
-        if self.servers.len() > 1 && self.servers[1].shutdown_token().is_cancelled() {
+        if self
+            .sut_shutdown
+            .as_ref()
+            .is_some_and(|token| token.is_cancelled())
+        {
             return Err("the server playing the implementation has shut down".into());
         }
         for (what, addr, content_ns) in [

@@ -61,8 +61,15 @@ impl StepFailure {
     /// This failure (a lost session) as the cause of `failed`, keeping what `failed` waited
     /// for and saw.
     fn explaining(self, failed: StepFailure) -> StepFailure {
+        // The step may have failed on the very end this failure reports.
+        let end = self.message.split(", noticed during").next().unwrap_or("");
+        let message = if failed.message.starts_with(end) {
+            self.message
+        } else {
+            format!("{}; then: {}", self.message, failed.message)
+        };
         StepFailure {
-            message: format!("{}; then: {}", self.message, failed.message),
+            message,
             awaited: failed.awaited,
             arrived: failed.arrived,
         }
@@ -812,6 +819,10 @@ impl Run<'_> {
                 ),
                 Err(failure) => failure.message,
             },
+            None if error.cut_short => format!(
+                "{actor}'s wait for {} was cut short by another actor's lost stream",
+                matcher.describe()
+            ),
             None => format!(
                 "{actor} received no {} within {}{}",
                 matcher.describe(),
@@ -950,7 +961,7 @@ impl Run<'_> {
             let session = self.session(&expect.actor)?;
             let next = session.wait_for(&kind, remaining).await;
             let next = match next {
-                Err(error) if error.ended.is_some() => {
+                Err(error) if error.ended.is_some() || error.cut_short => {
                     return Err(self
                         .wait_failure(&expect.actor, &matcher, within, error)
                         .await);
@@ -1105,6 +1116,14 @@ impl Run<'_> {
                     return Err(StepFailure::new(format!(
                         "{}, while waiting for {actor}'s roster to change",
                         session.describe_end(&ended)
+                    )));
+                }
+                Err(WaitError {
+                    cut_short: true, ..
+                }) => {
+                    return Err(StepFailure::new(format!(
+                        "{actor}'s wait for a roster change was cut short by another actor's \
+                         lost stream"
                     )));
                 }
                 Ok(push) => {
