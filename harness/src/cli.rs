@@ -585,7 +585,7 @@ fn unavailable_report(
         .collect();
     RunReport {
         target: target.name(),
-        protocol: "xmpp".into(),
+        protocol: target.profile().name().into(),
         imfed_version: env!("CARGO_PKG_VERSION").into(),
         started_ms: 0,
         duration_ms: 0,

@@ -10,7 +10,6 @@ pub mod control;
 pub mod dns;
 pub mod driver;
 pub mod exit_code;
-pub mod expect;
 pub mod expectations;
 pub mod filter;
 pub mod mutants;

@@ -187,6 +187,15 @@ impl TargetSpec {
         }
     }
 
+    /// The protocol profile the target speaks.
+    pub fn profile(&self) -> crate::driver::Profile {
+        match self {
+            TargetSpec::Reference { .. } => crate::driver::Profile::Xmpp,
+            TargetSpec::File { file, .. } => crate::driver::Profile::from_name(&file.protocol)
+                .expect("checked when the file was read"),
+        }
+    }
+
     /// Capabilities the target lacks.
     pub fn unsupported(&self) -> Vec<String> {
         match self {
@@ -198,10 +207,15 @@ impl TargetSpec {
 
 fn check(file: &TargetFile, path: &Path) -> Result<(), InputError> {
     let fail = |message: String| Err(InputError::at(path, 1, 1, message));
-    if file.protocol != "xmpp" {
+    if crate::driver::Profile::from_name(&file.protocol).is_none() {
+        let known: Vec<&str> = crate::driver::Profile::ALL
+            .iter()
+            .map(|profile| profile.name())
+            .collect();
         return fail(format!(
-            "protocol {:?} is not supported (supported: xmpp)",
-            file.protocol
+            "protocol {:?} is not supported (supported: {})",
+            file.protocol,
+            known.join(", ")
         ));
     }
     let provision = &file.provision;

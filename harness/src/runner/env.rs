@@ -18,7 +18,9 @@ use tracing::{info, warn};
 
 use super::wire::WireTap;
 use crate::control::Control;
-use crate::driver::xmpp::{Credentials, Session, Transcript};
+use crate::driver::lifecycle::Transcript;
+use crate::driver::xmpp::Credentials;
+use crate::driver::{Profile, Session};
 use crate::target::{FixedAccount, LoginTls, TargetFile, TargetSpec, base_dir};
 
 /// The domain of the reference server.
@@ -265,8 +267,9 @@ impl Side {
         transcript: Transcript,
         bound: Duration,
     ) -> Result<Session, String> {
-        Session::login(actor, self.c2s, credentials, transcript, bound)
+        crate::driver::xmpp::Session::log_in(actor, self.c2s, credentials, transcript, bound)
             .await
+            .map(Session::Xmpp)
             .map_err(|e| e.to_string())
     }
 }
@@ -338,6 +341,8 @@ pub struct Environment {
     pub reference: Side,
     /// The implementation's side.
     pub sut: Side,
+    /// The protocol of the run.
+    pub profile: Profile,
     /// The federation link as seen on the wire (the reference server's tap).
     pub wire: WireTap,
     /// The target's name.
@@ -462,7 +467,7 @@ impl Environment {
         let run_dir = std::env::temp_dir().join(format!(
             "imfed-run-{}-{}",
             std::process::id(),
-            crate::driver::xmpp::random_token(6)
+            crate::driver::random_token(6)
         ));
         std::fs::create_dir_all(&run_dir)?;
         let (blackhole_addr, blackhole) = blackhole().await?;
@@ -496,6 +501,7 @@ impl Environment {
                 Ok(Environment {
                     reference: side(&reference, REF_DOMAIN, &reference_faults),
                     sut: side(&sut, SUT_DOMAIN, &sut_faults),
+                    profile: target.profile(),
                     wire: WireTap::new(control),
                     target: target.name(),
                     unsupported: Vec::new(),
@@ -671,6 +677,7 @@ impl Environment {
                 tls_roots,
                 faults: None,
             },
+            profile: Profile::from_name(&file.protocol).expect("checked when the file was read"),
             wire: WireTap::new(control),
             target: file.name.clone(),
             unsupported: file.unsupported.clone(),

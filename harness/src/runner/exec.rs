@@ -4,19 +4,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use imfed_model::{Address, Availability, MessageKind, SubscriptionAction, SubscriptionSignal};
 use imfed_reports::{Failure, Judges, LinkLine, Outcome, ScenarioResult};
-use imfed_xmpp::{Element, Jid, ns};
 use tokio_util::sync::CancellationToken;
 
 use super::env::{Account, Environment, Side};
 use super::wire::{Dir, WireElement, now_ms};
-use crate::driver::xmpp::{Liveness, Session, Transcript, WaitError, random_token};
-use crate::expect::{AddrMatch, Matcher, parse_fragment, truncate};
+use crate::driver::event::{Matcher, OutMessage, OutPresence, SubscriptionRecord, truncate};
+use crate::driver::lifecycle::{Liveness, Transcript, WaitError};
+use crate::driver::{Session, random_token};
 use crate::scenario::judges::{judged, judged_by_scenario};
 use crate::scenario::load::LoadedScenario;
 use crate::scenario::model::{
-    ActorDef, Availability, ErrorMatch, Expect, ExpectNone, FederationExpect, FromMatch,
-    MessageMatch, PresenceMatch, Role, RosterState, Step,
+    ActorDef, ErrorMatch, Expect, ExpectNone, FederationExpect, FromMatch, MessageMatch,
+    PresenceMatch, Role, Step, SubscriptionState,
 };
 use crate::scenario::template::Context;
 
@@ -24,7 +25,7 @@ use crate::scenario::template::Context;
 pub const DEFAULT_WITHIN: Duration = Duration::from_secs(10);
 /// Default bound of a whole scenario.
 pub const DEFAULT_SCENARIO_BOUND: Duration = Duration::from_secs(60);
-/// Bound on logging in, roster queries and other requests.
+/// Bound on logging in.
 const REQUEST_BOUND: Duration = Duration::from_secs(10);
 /// Bound on a liveness round trip (a ping to the actor's own server).
 pub const LIVENESS_BOUND: Duration = Duration::from_secs(5);
@@ -36,7 +37,8 @@ struct Actor {
     role: Role,
     account_key: String,
     resource: String,
-    jid: Jid,
+    /// The actor's address: its endpoint, once logged in.
+    address: Address,
     session: Option<Session>,
     /// How the actor's last stream ended when a step allowed it (a stream error).
     gone: Option<String>,
@@ -221,7 +223,7 @@ pub async fn run_scenario(
         }
     };
     let torn_down = run.teardown().await;
-    let own: Vec<Jid> = run.actors.values().map(|a| a.jid.bare()).collect();
+    let own: Vec<Address> = run.actors.values().map(|a| a.address.bare()).collect();
     let federation = federation_lines(env, started_ms, &own).await;
     // A run that cannot be observed, or whose environment cannot be restored, does not pass.
     let failure = failure.or_else(|| {
@@ -299,21 +301,13 @@ pub fn spec_refs(scenario: &crate::scenario::model::Scenario) -> Vec<imfed_repor
 async fn federation_lines(
     env: &Environment,
     started_ms: u64,
-    actors: &[Jid],
+    actors: &[Address],
 ) -> Result<Vec<LinkLine>, String> {
     env.wire
         .sync(Duration::ZERO)
         .await
         .map_err(|error| format!("the federation link cannot be observed: {error}"))?;
-    let involves = |element: &WireElement| {
-        ["from", "to"].iter().any(|attr| {
-            element
-                .element
-                .attr(attr)
-                .and_then(|j| Jid::parse(j).ok())
-                .is_some_and(|j| actors.contains(&j.bare()))
-        })
-    };
+    let involves = |element: &WireElement| element.involves(actors);
     Ok(env
         .wire
         .elements(started_ms, involves)
@@ -390,15 +384,15 @@ impl Run<'_> {
                 self.accounts.insert(account_key.clone(), (role, account));
             }
             let (_, account) = &self.accounts[&account_key];
-            let jid = Jid::new(
-                Some(&account.user),
-                &side(self.env, role).domain,
-                Some(&resource),
-            )
-            .map_err(|e| StepFailure::new(format!("actor {name}: {e}")))?;
-            values.insert(format!("{name}.jid"), jid.bare().to_string());
-            values.insert(format!("{name}.full_jid"), jid.to_string());
-            values.insert(format!("{name}.domain"), jid.domain().to_string());
+            let address = Address {
+                user: Some(account.user.clone()),
+                domain: side(self.env, role).domain.clone(),
+                endpoint: Some(resource.clone()),
+            };
+            let profile = self.env.profile;
+            values.insert(format!("{name}.jid"), profile.render(&address.bare()));
+            values.insert(format!("{name}.full_jid"), profile.render(&address));
+            values.insert(format!("{name}.domain"), address.domain.clone());
             values.insert(format!("{name}.user"), account.user.clone());
             values.insert(format!("{name}.resource"), resource.clone());
             self.actors.insert(
@@ -407,7 +401,7 @@ impl Run<'_> {
                     role,
                     account_key,
                     resource,
-                    jid,
+                    address,
                     session: None,
                     gone: None,
                 },
@@ -464,21 +458,20 @@ impl Run<'_> {
         self.context.render(text, index).map_err(StepFailure::new)
     }
 
-    /// An actor name or templated address, as a JID string.
-    fn address(&self, text: &str) -> Result<String, StepFailure> {
+    /// An actor name (its bare address) or a templated address in the profile's syntax.
+    fn address(&self, text: &str) -> Result<Address, StepFailure> {
         if let Some(actor) = self.actors.get(text) {
-            return Ok(actor.jid.bare().to_string());
+            return Ok(actor.address.bare());
         }
-        self.render(text, None)
+        let rendered = self.render(text, None)?;
+        self.env
+            .profile
+            .parse_address(&rendered)
+            .map_err(StepFailure::new)
     }
 
-    fn addr_match(&self, text: &Option<String>) -> Result<Option<AddrMatch>, StepFailure> {
-        text.as_ref()
-            .map(|t| {
-                self.address(t)
-                    .and_then(|a| AddrMatch::parse(&a).map_err(StepFailure::new))
-            })
-            .transpose()
+    fn addr_match(&self, text: &Option<String>) -> Result<Option<Address>, StepFailure> {
+        text.as_ref().map(|t| self.address(t)).transpose()
     }
 
     fn session(&mut self, actor: &str) -> Result<&mut Session, StepFailure> {
@@ -573,11 +566,9 @@ impl Run<'_> {
         }
     }
 
-    async fn send(&mut self, actor: &str, stanza: Element) -> StepResult {
-        self.session(actor)?
-            .send(&stanza)
-            .await
-            .map_err(|e| StepFailure::new(format!("{actor} could not send: {e}")))
+    /// Reports a driver error of `actor`'s as a step failure.
+    fn failed(actor: &str) -> impl Fn(crate::driver::DriverError) -> StepFailure + '_ {
+        move |error| StepFailure::new(format!("{actor} could not send: {error}"))
     }
 
     async fn step(&mut self, step: &Step) -> StepResult {
@@ -592,35 +583,25 @@ impl Run<'_> {
                 let credentials = side
                     .credentials(account, &actor.resource)
                     .map_err(StepFailure::new)?;
-                let mut session = side
+                let session = side
                     .login(name, &credentials, self.transcript.clone(), REQUEST_BOUND)
                     .await
                     .map_err(|e| StepFailure::new(format!("{name} could not log in: {e}")))?;
-                // Ask for the roster: an "interested resource" gets roster pushes (RFC 6121 §2.1.6).
-                let reply = roster_query(&mut session, name).await?;
-                if reply.attr("type") != Some("result") {
-                    return Err(StepFailure::new(format!(
-                        "{name}: roster query failed: {}",
-                        reply.to_xml(ns::CLIENT)
-                    )));
-                }
+                let address = session.address();
+                self.context.values.insert(
+                    format!("{name}.full_jid"),
+                    self.env.profile.render(&address),
+                );
                 let actor = self.actors.get_mut(name).expect("actor exists");
-                actor.jid = session.jid.clone();
-                self.context
-                    .values
-                    .insert(format!("{name}.full_jid"), session.jid.to_string());
+                actor.address = address;
                 actor.session = Some(session);
                 Ok(())
             }
             Step::Logout(name) => {
-                self.send(
-                    name,
-                    Element::new("presence", ns::CLIENT).with_attr("type", "unavailable"),
-                )
-                .await?;
+                self.session(name)?;
                 let session = self.actors.get_mut(name).and_then(|a| a.session.take());
                 if let Some(session) = session {
-                    session.close().await;
+                    session.logout().await;
                 }
                 Ok(())
             }
@@ -637,77 +618,68 @@ impl Run<'_> {
                 let to = self.address(&send.to)?;
                 for i in 0..send.repeat.unwrap_or(1) {
                     let index = send.repeat.map(|_| i);
-                    let mut message = Element::new("message", ns::CLIENT)
-                        .with_attr("to", to.clone())
-                        .with_attr("type", send.message_type.map_or("chat", |t| t.as_str()));
-                    let id = match &send.id {
-                        Some(id) => self.render(id, index)?,
-                        None => self.session(&send.from)?.next_id(),
+                    let text = |value: &Option<String>| -> Result<Option<String>, StepFailure> {
+                        value.as_ref().map(|v| self.render(v, index)).transpose()
                     };
-                    message.set_attr("id", id);
-                    for (name, value) in [
-                        ("subject", &send.subject),
-                        ("body", &send.body),
-                        ("thread", &send.thread),
-                    ] {
-                        if let Some(value) = value {
-                            let text = self.render(value, index)?;
-                            message =
-                                message.with_child(Element::new(name, ns::CLIENT).with_text(text));
-                        }
-                    }
-                    self.send(&send.from, message).await?;
+                    let message = OutMessage {
+                        to: to.clone(),
+                        kind: send.message_type.unwrap_or(MessageKind::Chat),
+                        id: text(&send.id)?,
+                        subject: text(&send.subject)?,
+                        body: text(&send.body)?,
+                        thread: text(&send.thread)?,
+                    };
+                    self.session(&send.from)?
+                        .send_message(&message)
+                        .await
+                        .map_err(Self::failed(&send.from))?;
                 }
                 Ok(())
             }
-            Step::Subscribe(pair) => self.signal(&pair.from, &pair.to, "subscribe").await,
-            Step::Approve(pair) => self.signal(&pair.from, &pair.to, "subscribed").await,
-            Step::Deny(pair) | Step::Cancel(pair) => {
-                self.signal(&pair.from, &pair.to, "unsubscribed").await
-            }
-            Step::Unsubscribe(pair) => self.signal(&pair.from, &pair.to, "unsubscribe").await,
+            Step::Subscribe(pair) => self.signal(pair, SubscriptionAction::Subscribe).await,
+            Step::Approve(pair) => self.signal(pair, SubscriptionAction::Approve).await,
+            Step::Deny(pair) => self.signal(pair, SubscriptionAction::Deny).await,
+            Step::Cancel(pair) => self.signal(pair, SubscriptionAction::Cancel).await,
+            Step::Unsubscribe(pair) => self.signal(pair, SubscriptionAction::Unsubscribe).await,
             Step::RosterAdd(add) => {
                 let contact = self.address(&add.contact)?;
-                let mut item = Element::new("item", ns::ROSTER).with_attr("jid", contact);
-                if let Some(name) = &add.name {
-                    item.set_attr("name", self.render(name, None)?);
-                }
-                for group in &add.groups {
-                    item =
-                        item.with_child(Element::new("group", ns::ROSTER).with_text(group.clone()));
-                }
-                self.roster_set(&add.actor, item).await
+                let name = add
+                    .name
+                    .as_ref()
+                    .map(|n| self.render(n, None))
+                    .transpose()?;
+                self.session(&add.actor)?
+                    .roster_add(&contact, name.as_deref(), &add.groups)
+                    .await
+                    .map_err(|e| StepFailure::new(format!("{}: roster set: {e}", add.actor)))
             }
             Step::RosterRemove(remove) => {
                 let contact = self.address(&remove.contact)?;
-                let item = Element::new("item", ns::ROSTER)
-                    .with_attr("jid", contact)
-                    .with_attr("subscription", "remove");
-                self.roster_set(&remove.actor, item).await
+                self.session(&remove.actor)?
+                    .roster_remove(&contact)
+                    .await
+                    .map_err(|e| StepFailure::new(format!("{}: roster set: {e}", remove.actor)))
             }
             Step::Presence(presence) => {
-                let mut stanza = Element::new("presence", ns::CLIENT);
-                if let Some(to) = &presence.to {
-                    stanza.set_attr("to", self.address(to)?);
-                }
-                if presence.availability == Some(Availability::Unavailable) {
-                    stanza.set_attr("type", "unavailable");
-                }
-                if let Some(show) = presence.show {
-                    stanza = stanza
-                        .with_child(Element::new("show", ns::CLIENT).with_text(show.as_str()));
-                }
-                if let Some(status) = &presence.status {
-                    let status = self.render(status, None)?;
-                    stanza =
-                        stanza.with_child(Element::new("status", ns::CLIENT).with_text(status));
-                }
-                if let Some(priority) = presence.priority {
-                    stanza = stanza.with_child(
-                        Element::new("priority", ns::CLIENT).with_text(priority.to_string()),
-                    );
-                }
-                self.send(&presence.actor, stanza).await?;
+                let out = OutPresence {
+                    to: presence
+                        .to
+                        .as_ref()
+                        .map(|to| self.address(to))
+                        .transpose()?,
+                    availability: presence.availability.unwrap_or(Availability::Available),
+                    show: presence.show,
+                    status: presence
+                        .status
+                        .as_ref()
+                        .map(|status| self.render(status, None))
+                        .transpose()?,
+                    priority: presence.priority,
+                };
+                self.session(&presence.actor)?
+                    .publish(&out)
+                    .await
+                    .map_err(Self::failed(&presence.actor))?;
                 if presence.to.is_none() {
                     self.sync(&presence.actor).await?;
                 }
@@ -731,13 +703,13 @@ impl Run<'_> {
             }
             Step::ExpectXml(expect) => {
                 let text = self.render(&expect.pattern, None)?;
-                let pattern = parse_fragment(&text)
-                    .map_err(StepFailure::new)?
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| StepFailure::new("empty pattern"))?;
+                let pattern = self
+                    .env
+                    .profile
+                    .parse_pattern(&text)
+                    .map_err(StepFailure::new)?;
                 let within = expect.within.map_or(DEFAULT_WITHIN, |d| d.0);
-                self.wait(&expect.actor, &Matcher::Xml(pattern), within)
+                self.wait(&expect.actor, &Matcher::Pattern(pattern), within)
                     .await
                     .map(|_| ())
             }
@@ -754,38 +726,16 @@ impl Run<'_> {
             .map_err(|failure| StepFailure::new(session.describe_liveness(&failure)))
     }
 
-    async fn signal(&mut self, from: &str, to: &str, presence_type: &str) -> StepResult {
-        let to = self.address(to)?;
-        let to = Jid::parse(&to)
-            .map(|jid| jid.bare().to_string())
-            .unwrap_or(to);
-        self.send(
-            from,
-            Element::new("presence", ns::CLIENT)
-                .with_attr("to", to)
-                .with_attr("type", presence_type),
-        )
-        .await
-    }
-
-    async fn roster_set(&mut self, actor: &str, item: Element) -> StepResult {
-        let request = Element::new("iq", ns::CLIENT)
-            .with_attr("type", "set")
-            .with_child(Element::new("query", ns::ROSTER).with_child(item));
-        let reply = self
-            .session(actor)?
-            .iq(request, REQUEST_BOUND)
+    async fn signal(
+        &mut self,
+        pair: &crate::scenario::model::Pair,
+        action: SubscriptionAction,
+    ) -> StepResult {
+        let to = self.address(&pair.to)?;
+        self.session(&pair.from)?
+            .subscription(action, &to)
             .await
-            .map_err(|e| StepFailure::new(format!("{actor}: roster set: {e}")))?;
-        if reply.attr("type") == Some("result") {
-            Ok(())
-        } else {
-            Err(StepFailure {
-                message: format!("{actor}: the server refused the roster set"),
-                awaited: Some("an iq result".into()),
-                arrived: vec![reply.to_xml(ns::CLIENT)],
-            })
-        }
+            .map_err(Self::failed(&pair.from))
     }
 
     async fn wait(
@@ -793,7 +743,7 @@ impl Run<'_> {
         actor: &str,
         matcher: &Matcher,
         within: Duration,
-    ) -> Result<Element, StepFailure> {
+    ) -> Result<crate::driver::event::Received, StepFailure> {
         let session = self.session(actor)?;
         match session.wait_for(matcher, within).await {
             Ok(stanza) => Ok(stanza),
@@ -841,7 +791,7 @@ impl Run<'_> {
         &self,
         message: Option<&MessageMatch>,
         presence: Option<&PresenceMatch>,
-        signals: [(&Option<FromMatch>, &'static str); 4],
+        signals: [(&Option<FromMatch>, SubscriptionSignal); 4],
         error: Option<&ErrorMatch>,
         index: Option<u32>,
     ) -> Result<Option<Matcher>, StepFailure> {
@@ -851,7 +801,7 @@ impl Run<'_> {
         if let Some(m) = message {
             return Ok(Some(Matcher::Message {
                 from: self.addr_match(&m.from)?,
-                message_type: m.message_type.map(|t| t.as_str().to_string()),
+                kind: m.message_type,
                 body: text(&m.body)?,
                 thread: text(&m.thread)?,
                 subject: text(&m.subject)?,
@@ -860,24 +810,24 @@ impl Run<'_> {
         if let Some(p) = presence {
             return Ok(Some(Matcher::Presence {
                 from: self.addr_match(&p.from)?,
-                available: p.availability.map(|a| a == Availability::Available),
-                show: p.show.map(|s| s.as_str().to_string()),
+                availability: p.availability,
+                show: p.show,
                 status: text(&p.status)?,
                 priority: p.priority,
             }));
         }
-        for (signal, presence_type) in signals {
-            if let Some(signal) = signal {
+        for (wanted, signal) in signals {
+            if let Some(wanted) = wanted {
                 return Ok(Some(Matcher::Signal {
-                    presence_type,
-                    from: self.addr_match(&signal.from)?,
+                    signal,
+                    from: self.addr_match(&wanted.from)?,
                 }));
             }
         }
         if let Some(e) = error {
             return Ok(Some(Matcher::Error {
                 from: self.addr_match(&e.from)?,
-                stanza: e.stanza.map(|s| s.as_str()),
+                about: e.stanza,
                 conditions: e
                     .condition
                     .as_ref()
@@ -902,10 +852,10 @@ impl Run<'_> {
                 .await;
         }
         let signals = [
-            (&expect.subscription_request, "subscribe"),
-            (&expect.subscribed, "subscribed"),
-            (&expect.unsubscribed, "unsubscribed"),
-            (&expect.unsubscribe, "unsubscribe"),
+            (&expect.subscription_request, SubscriptionSignal::Request),
+            (&expect.subscribed, SubscriptionSignal::Approved),
+            (&expect.unsubscribed, SubscriptionSignal::Refused),
+            (&expect.unsubscribe, SubscriptionSignal::Withdrawn),
         ];
         let Some(count) = expect.repeat else {
             let matcher = self
@@ -978,7 +928,7 @@ impl Run<'_> {
                             i + 1
                         ),
                         awaited: Some(matcher.describe()),
-                        arrived: vec![stanza.to_xml(ns::CLIENT)],
+                        arrived: vec![stanza.text],
                     });
                 }
                 Err(error) => {
@@ -1000,10 +950,10 @@ impl Run<'_> {
 
     async fn expect_none(&mut self, none: &ExpectNone) -> StepResult {
         let signals = [
-            (&none.subscription_request, "subscribe"),
-            (&none.subscribed, "subscribed"),
-            (&none.unsubscribed, "unsubscribed"),
-            (&none.unsubscribe, "unsubscribe"),
+            (&none.subscription_request, SubscriptionSignal::Request),
+            (&none.subscribed, SubscriptionSignal::Approved),
+            (&none.unsubscribed, SubscriptionSignal::Refused),
+            (&none.unsubscribe, SubscriptionSignal::Withdrawn),
         ];
         let matcher = if none.any {
             Matcher::Any
@@ -1051,65 +1001,44 @@ impl Run<'_> {
                     none.duration
                 ),
                 awaited: Some(format!("no {} for {}", matcher.describe(), none.duration)),
-                arrived: vec![stanza.to_xml(ns::CLIENT)],
+                arrived: vec![stanza.text],
             }),
         }
     }
 
+    /// Checks what `actor`'s server records about `contact` (RFC 6121 §2.1.2.5 states): a
+    /// query, then the server's change notifications (roster pushes) until `within`.
     async fn subscription_state(
         &mut self,
         actor: &str,
         contact: &str,
-        wanted: &[RosterState],
+        wanted: &[SubscriptionState],
         pending_out: Option<bool>,
         within: Duration,
     ) -> StepResult {
-        let contact = self.address(contact)?;
-        let contact = Jid::parse(&contact)
-            .map_err(|e| StepFailure::new(e.to_string()))?
-            .bare();
-        let matches = |item: Option<&Element>| -> bool {
-            wanted.iter().any(|want| match (want.as_attr(), item) {
-                (None, None) => true,
-                (Some(state), Some(item)) => {
-                    item.attr("subscription").unwrap_or("none") == state
-                        && pending_out.is_none_or(|p| (item.attr("ask") == Some("subscribe")) == p)
+        let contact = self.address(contact)?.bare();
+        let matches = |record: Option<&SubscriptionRecord>| -> bool {
+            wanted.iter().any(|want| match (want, record) {
+                (SubscriptionState::Absent, None) => true,
+                (SubscriptionState::Absent, Some(_)) | (_, None) => false,
+                (state, Some(record)) => {
+                    record.state == *state && pending_out.is_none_or(|p| record.pending_out == p)
                 }
-                _ => false,
             })
         };
-        let describe = |item: Option<&Element>| match item {
-            None => "no roster item".to_string(),
-            Some(item) => item.to_xml(ns::CLIENT),
-        };
-        let find = |query: &Element| -> Option<Element> {
-            query
-                .elements()
-                .find(|item| {
-                    item.attr("jid")
-                        .and_then(|j| Jid::parse(j).ok())
-                        .is_some_and(|j| j == contact)
-                })
-                .cloned()
-        };
         let session = self.session(actor)?;
-        let reply = roster_query(session, actor).await?;
-        let mut last = reply.child("query", ns::ROSTER).and_then(find);
+        let mut last = session
+            .subscription_record(&contact)
+            .await
+            .map_err(|e| StepFailure::new(format!("{actor}: roster query: {e}")))?;
         if matches(last.as_ref()) {
             return Ok(());
         }
-        // Not yet: roster pushes tell of changes (RFC 6121 §2.1.6).
+        // Not yet: the server notifies the changes (RFC 6121 §2.1.6).
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let push = session
-                .wait_where(remaining, |stanza| {
-                    stanza.is("iq", ns::CLIENT)
-                        && stanza.attr("type") == Some("set")
-                        && stanza.child("query", ns::ROSTER).and_then(&find).is_some()
-                })
-                .await;
-            match push {
+            match session.next_record_change(&contact, remaining).await {
                 Err(WaitError {
                     ended: Some(ended), ..
                 }) => {
@@ -1126,23 +1055,24 @@ impl Run<'_> {
                          lost stream"
                     )));
                 }
-                Ok(push) => {
-                    let item = push.child("query", ns::ROSTER).and_then(&find);
-                    last = item.filter(|i| i.attr("subscription") != Some("remove"));
+                Ok(record) => {
+                    last = record;
                     if matches(last.as_ref()) {
                         return Ok(());
                     }
                 }
                 Err(_) => {
+                    let contact = self.env.profile.render(&contact);
                     let choices: Vec<String> = wanted
                         .iter()
-                        .map(|want| match want.as_attr() {
-                            None => "no roster item".to_string(),
-                            Some(state) => format!(
-                                "roster item {contact} with subscription '{state}'{}",
+                        .map(|want| match want {
+                            SubscriptionState::Absent => "no roster item".to_string(),
+                            state => format!(
+                                "roster item {contact} with subscription '{}'{}",
+                                state.as_str(),
                                 match pending_out {
-                                    Some(true) => " and ask='subscribe'",
-                                    Some(false) => " and no ask",
+                                    Some(true) => " and a pending request (ask='subscribe')",
+                                    Some(false) => " and no pending request",
                                     None => "",
                                 }
                             ),
@@ -1155,7 +1085,7 @@ impl Run<'_> {
                             humantime(within)
                         ),
                         awaited: Some(wanted),
-                        arrived: vec![describe(last.as_ref())],
+                        arrived: vec![last.map_or("no roster item".to_string(), |r| r.text)],
                     });
                 }
             }
@@ -1169,10 +1099,10 @@ impl Run<'_> {
         let from = self
             .actors
             .get(&fed.from)
-            .map(|a| (a.jid.bare(), a.role))
+            .map(|a| (a.address.bare(), a.role))
             .ok_or_else(|| StepFailure::new(format!("{} is not an actor", fed.from)))?;
-        let to =
-            Jid::parse(&self.address(&fed.to)?).map_err(|e| StepFailure::new(e.to_string()))?;
+        let to = self.address(&fed.to)?.bare();
+        let profile = self.env.profile;
         let dir = if from.1 == Role::Ref {
             Dir::Out
         } else {
@@ -1193,8 +1123,8 @@ impl Run<'_> {
                 format!("at least {wanted}")
             },
             fed.stanza.as_str(),
-            from.0,
-            to.bare(),
+            profile.render(&from.0),
+            profile.render(&to),
             fed.stanza_type
                 .as_ref()
                 .map(|t| format!(" type '{t}'"))
@@ -1207,31 +1137,18 @@ impl Run<'_> {
                 Dir::In => "received by the reference server over",
             },
         );
-        let attr_jid = |stanza: &Element, name: &str| {
-            stanza
-                .attr(name)
-                .and_then(|j| Jid::parse(j).ok())
-                .map(|j| j.bare())
-        };
         // Everything but the namespace, so that a stanza in the wrong one is reported.
         let like = |wire: &WireElement| -> bool {
-            let stanza = &wire.element;
             wire.dir == dir
-                && stanza.name == fed.stanza.as_str()
-                && attr_jid(stanza, "from") == Some(from.0.clone())
-                && attr_jid(stanza, "to") == Some(to.bare())
-                && fed.stanza_type.as_deref().is_none_or(|t| {
-                    stanza.attr("type").unwrap_or(if t == "available" {
-                        "available"
-                    } else {
-                        "normal"
-                    }) == t
-                })
+                && wire.is(fed.stanza)
+                && wire.sender() == Some(from.0.clone())
+                && wire.recipient() == Some(to.clone())
+                && fed.stanza_type.as_deref().is_none_or(|t| wire.has_type(t))
                 && body
                     .as_ref()
-                    .is_none_or(|b| stanza.child_text("body", &stanza.ns).as_ref() == Some(b))
+                    .is_none_or(|b| wire.body().as_ref() == Some(b))
         };
-        let exact = |wire: &WireElement| like(wire) && wire.element.ns == ns::SERVER;
+        let exact = |wire: &WireElement| like(wire) && wire.in_content_namespace();
         let blind = |error: String| {
             StepFailure::new(format!(
                 "expected {describe}, but the link cannot be observed: {error}"
@@ -1289,15 +1206,14 @@ impl Run<'_> {
                 " ({} more in namespace '{}' instead of '{}', RFC 6120 §4.8.3)",
                 misplaced.len(),
                 wire.element.ns,
-                ns::SERVER
+                WireElement::CONTENT_NAMESPACE
             ),
         };
-        let own: Vec<Jid> = self.actors.values().map(|a| a.jid.bare()).collect();
-        let seen = self.env.wire.elements(self.started_ms, |wire| {
-            ["from", "to"]
-                .iter()
-                .any(|attr| attr_jid(&wire.element, attr).is_some_and(|jid| own.contains(&jid)))
-        });
+        let own: Vec<Address> = self.actors.values().map(|a| a.address.bare()).collect();
+        let seen = self
+            .env
+            .wire
+            .elements(self.started_ms, |wire| wire.involves(&own));
         Err(StepFailure {
             message: format!("expected {describe}; found {found}{note}"),
             awaited: Some(describe),
@@ -1308,17 +1224,6 @@ impl Run<'_> {
             ),
         })
     }
-}
-
-/// A roster get (RFC 6121 §2.1.3), its reply whatever its type.
-async fn roster_query(session: &mut Session, actor: &str) -> Result<Element, StepFailure> {
-    let get = Element::new("iq", ns::CLIENT)
-        .with_attr("type", "get")
-        .with_child(Element::new("query", ns::ROSTER));
-    session
-        .iq(get, REQUEST_BOUND)
-        .await
-        .map_err(|e| StepFailure::new(format!("{actor}: roster query: {e}")))
 }
 
 /// The last few arrivals, for failure reports.

@@ -169,7 +169,7 @@ pub async fn run(
     let started_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    let run_id = crate::driver::xmpp::random_token(6);
+    let run_id = crate::driver::random_token(6);
     let semaphore = Arc::new(Semaphore::new(options.jobs.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, job) in jobs.iter().cloned().enumerate() {
@@ -223,7 +223,7 @@ pub async fn run(
         .collect();
     RunReport {
         target: env.target.clone(),
-        protocol: "xmpp".into(),
+        protocol: env.profile.name().into(),
         imfed_version: env!("CARGO_PKG_VERSION").into(),
         started_ms,
         duration_ms: started.elapsed().as_millis() as u64,

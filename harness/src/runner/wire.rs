@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
+use imfed_model::{Address, StanzaKind};
 use imfed_xmpp::{Element, Limits, StreamEvent, StreamHeader, StreamParser};
 
 use crate::control::{Control, TapPage};
@@ -51,6 +52,62 @@ pub struct WireElement {
     pub element: Element,
     /// Its bytes as sent.
     pub raw: String,
+}
+
+impl WireElement {
+    /// The content namespace of server-to-server streams (RFC 6120 §4.8.3).
+    pub const CONTENT_NAMESPACE: &str = imfed_xmpp::ns::SERVER;
+
+    fn address(&self, attribute: &str) -> Option<Address> {
+        self.element
+            .attr(attribute)
+            .and_then(|text| crate::driver::xmpp::parse_address(text).ok())
+            .map(|address| address.bare())
+    }
+
+    /// The bare address of its sender.
+    pub fn sender(&self) -> Option<Address> {
+        self.address("from")
+    }
+
+    /// The bare address of its recipient.
+    pub fn recipient(&self) -> Option<Address> {
+        self.address("to")
+    }
+
+    /// Whether it is from or to one of `accounts` (bare addresses).
+    pub fn involves(&self, accounts: &[Address]) -> bool {
+        [self.sender(), self.recipient()]
+            .into_iter()
+            .flatten()
+            .any(|address| accounts.contains(&address))
+    }
+
+    /// Whether it is a stanza of `kind`.
+    pub fn is(&self, kind: StanzaKind) -> bool {
+        self.element.name == kind.as_str()
+    }
+
+    /// Whether its `type` is `wanted` ("available" matches no type; a message without a
+    /// type is "normal").
+    pub fn has_type(&self, wanted: &str) -> bool {
+        let default = if self.element.name == "presence" {
+            "available"
+        } else {
+            "normal"
+        };
+        self.element.attr("type").unwrap_or(default) == wanted
+    }
+
+    /// Its `<body/>`, in its own namespace.
+    pub fn body(&self) -> Option<String> {
+        self.element.child_text("body", &self.element.ns)
+    }
+
+    /// Whether it is in the content namespace of server streams, as written.
+    pub fn in_content_namespace(&self) -> bool {
+        self.element.ns == Self::CONTENT_NAMESPACE
+    }
 }
 
 /// Bytes on a connection that are not a valid XMPP stream.

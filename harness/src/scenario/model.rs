@@ -12,6 +12,8 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 
+pub use imfed_model::{Availability, MessageKind, Show, StanzaKind, SubscriptionState};
+
 /// A value with the place in the file it came from.
 #[derive(Debug, Clone)]
 pub struct At<T> {
@@ -271,123 +273,6 @@ pub struct Scenario {
     pub steps: Vec<At<Step>>,
 }
 
-/// Message types (RFC 6121 §5.2.2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageType {
-    /// normal
-    Normal,
-    /// chat
-    Chat,
-    /// groupchat
-    Groupchat,
-    /// headline
-    Headline,
-    /// error
-    Error,
-}
-
-impl MessageType {
-    /// The attribute value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageType::Normal => "normal",
-            MessageType::Chat => "chat",
-            MessageType::Groupchat => "groupchat",
-            MessageType::Headline => "headline",
-            MessageType::Error => "error",
-        }
-    }
-}
-
-/// Available or unavailable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Availability {
-    /// Available presence.
-    Available,
-    /// Unavailable presence.
-    Unavailable,
-}
-
-/// Presence `show` values (RFC 6121 §4.7.2.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Show {
-    /// away
-    Away,
-    /// chat
-    Chat,
-    /// dnd
-    Dnd,
-    /// xa
-    Xa,
-}
-
-impl Show {
-    /// The element text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Show::Away => "away",
-            Show::Chat => "chat",
-            Show::Dnd => "dnd",
-            Show::Xa => "xa",
-        }
-    }
-}
-
-/// Stanza kinds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum StanzaKind {
-    /// message
-    Message,
-    /// presence
-    Presence,
-    /// iq
-    Iq,
-}
-
-impl StanzaKind {
-    /// The element name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StanzaKind::Message => "message",
-            StanzaKind::Presence => "presence",
-            StanzaKind::Iq => "iq",
-        }
-    }
-}
-
-/// Subscription states as a roster shows them (RFC 6121 §2.1.2.5), or `absent`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RosterState {
-    /// No item for the contact.
-    Absent,
-    /// subscription='none'
-    None,
-    /// subscription='to'
-    To,
-    /// subscription='from'
-    From,
-    /// subscription='both'
-    Both,
-}
-
-impl RosterState {
-    /// The attribute value (`None` for absent).
-    pub fn as_attr(self) -> Option<&'static str> {
-        match self {
-            RosterState::Absent => None,
-            RosterState::None => Some("none"),
-            RosterState::To => Some("to"),
-            RosterState::From => Some("from"),
-            RosterState::Both => Some("both"),
-        }
-    }
-}
-
 /// One string or several (any of them matches).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(untagged)]
@@ -460,7 +345,7 @@ pub struct SendStep {
     pub to: String,
     /// The message type (default chat).
     #[serde(default, rename = "type")]
-    pub message_type: Option<MessageType>,
+    pub message_type: Option<MessageKind>,
     /// The body (templated; `{i}` is the repetition index).
     #[serde(default)]
     pub body: Option<String>,
@@ -546,7 +431,7 @@ pub struct MessageMatch {
     pub from: Option<String>,
     /// The type (a missing type attribute counts as normal).
     #[serde(default, rename = "type")]
-    pub message_type: Option<MessageType>,
+    pub message_type: Option<MessageKind>,
     /// The exact body.
     #[serde(default)]
     pub body: Option<String>,
@@ -608,14 +493,14 @@ pub struct ErrorMatch {
 #[serde(untagged)]
 pub enum StateChoice {
     /// This state.
-    One(RosterState),
+    One(SubscriptionState),
     /// Any of these states.
-    Any(Vec<RosterState>),
+    Any(Vec<SubscriptionState>),
 }
 
 impl StateChoice {
     /// The acceptable states.
-    pub fn states(&self) -> Vec<RosterState> {
+    pub fn states(&self) -> Vec<SubscriptionState> {
         match self {
             StateChoice::One(state) => vec![*state],
             StateChoice::Any(states) => states.clone(),

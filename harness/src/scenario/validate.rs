@@ -217,14 +217,16 @@ fn check_step(step: &At<Step>, actors: &[&str]) -> Vec<String> {
         Step::Raw(raw) => {
             actor(&raw.actor, "actor");
             templates.push(("xml", raw.xml.clone()));
-            if let Err(error) = crate::expect::parse_fragment(&template::placeholder(&raw.xml)) {
+            if let Err(error) =
+                crate::driver::xmpp::parse_fragment(&template::placeholder(&raw.xml))
+            {
                 problems.push(format!("xml: {error}"));
             }
         }
         Step::ExpectXml(expect) => {
             actor(&expect.actor, "actor");
             templates.push(("match", expect.pattern.clone()));
-            match crate::expect::parse_fragment(&template::placeholder(&expect.pattern)) {
+            match crate::driver::xmpp::parse_fragment(&template::placeholder(&expect.pattern)) {
                 Ok(elements) if elements.len() == 1 => {}
                 Ok(elements) => problems.push(format!(
                     "match: the pattern must be one element, found {}",

@@ -6,202 +6,30 @@
 //! never taken for "nothing arrived". Every wait is bounded; roster pushes and server pings
 //! are answered as RFC 6121 §2.1.6 and XEP-0199 ask.
 
+mod mapping;
+mod transport;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
-use rustls::RootCertStore;
-use std::time::{Duration, Instant};
-
-use imfed_reports::{Flow, TranscriptLine};
+use imfed_model::{Address, SubscriptionAction};
+use imfed_reports::Flow;
 use imfed_xmpp::client::{Login, LoginAction, LoginConfig, TlsPolicy};
-use imfed_xmpp::{Element, Jid, Limits, StreamEvent, StreamParser, ns};
+use imfed_xmpp::{Element, Jid, StreamEvent, StreamParser, ns};
+use rustls::RootCertStore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
-use crate::expect::Matcher;
+pub use mapping::{
+    address_of, decode, jid_of, parse_address, parse_fragment, pattern_matches, render,
+};
+use transport::{Io, Wire};
 
-/// Why a driver operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum DriverError {
-    /// Connecting failed.
-    #[error("cannot connect to {addr}: {source}")]
-    Connect {
-        /// Where.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The socket failed or closed.
-    #[error("connection lost: {0}")]
-    Io(#[from] std::io::Error),
-    /// The server closed the stream or sent a stream error.
-    #[error("stream ended: {0}")]
-    Stream(String),
-    /// Login failed.
-    #[error("login failed: {0}")]
-    Login(String),
-    /// The server sent bytes that are not a valid XMPP stream.
-    #[error("invalid stream from server: {0}")]
-    Parse(#[from] imfed_xmpp::ParseError),
-    /// A bound elapsed.
-    #[error("timed out after {0:?} waiting for {1}")]
-    Timeout(Duration, String),
-}
-
-/// The transcript shared by a scenario's actors.
-#[derive(Clone, Debug)]
-pub struct Transcript {
-    started: Instant,
-    lines: Arc<Mutex<Vec<TranscriptLine>>>,
-    /// Counts the streams of the scenario that ended unasked, so that a wait on one actor
-    /// ends as soon as another actor's stream is lost instead of running to its bound.
-    lost: Arc<watch::Sender<u64>>,
-}
-
-impl Transcript {
-    /// An empty transcript starting now.
-    pub fn new() -> Self {
-        Transcript {
-            started: Instant::now(),
-            lines: Arc::default(),
-            lost: Arc::new(watch::channel(0).0),
-        }
-    }
-
-    /// When the scenario started.
-    pub fn started(&self) -> Instant {
-        self.started
-    }
-
-    /// Records a line.
-    pub fn record(&self, actor: &str, flow: Flow, text: String) {
-        let t_ms = self.started.elapsed().as_millis() as u64;
-        self.lines
-            .lock()
-            .expect("transcript lock")
-            .push(TranscriptLine {
-                t_ms,
-                actor: actor.to_string(),
-                flow,
-                text,
-            });
-    }
-
-    /// Everything recorded.
-    pub fn lines(&self) -> Vec<TranscriptLine> {
-        self.lines.lock().expect("transcript lock").clone()
-    }
-}
-
-impl Default for Transcript {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-enum Io {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-    Gone,
-}
-
-impl Io {
-    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Io::Plain(tcp) => tcp.read(buf).await,
-            Io::Tls(tls) => tls.read(buf).await,
-            Io::Gone => Err(std::io::ErrorKind::NotConnected.into()),
-        }
-    }
-
-    async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        match self {
-            Io::Plain(tcp) => tcp.write_all(bytes).await,
-            Io::Tls(tls) => {
-                tls.write_all(bytes).await?;
-                tls.flush().await
-            }
-            Io::Gone => Err(std::io::ErrorKind::NotConnected.into()),
-        }
-    }
-}
-
-/// The transport and parser shared by login sessions and registration streams.
-struct Wire {
-    io: Io,
-    parser: StreamParser,
-    buf: Vec<u8>,
-}
-
-impl Wire {
-    async fn connect(addr: SocketAddr) -> Result<Wire, DriverError> {
-        let tcp = TcpStream::connect(addr)
-            .await
-            .map_err(|source| DriverError::Connect { addr, source })?;
-        let _ = tcp.set_nodelay(true);
-        Ok(Wire {
-            io: Io::Plain(tcp),
-            parser: StreamParser::new(Limits::default()),
-            buf: vec![0; 16 * 1024],
-        })
-    }
-
-    async fn read_event(&mut self) -> Result<StreamEvent, DriverError> {
-        loop {
-            if let Some(event) = self.parser.next_event()? {
-                return Ok(event);
-            }
-            let read = self.io.read(&mut self.buf).await?;
-            if read == 0 {
-                return Err(DriverError::Stream("connection closed by server".into()));
-            }
-            self.parser.feed(&self.buf[..read]);
-        }
-    }
-
-    async fn write(&mut self, bytes: &[u8]) -> Result<(), DriverError> {
-        Ok(self.io.write(bytes).await?)
-    }
-
-    /// Upgrades to TLS (after `<proceed/>`) and resets the parser for the new stream.
-    ///
-    /// With `roots`, the server's certificate must chain to them and name `domain`
-    /// (RFC 6120 §13.7.2); without, the handshake is checked but the certificate is not
-    /// (the suite's own servers use throwaway certificates).
-    async fn start_tls(
-        &mut self,
-        domain: &str,
-        roots: Option<&Arc<RootCertStore>>,
-    ) -> Result<(), DriverError> {
-        let Io::Plain(tcp) = std::mem::replace(&mut self.io, Io::Gone) else {
-            return Err(DriverError::Login("STARTTLS twice".into()));
-        };
-        let name = rustls::pki_types::ServerName::try_from(domain.to_string())
-            .map_err(|error| DriverError::Login(format!("server name {domain}: {error}")))?;
-        let connector = match roots {
-            Some(roots) => {
-                let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-                    rustls::crypto::ring::default_provider(),
-                ))
-                .with_safe_default_protocol_versions()
-                .map_err(|error| DriverError::Login(format!("TLS configuration: {error}")))?
-                .with_root_certificates(roots.clone())
-                .with_no_client_auth();
-                tokio_rustls::TlsConnector::from(Arc::new(config))
-            }
-            None => imfed_server::tls::insecure_connector(),
-        };
-        let tls = connector
-            .connect(name, tcp)
-            .await
-            .map_err(|error| DriverError::Login(format!("TLS handshake: {error}")))?;
-        self.io = Io::Tls(Box::new(tls));
-        self.parser.reset();
-        Ok(())
-    }
-}
+use super::event::{Matcher, OutMessage, OutPresence, Received, SubscriptionRecord, Wire as Form};
+use super::lifecycle::{EndCause, Ended, Liveness, Status, Transcript, WaitError};
+use super::{DriverError, random_token};
 
 /// How to log in.
 #[derive(Clone, Debug)]
@@ -214,126 +42,6 @@ pub struct Credentials {
     pub tls: TlsPolicy,
     /// CA certificates the server's certificate must chain to (none: not verified).
     pub roots: Option<Arc<RootCertStore>>,
-}
-
-/// How an actor's stream ended, as its reader saw it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EndCause {
-    /// The server closed the stream (`</stream:stream>`).
-    ClosedByServer,
-    /// The server sent a stream error (RFC 6120 §4.9).
-    StreamError {
-        /// The defined condition, e.g. `invalid-from`.
-        condition: String,
-        /// The error's text, if any.
-        text: Option<String>,
-    },
-    /// The TCP connection closed without the stream being closed.
-    TcpClosed,
-    /// Reading or writing failed (reset, broken pipe, TLS failure).
-    Failed(String),
-    /// The server sent bytes that are not a valid XMPP stream.
-    Invalid(String),
-    /// The harness closed or dropped it (a `logout` or `disconnect` step, or teardown).
-    ByHarness,
-}
-
-impl std::fmt::Display for EndCause {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            EndCause::ClosedByServer => f.write_str("stream closed by the server"),
-            EndCause::StreamError {
-                condition,
-                text: None,
-            } => write!(f, "stream error <{condition}/> from the server"),
-            EndCause::StreamError {
-                condition,
-                text: Some(text),
-            } => write!(f, "stream error <{condition}/> from the server ({text})"),
-            EndCause::TcpClosed => {
-                f.write_str("TCP connection closed by the server without closing the stream")
-            }
-            EndCause::Failed(error) => write!(f, "connection failed: {error}"),
-            EndCause::Invalid(error) => write!(f, "invalid XML from the server: {error}"),
-            EndCause::ByHarness => f.write_str("closed by the harness"),
-        }
-    }
-}
-
-/// The end of an actor's stream: when and how.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ended {
-    /// Milliseconds since the scenario started.
-    pub t_ms: u64,
-    /// What happened.
-    pub cause: EndCause,
-    /// Whether a step asked for it (a logout, a disconnect, or a stream error a step
-    /// allowed).
-    pub expected: bool,
-}
-
-/// Why a wait on a session ended without what it waited for.
-#[derive(Clone, Debug)]
-pub struct WaitError {
-    /// What arrived and was not matched, serialized, for the failure report.
-    pub arrived: Vec<String>,
-    /// Set when the stream ended (the wait stopped at once); `None` when the bound elapsed
-    /// or the wait was cut short.
-    pub ended: Option<Ended>,
-    /// Another actor's stream of the scenario ended unasked, which ended this wait early
-    /// (the run fails for that reason).
-    pub cut_short: bool,
-}
-
-/// Why a liveness round trip failed.
-#[derive(Clone, Debug)]
-pub enum Liveness {
-    /// The stream ended.
-    Ended(Ended),
-    /// The server did not answer within the bound: the session has stalled.
-    NoAnswer(Duration),
-    /// Another actor's stream was lost before the answer came (the run fails for that).
-    CutShort,
-}
-
-/// What a session's reader and writer tasks share with it.
-#[derive(Debug, Default)]
-struct Status {
-    ended: Mutex<Option<Ended>>,
-    /// Stream error conditions a step allowed the server to close the stream with.
-    allowed: Mutex<Vec<String>>,
-}
-
-impl Status {
-    /// Records the end unless one is recorded already; returns whether this call did.
-    fn end(&self, transcript: &Transcript, cause: EndCause) -> bool {
-        let mut ended = self.ended.lock().expect("status lock");
-        if ended.is_some() {
-            return false;
-        }
-        let expected = match &cause {
-            EndCause::ByHarness => true,
-            EndCause::StreamError { condition, .. } => self
-                .allowed
-                .lock()
-                .expect("status lock")
-                .contains(condition),
-            _ => false,
-        };
-        *ended = Some(Ended {
-            t_ms: transcript.started.elapsed().as_millis() as u64,
-            cause,
-            expected,
-        });
-        if !expected {
-            transcript.lost.send_modify(|lost| *lost += 1);
-        }
-        true
-    }
-
-    fn ended(&self) -> Option<Ended> {
-        self.ended.lock().expect("status lock").clone()
-    }
 }
 
 type Reader = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
@@ -351,8 +59,8 @@ pub struct Session {
     /// The bound full JID.
     pub jid: Jid,
     outgoing: mpsc::UnboundedSender<Vec<u8>>,
-    arrivals: mpsc::UnboundedReceiver<Element>,
-    inbox: VecDeque<Element>,
+    arrivals: mpsc::UnboundedReceiver<Received>,
+    inbox: VecDeque<Received>,
     status: Arc<Status>,
     transcript: Transcript,
     reader: tokio::task::JoinHandle<()>,
@@ -391,12 +99,44 @@ fn auto_reply(stanza: &Element) -> Option<Element> {
     })
 }
 
+/// Bound on logging in, roster queries and other requests.
+const REQUEST_BOUND: Duration = Duration::from_secs(10);
+
+/// The roster item for `contact` in a roster query or push.
+fn roster_item_of<'a>(query: &'a Element, contact: &Address) -> Option<&'a Element> {
+    let contact = contact.bare();
+    query.elements().find(|item| {
+        item.attr("jid")
+            .and_then(|jid| Jid::parse(jid).ok())
+            .is_some_and(|jid| address_of(&jid) == contact)
+    })
+}
+
+/// The record a roster item shows; `None` without one (or one being removed).
+fn roster_record(query: &Element, contact: &Address) -> Option<SubscriptionRecord> {
+    let item = roster_item_of(query, contact)?;
+    let (state, pending_out) = mapping::item_state(item)?;
+    Some(SubscriptionRecord {
+        state,
+        pending_out,
+        text: item.to_xml(ns::CLIENT),
+    })
+}
+
+/// Whether `received` is the result or error answering the iq `id`.
+fn is_reply(received: &Received, id: &str) -> bool {
+    let Form::Xmpp(stanza) = &received.wire;
+    stanza.is("iq", ns::CLIENT)
+        && stanza.attr("id") == Some(id)
+        && matches!(stanza.attr("type"), Some("result" | "error"))
+}
+
 /// Reads the stream until it ends; see [`Session`].
 async fn read_stream(
     mut reader: Reader,
     mut parser: StreamParser,
     actor: String,
-    arrivals: mpsc::UnboundedSender<Element>,
+    arrivals: mpsc::UnboundedSender<Received>,
     outgoing: mpsc::UnboundedSender<Vec<u8>>,
     status: Arc<Status>,
     transcript: Transcript,
@@ -413,14 +153,16 @@ async fn read_stream(
                 Ok(None) => break,
                 Err(error) => break 'read EndCause::Invalid(error.to_string()),
             };
-            transcript.record(&actor, Flow::Received, stanza.to_xml(ns::CLIENT));
-            if let Some((condition, text)) = imfed_xmpp::stream::parse_stream_error(&stanza) {
+            let received = decode(stanza);
+            transcript.record(&actor, Flow::Received, received.text.clone());
+            let Form::Xmpp(stanza) = &received.wire;
+            if let Some((condition, text)) = imfed_xmpp::stream::parse_stream_error(stanza) {
                 break 'read EndCause::StreamError {
                     condition: condition.to_string(),
                     text,
                 };
             }
-            if let Some(reply) = auto_reply(&stanza) {
+            if let Some(reply) = auto_reply(stanza) {
                 let mut out = Vec::with_capacity(128);
                 reply.write_to(&mut out, ns::CLIENT);
                 transcript.record(&actor, Flow::Sent, String::from_utf8_lossy(&out).into());
@@ -428,7 +170,7 @@ async fn read_stream(
             }
             // The receiver may be gone (the session was dropped): reading goes on until the
             // task is aborted.
-            let _ = arrivals.send(stanza);
+            let _ = arrivals.send(received);
         }
         match reader.read(&mut buf).await {
             Ok(0) => break EndCause::TcpClosed,
@@ -658,7 +400,7 @@ impl Session {
         &mut self,
         matcher: &Matcher,
         bound: Duration,
-    ) -> Result<Element, WaitError> {
+    ) -> Result<Received, WaitError> {
         self.wait_where(bound, |stanza| matcher.matches(stanza))
             .await
     }
@@ -670,10 +412,10 @@ impl Session {
     pub async fn wait_where(
         &mut self,
         bound: Duration,
-        predicate: impl Fn(&Element) -> bool,
-    ) -> Result<Element, WaitError> {
+        predicate: impl Fn(&Received) -> bool,
+    ) -> Result<Received, WaitError> {
         let deadline = tokio::time::Instant::now() + bound;
-        let mut lost = self.transcript.lost.subscribe();
+        let mut lost = self.transcript.lost_streams();
         self.drain_arrivals();
         let mut checked = 0;
         loop {
@@ -724,7 +466,7 @@ impl Session {
         &mut self,
         matcher: &Matcher,
         duration: Duration,
-    ) -> Result<Option<Element>, Ended> {
+    ) -> Result<Option<Received>, Ended> {
         match self.wait_for(matcher, duration).await {
             Ok(stanza) => Ok(Some(stanza)),
             Err(WaitError {
@@ -736,7 +478,7 @@ impl Session {
     }
 
     /// Takes the first stanza already received that matches `matcher`, without waiting.
-    pub fn take_matching(&mut self, matcher: &Matcher) -> Option<Element> {
+    pub fn take_matching(&mut self, matcher: &Matcher) -> Option<Received> {
         self.drain_arrivals();
         let index = self
             .inbox
@@ -749,7 +491,7 @@ impl Session {
     pub fn unmatched(&self) -> Vec<String> {
         self.inbox
             .iter()
-            .map(|stanza| stanza.to_xml(ns::CLIENT))
+            .map(|received| received.text.clone())
             .collect()
     }
 
@@ -778,19 +520,19 @@ impl Session {
     }
 
     async fn iq_reply(&mut self, id: &str, bound: Duration) -> Result<Element, DriverError> {
-        self.wait_where(bound, |stanza| {
-            stanza.is("iq", ns::CLIENT)
-                && stanza.attr("id") == Some(id)
-                && matches!(stanza.attr("type"), Some("result" | "error"))
-        })
-        .await
-        .map_err(|error| match error.ended {
-            Some(ended) => DriverError::Stream(self.describe_end(&ended)),
-            None if error.cut_short => {
-                DriverError::Stream("cut short: another actor's stream was lost".into())
-            }
-            None => DriverError::Timeout(bound, format!("the reply to iq {id}")),
-        })
+        self.wait_where(bound, |received| is_reply(received, id))
+            .await
+            .map(|received| {
+                let Form::Xmpp(stanza) = received.wire;
+                stanza
+            })
+            .map_err(|error| match error.ended {
+                Some(ended) => DriverError::Stream(self.describe_end(&ended)),
+                None if error.cut_short => {
+                    DriverError::Stream("cut short: another actor's stream was lost".into())
+                }
+                None => DriverError::Timeout(bound, format!("the reply to iq {id}")),
+            })
     }
 
     /// Starts a liveness round trip: a ping to the actor's own server (XEP-0199; an error
@@ -818,11 +560,7 @@ impl Session {
     /// [`Liveness`]: the stream ended or the server did not answer.
     pub async fn pong(&mut self, id: &str, bound: Duration) -> Result<(), Liveness> {
         let reply = self
-            .wait_where(bound, |stanza| {
-                stanza.is("iq", ns::CLIENT)
-                    && stanza.attr("id") == Some(id)
-                    && matches!(stanza.attr("type"), Some("result" | "error"))
-            })
+            .wait_where(bound, |received| is_reply(received, id))
             .await;
         match reply {
             Ok(_) => Ok(()),
@@ -864,6 +602,165 @@ impl Session {
         }
     }
 
+    /// Logs in ([`Session::login`]) and fetches the roster, which makes the resource
+    /// "interested" in roster pushes (RFC 6121 §2.1.6): what the runner calls logging in.
+    ///
+    /// # Errors
+    /// [`DriverError`] naming what failed, [`DriverError::Refused`] when the roster query is.
+    pub async fn log_in(
+        actor: &str,
+        addr: SocketAddr,
+        credentials: &Credentials,
+        transcript: Transcript,
+        bound: Duration,
+    ) -> Result<Session, DriverError> {
+        let mut session = Self::login(actor, addr, credentials, transcript, bound).await?;
+        let reply = session.roster_query().await?;
+        if reply.attr("type") != Some("result") {
+            return Err(DriverError::Refused(format!(
+                "roster query: {}",
+                reply.to_xml(ns::CLIENT)
+            )));
+        }
+        Ok(session)
+    }
+
+    /// The address the session is bound to (the actor's endpoint).
+    pub fn address(&self) -> Address {
+        address_of(&self.jid)
+    }
+
+    /// Sends a message (a fresh id unless `out` names one).
+    ///
+    /// # Errors
+    /// [`DriverError::Stream`] when the stream has ended.
+    pub async fn send_message(&mut self, out: &OutMessage) -> Result<(), DriverError> {
+        let id = out.id.clone().unwrap_or_else(|| self.next_id());
+        self.send(&mapping::message(out, id)).await
+    }
+
+    /// Publishes presence: a broadcast, or directed presence (RFC 6121 §4).
+    ///
+    /// # Errors
+    /// [`DriverError::Stream`] when the stream has ended.
+    pub async fn publish(&mut self, out: &OutPresence) -> Result<(), DriverError> {
+        self.send(&mapping::presence(out)).await
+    }
+
+    /// Acts on a subscription with `to` (RFC 6121 §3).
+    ///
+    /// # Errors
+    /// [`DriverError::Stream`] when the stream has ended.
+    pub async fn subscription(
+        &mut self,
+        action: SubscriptionAction,
+        to: &Address,
+    ) -> Result<(), DriverError> {
+        self.send(&mapping::subscription(action, to)).await
+    }
+
+    async fn roster_set(&mut self, item: Element) -> Result<(), DriverError> {
+        let request = Element::new("iq", ns::CLIENT)
+            .with_attr("type", "set")
+            .with_child(Element::new("query", ns::ROSTER).with_child(item));
+        let reply = self.iq(request, REQUEST_BOUND).await?;
+        if reply.attr("type") == Some("result") {
+            Ok(())
+        } else {
+            Err(DriverError::Refused(format!(
+                "the server refused the roster set: {}",
+                reply.to_xml(ns::CLIENT)
+            )))
+        }
+    }
+
+    /// Adds or updates a contact on the user's list (RFC 6121 §2.3).
+    ///
+    /// # Errors
+    /// [`DriverError::Refused`] unless the server answers with a result.
+    pub async fn roster_add(
+        &mut self,
+        contact: &Address,
+        name: Option<&str>,
+        groups: &[String],
+    ) -> Result<(), DriverError> {
+        self.roster_set(mapping::roster_item(contact, name, groups))
+            .await
+    }
+
+    /// Removes a contact from the user's list (RFC 6121 §2.5).
+    ///
+    /// # Errors
+    /// [`DriverError::Refused`] unless the server answers with a result.
+    pub async fn roster_remove(&mut self, contact: &Address) -> Result<(), DriverError> {
+        self.roster_set(
+            mapping::roster_item(contact, None, &[]).with_attr("subscription", "remove"),
+        )
+        .await
+    }
+
+    /// A roster get (RFC 6121 §2.1.3): the reply, whatever its type.
+    async fn roster_query(&mut self) -> Result<Element, DriverError> {
+        let get = Element::new("iq", ns::CLIENT)
+            .with_attr("type", "get")
+            .with_child(Element::new("query", ns::ROSTER));
+        self.iq(get, REQUEST_BOUND).await
+    }
+
+    /// What the user's server records about `contact` (its roster item); `None` when it has
+    /// no record.
+    ///
+    /// # Errors
+    /// [`DriverError`] when the query fails.
+    pub async fn subscription_record(
+        &mut self,
+        contact: &Address,
+    ) -> Result<Option<SubscriptionRecord>, DriverError> {
+        let reply = self.roster_query().await?;
+        Ok(reply
+            .child("query", ns::ROSTER)
+            .and_then(|query| roster_record(query, contact)))
+    }
+
+    /// Waits up to `bound` for the server to change its record of `contact` (a roster push,
+    /// RFC 6121 §2.1.6); `Ok(None)` when the change removed it.
+    ///
+    /// # Errors
+    /// [`WaitError`] as for [`Session::wait_where`].
+    pub async fn next_record_change(
+        &mut self,
+        contact: &Address,
+        bound: Duration,
+    ) -> Result<Option<SubscriptionRecord>, WaitError> {
+        let push = self
+            .wait_where(bound, |received| {
+                let Form::Xmpp(stanza) = &received.wire;
+                stanza.is("iq", ns::CLIENT)
+                    && stanza.attr("type") == Some("set")
+                    && stanza
+                        .child("query", ns::ROSTER)
+                        .is_some_and(|query| roster_item_of(query, contact).is_some())
+            })
+            .await?;
+        let Form::Xmpp(stanza) = &push.wire;
+        Ok(stanza
+            .child("query", ns::ROSTER)
+            .and_then(|query| roster_record(query, contact)))
+    }
+
+    /// Publishes unavailable presence and closes the stream.
+    pub async fn logout(mut self) {
+        let unavailable = OutPresence {
+            to: None,
+            availability: imfed_model::Availability::Unavailable,
+            show: None,
+            status: None,
+            priority: None,
+        };
+        let _ = self.publish(&unavailable).await;
+        self.close().await;
+    }
+
     /// Closes the stream cleanly (bounded): sends `</stream:stream>` and waits briefly for
     /// the server's own close.
     pub async fn close(mut self) {
@@ -889,16 +786,6 @@ impl Session {
             "dropping the TCP connection".into(),
         );
     }
-}
-
-/// A random token of letters and digits.
-pub fn random_token(len: usize) -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    (0..len)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
 }
 
 /// An unauthenticated client stream for in-band registration (XEP-0077 §3.1): stream

@@ -1,0 +1,412 @@
+//! What actors send and receive, in the protocol-neutral vocabulary of `imfed_model`: the
+//! runner builds [`OutMessage`] and [`OutPresence`], and compiles expectations to
+//! [`Matcher`]s over the [`Event`]s a driver decodes from its wire. Only [`Pattern`] (the
+//! `expect_xml` escape hatch) looks at a protocol's own form.
+
+use imfed_model::{Address, Availability, MessageKind, Show, StanzaKind, SubscriptionSignal};
+use imfed_xmpp::Element;
+
+/// Something an actor received, decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// An instant message.
+    Message {
+        /// The sender.
+        from: Option<Address>,
+        /// Its kind (a missing type counts as normal).
+        kind: MessageKind,
+        /// Its body.
+        body: Option<String>,
+        /// Its subject.
+        subject: Option<String>,
+        /// Its conversation thread.
+        thread: Option<String>,
+    },
+    /// Available or unavailable presence.
+    Presence {
+        /// The presentity.
+        from: Option<Address>,
+        /// Whether available.
+        available: bool,
+        /// The availability detail.
+        show: Option<Show>,
+        /// The status text.
+        status: Option<String>,
+        /// The priority (0 when absent).
+        priority: i8,
+    },
+    /// A subscription signal.
+    Signal {
+        /// Who sent it.
+        from: Option<Address>,
+        /// Which.
+        signal: SubscriptionSignal,
+    },
+    /// An error report about something the actor sent.
+    Error {
+        /// Who reports it.
+        from: Option<Address>,
+        /// What it is about.
+        about: Option<StanzaKind>,
+        /// The profile's name of the error condition (RFC 6120 §8.3.3 for XMPP).
+        condition: Option<String>,
+    },
+    /// Anything else (answers to requests, roster changes, ...).
+    Other,
+}
+
+/// A protocol's own form of what was received, for the escape-hatch patterns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Wire {
+    /// An XMPP stanza.
+    Xmpp(Element),
+}
+
+/// One received thing: decoded, and as it arrived.
+#[derive(Clone, Debug)]
+pub struct Received {
+    /// The decoded event.
+    pub event: Event,
+    /// As the protocol carried it.
+    pub wire: Wire,
+    /// Its text, for reports.
+    pub text: String,
+}
+
+/// A profile's pattern over its own form (`expect_xml`).
+#[derive(Clone, Debug)]
+pub enum Pattern {
+    /// An XML pattern over an XMPP stanza (see `xmpp::pattern_matches`).
+    Xml(Element),
+}
+
+/// A compiled expectation over received events.
+#[derive(Clone, Debug)]
+pub enum Matcher {
+    /// A message (never an error report).
+    Message {
+        /// Sender.
+        from: Option<Address>,
+        /// Kind.
+        kind: Option<MessageKind>,
+        /// Exact body.
+        body: Option<String>,
+        /// Thread.
+        thread: Option<String>,
+        /// Subject.
+        subject: Option<String>,
+    },
+    /// Available or unavailable presence.
+    Presence {
+        /// Sender.
+        from: Option<Address>,
+        /// `Some(Available)` or `Some(Unavailable)`; `None` for either.
+        availability: Option<Availability>,
+        /// Availability detail.
+        show: Option<Show>,
+        /// Status text.
+        status: Option<String>,
+        /// Priority.
+        priority: Option<i8>,
+    },
+    /// A subscription signal.
+    Signal {
+        /// Which.
+        signal: SubscriptionSignal,
+        /// Sender.
+        from: Option<Address>,
+    },
+    /// An error report.
+    Error {
+        /// Who reports it.
+        from: Option<Address>,
+        /// What it is about.
+        about: Option<StanzaKind>,
+        /// Acceptable conditions (empty: any).
+        conditions: Vec<String>,
+    },
+    /// A profile pattern.
+    Pattern(Pattern),
+    /// Anything at all.
+    Any,
+}
+
+fn sender(wanted: &Option<Address>, actual: &Option<Address>) -> bool {
+    wanted
+        .as_ref()
+        .is_none_or(|wanted| actual.as_ref().is_some_and(|actual| wanted.matches(actual)))
+}
+
+fn same<T: PartialEq>(wanted: &Option<T>, actual: &Option<T>) -> bool {
+    wanted.is_none() || wanted == actual
+}
+
+fn fmt_opt(label: &str, value: &Option<impl std::fmt::Display>) -> String {
+    value
+        .as_ref()
+        .map(|v| format!(" {label} '{v}'"))
+        .unwrap_or_default()
+}
+
+impl Matcher {
+    /// Whether `received` matches.
+    pub fn matches(&self, received: &Received) -> bool {
+        match (self, &received.event) {
+            (Matcher::Any, _) => true,
+            (Matcher::Pattern(Pattern::Xml(pattern)), _) => match &received.wire {
+                Wire::Xmpp(stanza) => super::xmpp::pattern_matches(pattern, stanza),
+            },
+            (
+                Matcher::Message {
+                    from,
+                    kind,
+                    body,
+                    thread,
+                    subject,
+                },
+                Event::Message {
+                    from: actual_from,
+                    kind: actual_kind,
+                    body: actual_body,
+                    subject: actual_subject,
+                    thread: actual_thread,
+                },
+            ) => {
+                *actual_kind != MessageKind::Error
+                    && sender(from, actual_from)
+                    && kind.is_none_or(|k| k == *actual_kind)
+                    && same(body, actual_body)
+                    && same(thread, actual_thread)
+                    && same(subject, actual_subject)
+            }
+            (
+                Matcher::Presence {
+                    from,
+                    availability,
+                    show,
+                    status,
+                    priority,
+                },
+                Event::Presence {
+                    from: actual_from,
+                    available,
+                    show: actual_show,
+                    status: actual_status,
+                    priority: actual_priority,
+                },
+            ) => {
+                sender(from, actual_from)
+                    && availability.is_none_or(|a| (a == Availability::Available) == *available)
+                    && same(show, actual_show)
+                    && same(status, actual_status)
+                    && priority.is_none_or(|p| p == *actual_priority)
+            }
+            (
+                Matcher::Signal { signal, from },
+                Event::Signal {
+                    from: actual_from,
+                    signal: actual,
+                },
+            ) => signal == actual && sender(from, actual_from),
+            (
+                Matcher::Error {
+                    from,
+                    about,
+                    conditions,
+                },
+                Event::Error {
+                    from: actual_from,
+                    about: actual_about,
+                    condition,
+                },
+            ) => {
+                about.is_none_or(|k| Some(k) == *actual_about)
+                    && sender(from, actual_from)
+                    && (conditions.is_empty()
+                        || condition.as_ref().is_some_and(|c| conditions.contains(c)))
+            }
+            _ => false,
+        }
+    }
+
+    /// What the matcher waits for, for failure messages.
+    pub fn describe(&self) -> String {
+        let from = |f: &Option<Address>| fmt_opt("from", f);
+        match self {
+            Matcher::Any => "any stanza".into(),
+            Matcher::Pattern(Pattern::Xml(pattern)) => format!(
+                "a stanza matching {}",
+                pattern.to_xml(imfed_xmpp::ns::CLIENT)
+            ),
+            Matcher::Message {
+                from: f,
+                kind,
+                body,
+                thread,
+                subject,
+            } => format!(
+                "message{}{}{}{}{}",
+                from(f),
+                fmt_opt("type", &kind.map(MessageKind::as_str)),
+                fmt_opt("body", &body.as_ref().map(|b| truncate(b, 60))),
+                fmt_opt("thread", thread),
+                fmt_opt("subject", subject)
+            ),
+            Matcher::Presence {
+                from: f,
+                availability,
+                show,
+                status,
+                priority,
+            } => format!(
+                "{} presence{}{}{}{}",
+                match availability {
+                    Some(Availability::Available) => "available",
+                    Some(Availability::Unavailable) => "unavailable",
+                    None => "available or unavailable",
+                },
+                from(f),
+                fmt_opt("show", &show.map(Show::as_str)),
+                fmt_opt("status", status),
+                fmt_opt("priority", priority)
+            ),
+            Matcher::Signal { signal, from: f } => {
+                format!("subscription signal {}{}", signal.as_str(), from(f))
+            }
+            Matcher::Error {
+                from: f,
+                about,
+                conditions,
+            } => format!(
+                "{} error{}{}",
+                about.map_or("stanza", StanzaKind::as_str),
+                from(f),
+                if conditions.is_empty() {
+                    String::new()
+                } else {
+                    format!(" with condition {}", conditions.join(" or "))
+                }
+            ),
+        }
+    }
+}
+
+/// A message to send.
+#[derive(Clone, Debug)]
+pub struct OutMessage {
+    /// The recipient.
+    pub to: Address,
+    /// Its kind.
+    pub kind: MessageKind,
+    /// The id (a fresh one when `None`).
+    pub id: Option<String>,
+    /// Its subject.
+    pub subject: Option<String>,
+    /// Its body.
+    pub body: Option<String>,
+    /// Its thread.
+    pub thread: Option<String>,
+}
+
+/// Presence to publish.
+#[derive(Clone, Debug)]
+pub struct OutPresence {
+    /// Directed presence to this address; `None` broadcasts.
+    pub to: Option<Address>,
+    /// Available or unavailable.
+    pub availability: Availability,
+    /// The availability detail.
+    pub show: Option<Show>,
+    /// The status text.
+    pub status: Option<String>,
+    /// The priority.
+    pub priority: Option<i8>,
+}
+
+/// What a user's server records about a contact: the subscription state and whether the
+/// user's own request is pending.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriptionRecord {
+    /// The subscription state.
+    pub state: imfed_model::SubscriptionState,
+    /// Whether the user asked to subscribe and the contact has not answered.
+    pub pending_out: bool,
+    /// The record as the protocol shows it, for reports.
+    pub text: String,
+}
+
+/// At most `max` characters of `text`, with an ellipsis when cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        format!("{}…", text.chars().take(max).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn address(text: &str) -> Address {
+        super::super::xmpp::parse_address(text).unwrap()
+    }
+
+    fn received(xml: &str) -> Received {
+        let element = super::super::xmpp::parse_fragment(xml).unwrap().remove(0);
+        super::super::xmpp::decode(element)
+    }
+
+    #[test]
+    fn matchers() {
+        let chat = received("<message from='alice@x.test/r' type='chat'><body>hé</body></message>");
+        let message = Matcher::Message {
+            from: Some(address("alice@x.test")),
+            kind: Some(MessageKind::Chat),
+            body: Some("hé".into()),
+            thread: None,
+            subject: None,
+        };
+        assert!(message.matches(&chat));
+        let full = Matcher::Message {
+            from: Some(address("alice@x.test/other")),
+            kind: None,
+            body: None,
+            thread: None,
+            subject: None,
+        };
+        assert!(!full.matches(&chat));
+        let unavailable = received("<presence from='alice@x.test/r' type='unavailable'/>");
+        let presence = Matcher::Presence {
+            from: Some(address("alice@x.test")),
+            availability: Some(Availability::Unavailable),
+            show: None,
+            status: None,
+            priority: None,
+        };
+        assert!(presence.matches(&unavailable));
+        assert!(!presence.matches(&received("<presence from='alice@x.test/r'/>")));
+        let bounce = received(
+            "<message from='nobody@x.test' type='error'><error type='cancel'>\
+             <service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>",
+        );
+        let error = Matcher::Error {
+            from: None,
+            about: Some(StanzaKind::Message),
+            conditions: vec!["item-not-found".into(), "service-unavailable".into()],
+        };
+        assert!(error.matches(&bounce));
+        assert!(!message.matches(&bounce));
+        assert_eq!(
+            error.describe(),
+            "message error with condition item-not-found or service-unavailable"
+        );
+        let request = received("<presence from='bob@y.test' type='subscribe'/>");
+        let signal = Matcher::Signal {
+            signal: SubscriptionSignal::Request,
+            from: Some(address("bob@y.test")),
+        };
+        assert!(signal.matches(&request) && !signal.matches(&unavailable));
+        assert!(Matcher::Any.matches(&request));
+    }
+}

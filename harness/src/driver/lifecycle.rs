@@ -1,0 +1,188 @@
+//! The life of an actor's session, whatever the protocol: the scenario's transcript, how a
+//! session ended (and whether a step asked for it), why a wait or a liveness round trip
+//! failed. Silence means something only on a live session: an end is recorded when it
+//! happens, and a lost session cuts short every wait of its scenario.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use imfed_reports::{Flow, TranscriptLine};
+use tokio::sync::watch;
+
+/// The transcript shared by a scenario's actors.
+#[derive(Clone, Debug)]
+pub struct Transcript {
+    started: Instant,
+    lines: Arc<Mutex<Vec<TranscriptLine>>>,
+    /// Counts the streams of the scenario that ended unasked, so that a wait on one actor
+    /// ends as soon as another actor's stream is lost instead of running to its bound.
+    lost: Arc<watch::Sender<u64>>,
+}
+
+impl Transcript {
+    /// An empty transcript starting now.
+    pub fn new() -> Self {
+        Transcript {
+            started: Instant::now(),
+            lines: Arc::default(),
+            lost: Arc::new(watch::channel(0).0),
+        }
+    }
+
+    /// When the scenario started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Records a line.
+    pub fn record(&self, actor: &str, flow: Flow, text: String) {
+        let t_ms = self.started.elapsed().as_millis() as u64;
+        self.lines
+            .lock()
+            .expect("transcript lock")
+            .push(TranscriptLine {
+                t_ms,
+                actor: actor.to_string(),
+                flow,
+                text,
+            });
+    }
+
+    /// Everything recorded.
+    pub fn lines(&self) -> Vec<TranscriptLine> {
+        self.lines.lock().expect("transcript lock").clone()
+    }
+}
+
+impl Default for Transcript {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// How an actor's stream ended, as its reader saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EndCause {
+    /// The server closed the stream (`</stream:stream>`).
+    ClosedByServer,
+    /// The server sent a stream error (RFC 6120 §4.9).
+    StreamError {
+        /// The defined condition, e.g. `invalid-from`.
+        condition: String,
+        /// The error's text, if any.
+        text: Option<String>,
+    },
+    /// The TCP connection closed without the stream being closed.
+    TcpClosed,
+    /// Reading or writing failed (reset, broken pipe, TLS failure).
+    Failed(String),
+    /// The server sent bytes that are not a valid XMPP stream.
+    Invalid(String),
+    /// The harness closed or dropped it (a `logout` or `disconnect` step, or teardown).
+    ByHarness,
+}
+
+impl std::fmt::Display for EndCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EndCause::ClosedByServer => f.write_str("stream closed by the server"),
+            EndCause::StreamError {
+                condition,
+                text: None,
+            } => write!(f, "stream error <{condition}/> from the server"),
+            EndCause::StreamError {
+                condition,
+                text: Some(text),
+            } => write!(f, "stream error <{condition}/> from the server ({text})"),
+            EndCause::TcpClosed => {
+                f.write_str("TCP connection closed by the server without closing the stream")
+            }
+            EndCause::Failed(error) => write!(f, "connection failed: {error}"),
+            EndCause::Invalid(error) => write!(f, "invalid XML from the server: {error}"),
+            EndCause::ByHarness => f.write_str("closed by the harness"),
+        }
+    }
+}
+
+/// The end of an actor's stream: when and how.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ended {
+    /// Milliseconds since the scenario started.
+    pub t_ms: u64,
+    /// What happened.
+    pub cause: EndCause,
+    /// Whether a step asked for it (a logout, a disconnect, or a stream error a step
+    /// allowed).
+    pub expected: bool,
+}
+
+/// Why a wait on a session ended without what it waited for.
+#[derive(Clone, Debug)]
+pub struct WaitError {
+    /// What arrived and was not matched, serialized, for the failure report.
+    pub arrived: Vec<String>,
+    /// Set when the stream ended (the wait stopped at once); `None` when the bound elapsed
+    /// or the wait was cut short.
+    pub ended: Option<Ended>,
+    /// Another actor's stream of the scenario ended unasked, which ended this wait early
+    /// (the run fails for that reason).
+    pub cut_short: bool,
+}
+
+/// Why a liveness round trip failed.
+#[derive(Clone, Debug)]
+pub enum Liveness {
+    /// The stream ended.
+    Ended(Ended),
+    /// The server did not answer within the bound: the session has stalled.
+    NoAnswer(Duration),
+    /// Another actor's stream was lost before the answer came (the run fails for that).
+    CutShort,
+}
+
+/// What a session's reader and writer tasks share with it.
+#[derive(Debug, Default)]
+pub(crate) struct Status {
+    pub(crate) ended: Mutex<Option<Ended>>,
+    /// Stream error conditions a step allowed the server to close the stream with.
+    pub(crate) allowed: Mutex<Vec<String>>,
+}
+
+impl Status {
+    /// Records the end unless one is recorded already; returns whether this call did.
+    pub(crate) fn end(&self, transcript: &Transcript, cause: EndCause) -> bool {
+        let mut ended = self.ended.lock().expect("status lock");
+        if ended.is_some() {
+            return false;
+        }
+        let expected = match &cause {
+            EndCause::ByHarness => true,
+            EndCause::StreamError { condition, .. } => self
+                .allowed
+                .lock()
+                .expect("status lock")
+                .contains(condition),
+            _ => false,
+        };
+        *ended = Some(Ended {
+            t_ms: transcript.started.elapsed().as_millis() as u64,
+            cause,
+            expected,
+        });
+        if !expected {
+            transcript.lost.send_modify(|lost| *lost += 1);
+        }
+        true
+    }
+
+    pub(crate) fn ended(&self) -> Option<Ended> {
+        self.ended.lock().expect("status lock").clone()
+    }
+}
+
+impl Transcript {
+    /// A receiver that changes whenever a stream of the scenario ends unasked.
+    pub(crate) fn lost_streams(&self) -> watch::Receiver<u64> {
+        self.lost.subscribe()
+    }
+}
