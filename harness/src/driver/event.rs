@@ -3,7 +3,9 @@
 //! [`Matcher`]s over the [`Event`]s a driver decodes from its wire. Only [`Pattern`] (the
 //! `expect_xml` escape hatch) looks at a protocol's own form.
 
-use imfed_model::{Address, Availability, MessageKind, Show, StanzaKind, SubscriptionSignal};
+use imfed_model::{
+    Address, Availability, ErrorClass, MessageKind, Show, StanzaKind, SubscriptionSignal,
+};
 use imfed_xmpp::Element;
 
 /// Something an actor received, decoded.
@@ -48,6 +50,8 @@ pub enum Event {
         from: Option<Address>,
         /// What it is about.
         about: Option<StanzaKind>,
+        /// Its class.
+        class: ErrorClass,
         /// The profile's name of the error condition (RFC 6120 §8.3.3 for XMPP).
         condition: Option<String>,
     },
@@ -122,7 +126,9 @@ pub enum Matcher {
         from: Option<Address>,
         /// What it is about.
         about: Option<StanzaKind>,
-        /// Acceptable conditions (empty: any).
+        /// Acceptable classes (empty: any).
+        classes: Vec<ErrorClass>,
+        /// Acceptable conditions in the profile's own terms (empty: any).
         conditions: Vec<String>,
     },
     /// A profile pattern.
@@ -212,16 +218,19 @@ impl Matcher {
                 Matcher::Error {
                     from,
                     about,
+                    classes,
                     conditions,
                 },
                 Event::Error {
                     from: actual_from,
                     about: actual_about,
+                    class,
                     condition,
                 },
             ) => {
                 about.is_none_or(|k| Some(k) == *actual_about)
                     && sender(from, actual_from)
+                    && (classes.is_empty() || classes.contains(class))
                     && (conditions.is_empty()
                         || condition.as_ref().is_some_and(|c| conditions.contains(c)))
             }
@@ -276,17 +285,26 @@ impl Matcher {
             Matcher::Error {
                 from: f,
                 about,
+                classes,
                 conditions,
-            } => format!(
-                "{} error{}{}",
-                about.map_or("stanza", StanzaKind::as_str),
-                from(f),
-                if conditions.is_empty() {
-                    String::new()
-                } else {
-                    format!(" with condition {}", conditions.join(" or "))
-                }
-            ),
+            } => {
+                let classes: Vec<&str> = classes.iter().map(|c| c.as_str()).collect();
+                format!(
+                    "{} error{}{}{}",
+                    about.map_or("stanza", StanzaKind::as_str),
+                    from(f),
+                    if classes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" of class {}", classes.join(" or "))
+                    },
+                    if conditions.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" with condition {}", conditions.join(" or "))
+                    }
+                )
+            }
         }
     }
 }
@@ -393,14 +411,23 @@ mod tests {
         let error = Matcher::Error {
             from: None,
             about: Some(StanzaKind::Message),
+            classes: vec![ErrorClass::Undelivered],
             conditions: vec!["item-not-found".into(), "service-unavailable".into()],
         };
         assert!(error.matches(&bounce));
         assert!(!message.matches(&bounce));
         assert_eq!(
             error.describe(),
-            "message error with condition item-not-found or service-unavailable"
+            "message error of class undelivered with condition item-not-found or \
+             service-unavailable"
         );
+        let refused = Matcher::Error {
+            from: None,
+            about: None,
+            classes: vec![ErrorClass::Refused],
+            conditions: vec![],
+        };
+        assert!(!refused.matches(&bounce), "another class");
         let request = received("<presence from='bob@y.test' type='subscribe'/>");
         let signal = Matcher::Signal {
             signal: SubscriptionSignal::Request,

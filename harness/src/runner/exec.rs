@@ -828,9 +828,12 @@ impl Run<'_> {
             return Ok(Some(Matcher::Error {
                 from: self.addr_match(&e.from)?,
                 about: e.stanza,
+                classes: e.class.as_ref().map(|c| c.classes()).unwrap_or_default(),
+                // Conditions are the XMPP profile's refinement of the class.
                 conditions: e
                     .condition
                     .as_ref()
+                    .filter(|_| self.env.profile == crate::driver::Profile::Xmpp)
                     .map(|c| c.values().into_iter().map(str::to_string).collect())
                     .unwrap_or_default(),
             }));

@@ -12,7 +12,9 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 
-pub use imfed_model::{Availability, MessageKind, Show, StanzaKind, SubscriptionState};
+pub use imfed_model::{
+    Availability, ErrorClass, MessageKind, Show, StanzaKind, SubscriptionState,
+};
 
 /// A value with the place in the file it came from.
 #[derive(Debug, Clone)]
@@ -483,9 +485,33 @@ pub struct ErrorMatch {
     /// Which kind of stanza bounced.
     #[serde(default)]
     pub stanza: Option<StanzaKind>,
-    /// The defined condition (RFC 6120 §8.3.3), or a list of acceptable ones.
+    /// The class of error (protocol-neutral), or a list of acceptable ones.
+    #[serde(default)]
+    pub class: Option<ClassChoice>,
+    /// XMPP only: the defined condition (RFC 6120 §8.3.3), or a list of acceptable ones. A
+    /// refinement of `class` for the XMPP profile; other profiles check `class`.
     #[serde(default)]
     pub condition: Option<OneOrMany>,
+}
+
+/// One error class, or a list of acceptable ones.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ClassChoice {
+    /// This class.
+    One(ErrorClass),
+    /// Any of these.
+    Any(Vec<ErrorClass>),
+}
+
+impl ClassChoice {
+    /// The acceptable classes.
+    pub fn classes(&self) -> Vec<ErrorClass> {
+        match self {
+            ClassChoice::One(class) => vec![*class],
+            ClassChoice::Any(classes) => classes.clone(),
+        }
+    }
 }
 
 /// One roster state, or a list of acceptable ones.

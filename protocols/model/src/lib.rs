@@ -154,6 +154,48 @@ impl StanzaKind {
     }
 }
 
+/// Why something an actor sent was not delivered or not done, in the terms a sender needs
+/// (RFC 2779 §5.4.1: "A MUST receive confirmation of non-delivery"). Each profile maps its
+/// own error codes to these classes: XMPP's defined conditions (RFC 6120 §8.3.3), RVP's
+/// HTTP status codes, SIP's response codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// Not delivered: the recipient is offline, has no such endpoint, or (where a server
+    /// will not tell a stranger which) does not exist.
+    Undelivered,
+    /// The recipient does not exist, and the server says so.
+    NotFound,
+    /// No server could be found for the recipient's domain.
+    NoSuchDomain,
+    /// The recipient's server could not be reached in time.
+    Unreachable,
+    /// Not permitted.
+    Refused,
+    /// The kind of request is not supported there.
+    NotSupported,
+    /// The request was malformed.
+    BadRequest,
+    /// Some other error.
+    Other,
+}
+
+impl ErrorClass {
+    /// The name scenario files use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Undelivered => "undelivered",
+            ErrorClass::NotFound => "not_found",
+            ErrorClass::NoSuchDomain => "no_such_domain",
+            ErrorClass::Unreachable => "unreachable",
+            ErrorClass::Refused => "refused",
+            ErrorClass::NotSupported => "not_supported",
+            ErrorClass::BadRequest => "bad_request",
+            ErrorClass::Other => "other",
+        }
+    }
+}
+
 /// What a watcher or a presentity does about a subscription (RFC 2779 §5.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SubscriptionAction {

@@ -4,8 +4,8 @@
 //! hatch: structure-aware XML patterns.
 
 use imfed_model::{
-    Address, Availability, MessageKind, Show, StanzaKind, SubscriptionAction, SubscriptionSignal,
-    SubscriptionState,
+    Address, Availability, ErrorClass, MessageKind, Show, StanzaKind, SubscriptionAction,
+    SubscriptionSignal, SubscriptionState,
 };
 use imfed_xmpp::stanza::MessageType;
 use imfed_xmpp::stream::STREAM_CLOSE;
@@ -150,6 +150,25 @@ fn from_of(stanza: &Element) -> Option<Address> {
         .map(|jid| address_of(&jid))
 }
 
+/// The class of a defined condition (RFC 6120 §8.3.3). `service-unavailable` is RFC 6121's
+/// answer for an offline user, an unknown one and an unsupported message kind alike
+/// (§8.5), so that a stranger cannot tell them apart: all are "not delivered".
+pub fn class_of(condition: &str) -> ErrorClass {
+    match condition {
+        "service-unavailable" | "recipient-unavailable" | "gone" | "redirect" => {
+            ErrorClass::Undelivered
+        }
+        "item-not-found" => ErrorClass::NotFound,
+        "remote-server-not-found" => ErrorClass::NoSuchDomain,
+        "remote-server-timeout" => ErrorClass::Unreachable,
+        "forbidden" | "not-allowed" | "not-authorized" | "policy-violation"
+        | "registration-required" | "subscription-required" => ErrorClass::Refused,
+        "feature-not-implemented" => ErrorClass::NotSupported,
+        "bad-request" | "jid-malformed" | "not-acceptable" => ErrorClass::BadRequest,
+        _ => ErrorClass::Other,
+    }
+}
+
 /// Decodes a received stanza.
 pub fn decode(stanza: Element) -> Received {
     let from = from_of(&stanza);
@@ -162,11 +181,13 @@ pub fn decode(stanza: Element) -> Received {
     let event = if stanza.ns != ns::CLIENT {
         Event::Other
     } else if stanza.attr("type") == Some("error") {
+        let condition =
+            StanzaError::from_element(&stanza).map(|error| error.condition.as_str().to_string());
         Event::Error {
             from,
             about,
-            condition: StanzaError::from_element(&stanza)
-                .map(|error| error.condition.as_str().to_string()),
+            class: condition.as_deref().map_or(ErrorClass::Other, class_of),
+            condition,
         }
     } else if stanza.name == "message" {
         Event::Message {
