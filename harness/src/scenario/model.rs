@@ -12,9 +12,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 
-pub use imfed_model::{
-    Availability, ErrorClass, MessageKind, Show, StanzaKind, SubscriptionState,
-};
+pub use imfed_model::{Availability, ErrorClass, MessageKind, Show, StanzaKind, SubscriptionState};
 
 /// A value with the place in the file it came from.
 #[derive(Debug, Clone)]

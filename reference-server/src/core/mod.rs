@@ -11,6 +11,8 @@ pub mod roster;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+/// Message kinds (the neutral vocabulary), with distinct delivery rules (RFC 6121 §5.2.2, §8.5).
+pub use imfed_model::MessageKind;
 use serde::Serialize;
 
 pub use roster::{
@@ -139,22 +141,6 @@ pub enum MessageDisposition {
     Refuse(Refusal),
     /// Discard silently.
     Drop,
-}
-
-/// Message kinds with distinct delivery rules (RFC 6121 §5.2.2, §8.5).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageKind {
-    /// A standalone message.
-    Normal,
-    /// One-to-one conversation.
-    Chat,
-    /// Multi-user chat traffic.
-    Groupchat,
-    /// An alert that expects no reply.
-    Headline,
-    /// An error reply.
-    Error,
 }
 
 /// A connected endpoint of a user and its presence.

@@ -161,8 +161,12 @@ pub fn class_of(condition: &str) -> ErrorClass {
         "item-not-found" => ErrorClass::NotFound,
         "remote-server-not-found" => ErrorClass::NoSuchDomain,
         "remote-server-timeout" => ErrorClass::Unreachable,
-        "forbidden" | "not-allowed" | "not-authorized" | "policy-violation"
-        | "registration-required" | "subscription-required" => ErrorClass::Refused,
+        "forbidden"
+        | "not-allowed"
+        | "not-authorized"
+        | "policy-violation"
+        | "registration-required"
+        | "subscription-required" => ErrorClass::Refused,
         "feature-not-implemented" => ErrorClass::NotSupported,
         "bad-request" | "jid-malformed" | "not-acceptable" => ErrorClass::BadRequest,
         _ => ErrorClass::Other,
