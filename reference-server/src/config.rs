@@ -74,6 +74,17 @@ pub struct Config {
     pub accounts: Vec<AccountSpec>,
     /// Misbehaviour switches enabled at start (see `imfed_server::faults`), with an empty scope: they apply to everything.
     pub misbehave: Vec<String>,
+    /// RVP client listener (plain HTTP/1.1; keep it on loopback).
+    pub rvp_listen: SocketAddr,
+    /// RVP server-to-server listener (HTTP/1.1 over TLS, client certificates required and
+    /// verified against `tls_trust`).
+    pub rvp_s2s_listen: SocketAddr,
+    /// Static RVP routes: remote domain to `host:port` of its RVP server-to-server listener.
+    pub rvp_remotes: BTreeMap<String, String>,
+    /// Longest subscription lifetime and presence lease granted, in seconds.
+    pub rvp_max_lease_secs: u64,
+    /// Largest `RVP-Hop-Count` a request may reach before it is refused with 508.
+    pub rvp_max_hops: u32,
 }
 
 impl Default for Config {
@@ -98,6 +109,11 @@ impl Default for Config {
             max_stanza_bytes: 256 * 1024,
             accounts: Vec::new(),
             misbehave: Vec::new(),
+            rvp_listen: loopback(0),
+            rvp_s2s_listen: loopback(0),
+            rvp_remotes: BTreeMap::new(),
+            rvp_max_lease_secs: 14_400,
+            rvp_max_hops: 4,
         }
     }
 }
@@ -156,7 +172,12 @@ impl Config {
             imfed_xmpp::Jid::new(None, domain, None)
                 .map_err(|error| ConfigError::Invalid(format!("domain {domain:?}: {error}")))?;
         }
-        for (domain, addr) in &self.remotes {
+        if self.rvp_max_lease_secs == 0 || self.rvp_max_hops == 0 {
+            return Err(ConfigError::Invalid(
+                "rvp_max_lease_secs and rvp_max_hops must be positive".into(),
+            ));
+        }
+        for (domain, addr) in self.remotes.iter().chain(&self.rvp_remotes) {
             if !addr.contains(':') {
                 return Err(ConfigError::Invalid(format!(
                     "remote {domain}: {addr:?} is not HOST:PORT"

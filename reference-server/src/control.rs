@@ -9,9 +9,10 @@
 //! | `DELETE /accounts/{domain}/{user}` | deletes an account and closes its sessions (204; 404) |
 //! | `GET /links` | federation links (open first, then recently closed) and their state |
 //! | `GET /routes`, `PUT /routes/{domain}`, `DELETE /routes/{domain}` | static routes to remote s2s listeners; `PUT` takes `{"addr": "host:port"}` |
+//! | `PUT /rvp/routes/{domain}` | static route to a remote domain's RVP s2s listener, `{"addr": "host:port"}` (204) |
 //! | `GET /log?since=&remote=&local=&direction=&kind=&wait_ms=` | federation log entries after `since`, filtered; with `wait_ms` the request waits (at most 30 s) until one matches |
-//! | `GET /tap?since=&wait_ms=` | the wire tap (see [`crate::tap`]): every server-to-server connection's bytes after chunk `since`, `{"first", "latest", "connections", "chunks"}`; with `wait_ms` the request waits (at most 30 s) until there is one |
-//! | `POST /reset` | deletes every account (closing sessions), clears the log and closed links, turns every fault off |
+//! | `GET /tap?since=&wait_ms=` | the wire tap (see [`crate::tap`]): every server-to-server connection's bytes after chunk `since`, `{"first", "latest", "connections", "chunks"}`; with `wait_ms` the request waits (at most 30 s) until there is one; `protocol=xmpp` (default: pages without a `protocol` field, as before RVP), `rvp` or `all` (chunks and connections then carry `"protocol": "rvp"`) |
+//! | `POST /reset` | deletes every account (closing sessions and RVP endpoints, views, subscriptions and ACLs), clears the log and closed links, turns every fault off |
 //! | `GET /misbehave`, `PUT /misbehave` | the faults that apply everywhere; `PUT` takes `{"switches": [...]}` and replaces them |
 //! | `GET /faults` | every fault that is on, `{"faults": [{"id", "switch", "accounts", "peer"}], "known": [...]}` |
 //! | `POST /faults` | `{"switch", "accounts": ["user@domain"], "peer": "domain"}` turns on a scoped fault (201 `{"id"}`; see [`crate::faults`]) |
@@ -61,6 +62,7 @@ pub fn router(state: State) -> Router {
             "/routes/{domain}",
             axum::routing::put(put_route).delete(delete_route),
         )
+        .route("/rvp/routes/{domain}", axum::routing::put(put_rvp_route))
         .route("/log", get(log))
         .route("/tap", get(tap))
         .route("/reset", post(reset))
@@ -166,6 +168,25 @@ async fn put_route(
     StatusCode::NO_CONTENT.into_response()
 }
 
+async fn put_rvp_route(
+    AxumState(state): AxumState<State>,
+    Path(domain): Path<String>,
+    Json(route): Json<Route>,
+) -> Response {
+    if route
+        .addr
+        .rsplit_once(':')
+        .is_none_or(|(_, port)| port.parse::<u16>().is_err())
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("{:?} is not HOST:PORT", route.addr),
+        );
+    }
+    state.rvp.set_route(&domain, &route.addr);
+    StatusCode::NO_CONTENT.into_response()
+}
+
 async fn delete_route(AxumState(state): AxumState<State>, Path(domain): Path<String>) -> Response {
     match state.routes.write().expect("routes lock").remove(&domain) {
         Some(_) => StatusCode::NO_CONTENT.into_response(),
@@ -174,7 +195,7 @@ async fn delete_route(AxumState(state): AxumState<State>, Path(domain): Path<Str
 }
 
 async fn links(AxumState(state): AxumState<State>) -> Response {
-    Json(state.links.list()).into_response()
+    Json(state.xmpp.links.list()).into_response()
 }
 
 // Flat on purpose: serde_urlencoded cannot read numbers inside a flattened struct.
@@ -214,6 +235,9 @@ struct TapParams {
     #[serde(default)]
     since: u64,
     wait_ms: Option<u64>,
+    /// `xmpp` (the default, for readers that predate RVP), `rvp` or `all`.
+    #[serde(default)]
+    protocol: crate::tap::TapFilter,
 }
 
 async fn tap(AxumState(state): AxumState<State>, Query(params): Query<TapParams>) -> Response {
@@ -226,9 +250,12 @@ async fn tap(AxumState(state): AxumState<State>, Query(params): Query<TapParams>
     let page = match params.wait_ms {
         Some(ms) if ms > 0 => {
             let wait = Duration::from_millis(ms).min(MAX_WAIT);
-            state.tap.wait(params.since, wait).await
+            state
+                .tap
+                .wait_filtered(params.since, wait, params.protocol)
+                .await
         }
-        _ => state.tap.read(params.since),
+        _ => state.tap.read_filtered(params.since, params.protocol),
     };
     Json(page).into_response()
 }
@@ -238,8 +265,9 @@ async fn reset(AxumState(state): AxumState<State>) -> Response {
     for (address, endpoints) in &removed {
         state.close_sessions(address, endpoints);
     }
+    *state.rvp.lock() = crate::rvp::Inner::default();
     state.fedlog.clear();
-    state.links.clear_closed();
+    state.xmpp.links.clear_closed();
     state.faults.clear();
     Json(json!({ "accounts_removed": removed.len() })).into_response()
 }

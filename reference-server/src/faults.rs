@@ -132,9 +132,73 @@ switches! {
     TapStalls = "tap_stalls", Server;
     /// The control API's wire tap answers with something that is not its JSON.
     TapMalformed = "tap_malformed", Server;
+    /// RVP: a leased presence value never reverts to its default when its lease runs out
+    /// (§5.5; RFC 2779 3.2.4 broken).
+    RvpIgnorePresenceLease = "rvp_ignore_presence_lease", Accounts;
+    /// RVP: a subscription whose lifetime ran out keeps getting notifications (§5.1.2
+    /// broken).
+    RvpIgnoreSubscriptionLease = "rvp_ignore_subscription_lease", Accounts;
+    /// RVP: a renewal (SUBSCRIBE with a live Subscription-Id) is refused with 412 (§5.1.2
+    /// broken).
+    RvpRenewalRefused = "rvp_renewal_refused", Accounts;
+    /// RVP: `RVP-Hop-Count` is neither checked nor incremented, so loops are never cut
+    /// (§5.6, PROFILE.md §5 508 broken).
+    RvpIgnoreHopCount = "rvp_ignore_hop_count", Accounts;
+    /// RVP: the ACL is never consulted: denied rights are granted (§5.7 broken).
+    RvpIgnoreAcl = "rvp_ignore_acl", Accounts;
+    /// RVP: a DeepOr NOTIFY is answered 200 without being delivered to any endpoint (§5.6
+    /// broken).
+    RvpAckBeforeDelivery = "rvp_ack_before_delivery", Accounts;
+    /// RVP: presence changes are not sent to watchers as propnotification (§5.1, §5.6.1
+    /// broken).
+    RvpDropPropnotify = "rvp_drop_propnotify", Accounts;
+    /// RVP: a property SUBSCRIBE is answered 207 with no body, so the watcher does not
+    /// learn the presentity's current state (§5.1.6 and the §5.1.7.2 example broken).
+    RvpSnapshotWithoutState = "rvp_snapshot_without_state", Accounts;
+    /// RVP: a SUBSCRIBE to a principal that does not exist is granted (207, offline) instead
+    /// of refused with 404.
+    RvpGrantUnknownPrincipal = "rvp_grant_unknown_principal", Accounts;
+    /// RVP: PROPFIND is answered whatever its Depth header says (§5.4: 412 broken).
+    RvpIgnoreDepth = "rvp_ignore_depth", Accounts;
+    /// RVP: a Digest response that does not verify is accepted (§6, RFC 2617 broken).
+    RvpAcceptWrongDigest = "rvp_accept_wrong_digest", Accounts;
+    /// RVP: UNSUBSCRIBE of a presence subscription is answered 200 and the subscription
+    /// kept (§5.2; RFC 2779 5.1.7 broken).
+    RvpIgnoreUnsubscribe = "rvp_ignore_unsubscribe", Accounts;
+    /// RVP: GET, COPY and other methods RVP refuses are answered 200 (§5.8 broken).
+    RvpAcceptOtherMethods = "rvp_accept_other_methods", Accounts;
+    /// RVP: an ACL whose entry names no credentials is accepted (§5.7.2.1: "400 credentials
+    /// not specified" broken).
+    RvpAclWithoutCredentials = "rvp_acl_without_credentials", Accounts;
+    /// RVP: a PROPPATCH whose XML is not well-formed is answered 207, and a SUBSCRIBE
+    /// without Notification-Type is taken for a property subscription (400 broken).
+    RvpLenientRequests = "rvp_lenient_requests", Accounts;
+    /// RVP: an inbound server-to-server request is accepted although the peer's certificate
+    /// does not name the RVP-From-Principal's domain (PROFILE.md §6 broken).
+    RvpAcceptUnauthenticatedPeer = "rvp_accept_unauthenticated_peer", Peer;
+}
+
+/// The protocol a switch breaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultProtocol {
+    /// The XMPP front-end (and the control API's observers).
+    Xmpp,
+    /// The RVP front-end.
+    Rvp,
 }
 
 impl Switch {
+    /// Which front-end the switch breaks: a mutation run of one protocol's pack skips the
+    /// others' switches (an RVP mutant cannot be killed by XMPP scenarios).
+    pub fn protocol(self) -> FaultProtocol {
+        if self.name().starts_with("rvp_") {
+            FaultProtocol::Rvp
+        } else {
+            FaultProtocol::Xmpp
+        }
+    }
+
     /// Whether the switch breaks what this server shows an observer (its control API)
     /// rather than how it behaves as a server: not a mutant of the server.
     pub fn is_observer(self) -> bool {
@@ -344,5 +408,7 @@ mod tests {
             );
         }
         assert!("no_such".parse::<Switch>().is_err());
+        assert_eq!(Switch::RvpIgnoreAcl.protocol(), FaultProtocol::Rvp);
+        assert_eq!(Switch::DropPresenceOut.protocol(), FaultProtocol::Xmpp);
     }
 }

@@ -12,7 +12,7 @@ use imfed_server::{Server, StartError};
 ///
 /// Serves XMPP clients (RFC 6120/6121) and federates with other servers over
 /// server-to-server streams with dialback (XEP-0220). When ready, prints one JSON line on
-/// stdout with the bound addresses: {"domains":[...],"c2s":"...","s2s":"...","control":"..."}.
+/// stdout with the bound addresses: {"domains":[...],"c2s":"...","s2s":"...","control":"...","rvp":"...","rvp_s2s":"..."}.
 /// SIGTERM or Ctrl-C stops it gracefully; a second signal stops it at once.
 ///
 /// Exit codes: 0 stopped cleanly; 1 could not start (bad configuration, TLS material or
@@ -47,6 +47,18 @@ struct Cli {
     /// Look up remote domains without a static route in DNS (SRV, then address records).
     #[arg(long)]
     dns_fallback: bool,
+
+    /// RVP client listener (plain HTTP; default 127.0.0.1:0).
+    #[arg(long, value_name = "ADDR")]
+    rvp: Option<SocketAddr>,
+
+    /// RVP server-to-server listener (mutual TLS; default 127.0.0.1:0).
+    #[arg(long, value_name = "ADDR")]
+    rvp_s2s: Option<SocketAddr>,
+
+    /// Static route to a remote domain's RVP server-to-server listener (repeatable).
+    #[arg(long = "rvp-remote", value_name = "DOMAIN=HOST:PORT", value_parser = parse_remote)]
+    rvp_remotes: Vec<(String, String)>,
 
     /// The nameserver for --dns-fallback (default: the system's resolv.conf).
     #[arg(long, value_name = "ADDR", requires = "dns_fallback")]
@@ -137,6 +149,13 @@ impl Cli {
         if let Some(addr) = self.c2s {
             config.c2s_listen = addr;
         }
+        if let Some(addr) = self.rvp {
+            config.rvp_listen = addr;
+        }
+        if let Some(addr) = self.rvp_s2s {
+            config.rvp_s2s_listen = addr;
+        }
+        config.rvp_remotes.extend(self.rvp_remotes);
         if let Some(addr) = self.s2s {
             config.s2s_listen = addr;
         }

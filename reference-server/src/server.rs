@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use imfed_xmpp::Limits;
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -15,8 +14,9 @@ use crate::config::{Config, ConfigError};
 use crate::core::{Address, Core};
 use crate::faults::Switch;
 use crate::fedlog::FedLog;
+use crate::state::{Shared, State};
 use crate::tls::{TlsContext, TlsError};
-use crate::xmpp::{Shared, State, c2s, s2s};
+use crate::xmpp::{c2s, s2s};
 
 /// How many federation log entries are kept.
 const FEDLOG_CAPACITY: usize = 100_000;
@@ -57,6 +57,10 @@ pub struct Addresses {
     pub s2s: SocketAddr,
     /// Control API.
     pub control: SocketAddr,
+    /// RVP client listener (plain HTTP).
+    pub rvp: SocketAddr,
+    /// RVP server-to-server listener (mutual TLS).
+    pub rvp_s2s: SocketAddr,
 }
 
 /// The server, configured but not yet listening.
@@ -104,12 +108,16 @@ impl Server {
         let c2s_listener = bind("c2s", config.c2s_listen).await?;
         let s2s_listener = bind("s2s", config.s2s_listen).await?;
         let control_listener = bind("control", config.control_listen).await?;
+        let rvp_listener = bind("rvp", config.rvp_listen).await?;
+        let rvp_s2s_listener = bind("rvp_s2s", config.rvp_s2s_listen).await?;
         let local = |listener: &TcpListener| listener.local_addr().expect("bound listener");
         let addresses = Addresses {
             domains: config.domains.clone(),
             c2s: local(&c2s_listener),
             s2s: local(&s2s_listener),
             control: local(&control_listener),
+            rvp: local(&rvp_listener),
+            rvp_s2s: local(&rvp_s2s_listener),
         };
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
@@ -122,36 +130,33 @@ impl Server {
             )
             .map_err(|error| StartError::Config(ConfigError::Invalid(error.to_string())))?;
         }
-        let dialback_secret = config
-            .dialback_secret
-            .clone()
-            .map(String::into_bytes)
-            .unwrap_or_else(|| crate::xmpp::random_id(32).into_bytes());
-        let limits = Limits {
-            max_stanza_bytes: config.max_stanza_bytes,
-            ..Limits::default()
-        };
         let routes = std::sync::RwLock::new(config.remotes.clone());
+        let xmpp = crate::xmpp::XmppState::new(&config);
+        let rvp = crate::rvp::RvpState::new(&config);
         let state: State = Arc::new_cyclic(|me| Shared {
             config,
             routes,
             core: Mutex::new(core),
-            sessions: Mutex::default(),
-            links: s2s::Links::default(),
             fedlog: FedLog::new(FEDLOG_CAPACITY),
             tap: Arc::new(crate::tap::Tap::new(TAP_BUDGET)),
             tls,
-            dialback_secret,
             faults: Default::default(),
-            limits,
             shutdown: shutdown.clone(),
             tasks: tasks.clone(),
             me: me.clone(),
+            xmpp,
+            rvp,
         });
         state.faults.set_global(switches);
         tasks.spawn(accept_loop(state.clone(), c2s_listener, "c2s"));
         tasks.spawn(accept_loop(state.clone(), s2s_listener, "s2s"));
         tasks.spawn(crate::control::serve(state.clone(), control_listener));
+        tasks.spawn(crate::rvp::http::serve_clients(state.clone(), rvp_listener));
+        tasks.spawn(crate::rvp::http::serve_peers(
+            state.clone(),
+            rvp_s2s_listener,
+        ));
+        tasks.spawn(crate::rvp::run(state.clone()));
         info!(?addresses, "imfed-server ready");
         Ok(Running {
             addresses,

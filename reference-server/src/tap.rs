@@ -26,6 +26,47 @@ pub enum TapDirection {
     Out,
 }
 
+/// Which protocol a tapped connection speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TapProtocol {
+    /// XMPP server-to-server streams (the default, and the only protocol readers written
+    /// before RVP know: it is not written out, so their pages stay as they were).
+    #[default]
+    Xmpp,
+    /// RVP server-to-server HTTP over TLS (after TLS, before HTTP parsing).
+    Rvp,
+}
+
+impl TapProtocol {
+    fn is_xmpp(&self) -> bool {
+        *self == TapProtocol::Xmpp
+    }
+}
+
+/// Which chunks a read returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TapFilter {
+    /// XMPP connections only, in the format readers written before RVP expect.
+    #[default]
+    Xmpp,
+    /// RVP connections only.
+    Rvp,
+    /// Everything.
+    All,
+}
+
+impl TapFilter {
+    fn admits(self, protocol: TapProtocol) -> bool {
+        match self {
+            TapFilter::Xmpp => protocol == TapProtocol::Xmpp,
+            TapFilter::Rvp => protocol == TapProtocol::Rvp,
+            TapFilter::All => true,
+        }
+    }
+}
+
 /// What a chunk records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -55,6 +96,9 @@ pub struct Chunk {
     /// The bytes, base64 (standard alphabet, padded); empty unless `kind` is `data`.
     #[serde(with = "b64")]
     pub data: Vec<u8>,
+    /// The connection's protocol; absent means XMPP.
+    #[serde(default, skip_serializing_if = "TapProtocol::is_xmpp")]
+    pub protocol: TapProtocol,
 }
 
 /// A tapped connection.
@@ -68,6 +112,9 @@ pub struct TapConn {
     pub peer: Option<String>,
     /// When it was opened, milliseconds since the Unix epoch.
     pub opened_ms: u64,
+    /// Its protocol; absent means XMPP.
+    #[serde(default, skip_serializing_if = "TapProtocol::is_xmpp")]
+    pub protocol: TapProtocol,
 }
 
 /// What a read of the tap returns.
@@ -134,8 +181,18 @@ impl Tap {
         }
     }
 
-    /// Registers a connection; returns its id for [`Tap::record`].
+    /// Registers an XMPP connection; returns its id for [`Tap::record`].
     pub fn open(&self, opened_by: TapDirection, peer: Option<String>) -> u64 {
+        self.open_with(TapProtocol::Xmpp, opened_by, peer)
+    }
+
+    /// Registers a connection of `protocol`; returns its id for [`Tap::record`].
+    pub fn open_with(
+        &self,
+        protocol: TapProtocol,
+        opened_by: TapDirection,
+        peer: Option<String>,
+    ) -> u64 {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed) + 1;
         let mut inner = self.inner.lock().expect("tap lock");
         inner.connections.insert(
@@ -145,6 +202,7 @@ impl Tap {
                 opened_by,
                 peer,
                 opened_ms: now_ms(),
+                protocol,
             },
         );
         while inner.connections.len() > CONNECTIONS_KEPT {
@@ -158,6 +216,10 @@ impl Tap {
         let mut inner = self.inner.lock().expect("tap lock");
         let seq = *self.latest.borrow() + 1;
         inner.bytes += data.len();
+        let protocol = inner
+            .connections
+            .get(&conn)
+            .map_or(TapProtocol::Xmpp, |c| c.protocol);
         inner.chunks.push_back(Chunk {
             seq,
             conn,
@@ -165,6 +227,7 @@ impl Tap {
             kind,
             ts_ms: now_ms(),
             data: data.to_vec(),
+            protocol,
         });
         while inner.bytes > self.budget && inner.chunks.len() > 1 {
             if let Some(dropped) = inner.chunks.pop_front() {
@@ -174,14 +237,19 @@ impl Tap {
         self.latest.send_replace(seq);
     }
 
-    /// The chunks after `since`.
+    /// The XMPP chunks after `since`.
     pub fn read(&self, since: u64) -> TapPage {
+        self.read_filtered(since, TapFilter::Xmpp)
+    }
+
+    /// The chunks after `since` that `filter` admits.
+    pub fn read_filtered(&self, since: u64, filter: TapFilter) -> TapPage {
         let inner = self.inner.lock().expect("tap lock");
         let first = inner.chunks.front().map_or(0, |chunk| chunk.seq);
         let chunks: Vec<Chunk> = inner
             .chunks
             .iter()
-            .filter(|chunk| chunk.seq > since)
+            .filter(|chunk| chunk.seq > since && filter.admits(chunk.protocol))
             .cloned()
             .collect();
         let mut ids: Vec<u64> = chunks.iter().map(|chunk| chunk.conn).collect();
@@ -202,17 +270,25 @@ impl Tap {
     /// Like [`Tap::read`], but when there is nothing after `since` yet, waits up to `wait`
     /// for something to be recorded.
     pub async fn wait(&self, since: u64, wait: Duration) -> TapPage {
+        self.wait_filtered(since, wait, TapFilter::Xmpp).await
+    }
+
+    /// Like [`Tap::read_filtered`], waiting up to `wait` for a chunk `filter` admits.
+    pub async fn wait_filtered(&self, since: u64, wait: Duration, filter: TapFilter) -> TapPage {
         let mut updates = self.latest.subscribe();
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             if *updates.borrow_and_update() > since {
-                return self.read(since);
+                let page = self.read_filtered(since, filter);
+                if !page.chunks.is_empty() {
+                    return page;
+                }
             }
             if tokio::time::timeout_at(deadline, updates.changed())
                 .await
                 .is_err()
             {
-                return self.read(since);
+                return self.read_filtered(since, filter);
             }
         }
     }
@@ -250,5 +326,25 @@ mod tests {
         assert_eq!(back.chunks[0].data, b"<ccc/>");
         let idle = tap.wait(4, Duration::from_millis(10)).await;
         assert!(idle.chunks.is_empty());
+        assert!(
+            !json.contains("protocol"),
+            "XMPP pages keep their old shape: {json}"
+        );
+    }
+
+    #[test]
+    fn rvp_chunks_are_tagged_and_kept_out_of_xmpp_pages() {
+        let tap = Tap::new(1 << 20);
+        let xmpp = tap.open(TapDirection::Out, None);
+        let rvp = tap.open_with(TapProtocol::Rvp, TapDirection::In, None);
+        tap.record(xmpp, TapDirection::Out, ChunkKind::Data, b"<a/>");
+        tap.record(rvp, TapDirection::In, ChunkKind::Data, b"NOTIFY / HTTP/1.1");
+        assert_eq!(tap.read(0).chunks.len(), 1);
+        let page = tap.read_filtered(0, TapFilter::Rvp);
+        assert_eq!(page.chunks.len(), 1);
+        assert_eq!(page.chunks[0].protocol, TapProtocol::Rvp);
+        let json = serde_json::to_string(&page).unwrap();
+        assert!(json.contains("\"protocol\":\"rvp\""), "{json}");
+        assert_eq!(tap.read_filtered(0, TapFilter::All).chunks.len(), 2);
     }
 }

@@ -41,6 +41,12 @@ pub struct TlsContext {
     pub acceptor: TlsAcceptor,
     /// For outbound STARTTLS on s2s links.
     pub connector: TlsConnector,
+    /// For inbound RVP server-to-server connections: a client certificate is required and
+    /// verified against `tls_trust` (PROFILE.md §6).
+    pub rvp_acceptor: TlsAcceptor,
+    /// For outbound RVP server-to-server connections: presents this server's certificate and
+    /// verifies the peer's against `tls_trust`.
+    pub rvp_connector: TlsConnector,
 }
 
 impl std::fmt::Debug for TlsContext {
@@ -95,28 +101,153 @@ impl TlsContext {
         let server = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
-            .with_single_cert(chain, key)?;
+            .with_single_cert(chain.clone(), key.clone_key())?;
         let builder = rustls::ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()?;
-        let client = match &config.tls_trust {
-            Some(path) => {
-                let mut roots = rustls::RootCertStore::empty();
-                for cert in read_pem_certs(path)? {
-                    roots.add(cert)?;
-                }
-                builder.with_root_certificates(roots).with_no_client_auth()
-            }
-            None => {
-                return Ok(TlsContext {
-                    acceptor: TlsAcceptor::from(Arc::new(server)),
-                    connector: insecure_connector(),
-                });
-            }
+        let trust = match &config.tls_trust {
+            Some(path) => Some(read_pem_certs(path)?),
+            None => None,
+        };
+        let roots = rvp_roots(trust.as_deref())?;
+        let (rvp_acceptor, rvp_connector) = rvp_contexts(&roots, &chain, &key)?;
+        let connector = match trust {
+            Some(_) => TlsConnector::from(Arc::new(
+                builder.with_root_certificates(roots).with_no_client_auth(),
+            )),
+            None => insecure_connector(),
         };
         Ok(TlsContext {
             acceptor: TlsAcceptor::from(Arc::new(server)),
-            connector: TlsConnector::from(Arc::new(client)),
+            connector,
+            rvp_acceptor,
+            rvp_connector,
         })
+    }
+}
+
+/// The roots RVP peers are verified against: `tls_trust`, or, without it, a throwaway CA
+/// nobody holds the key of (mutual TLS is then refused with every peer).
+fn rvp_roots(trust: Option<&[CertificateDer<'static>]>) -> Result<rustls::RootCertStore, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    match trust {
+        Some(certs) => {
+            for cert in certs {
+                roots.add(cert.clone())?;
+            }
+        }
+        None => {
+            let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            let key = rcgen::KeyPair::generate()?;
+            roots.add(params.self_signed(&key)?.der().clone())?;
+        }
+    }
+    Ok(roots)
+}
+
+fn rvp_contexts(
+    roots: &rustls::RootCertStore,
+    chain: &[CertificateDer<'static>],
+    key: &PrivateKeyDer<'static>,
+) -> Result<(TlsAcceptor, TlsConnector), TlsError> {
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots.clone()),
+        provider(),
+    )
+    .build()
+    .map_err(|error| rustls::Error::General(error.to_string()))?;
+    let server = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain.to_vec(), key.clone_key())?;
+    let client = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots.clone())
+        .with_client_auth_cert(chain.to_vec(), key.clone_key())?;
+    Ok((
+        TlsAcceptor::from(Arc::new(server)),
+        TlsConnector::from(Arc::new(client)),
+    ))
+}
+
+/// Whether the verified certificate `cert` names `domain` among its DNS SANs.
+pub fn certificate_names(cert: &CertificateDer<'_>, domain: &str) -> bool {
+    let Ok(name) = ServerName::try_from(domain) else {
+        return false;
+    };
+    webpki::EndEntityCert::try_from(cert)
+        .is_ok_and(|end_entity| end_entity.verify_is_valid_for_subject_name(&name).is_ok())
+}
+
+/// A per-run PKI: one CA and a certificate per server (DNS SANs = its domains), for tests
+/// and the harness's in-process reference target.
+#[derive(Clone, Debug)]
+pub struct RunPki {
+    /// The CA certificate, PEM.
+    pub ca_pem: String,
+    /// Per server, in the order given: certificate PEM and private key PEM.
+    pub servers: Vec<(String, String)>,
+}
+
+impl RunPki {
+    /// A CA and one certificate per entry of `servers` (each a list of domains).
+    ///
+    /// # Errors
+    /// [`TlsError::Generate`].
+    pub fn new(servers: &[&[&str]]) -> Result<RunPki, TlsError> {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "imfed run CA");
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate()?)?;
+        let mut issued = Vec::new();
+        for domains in servers {
+            let names: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
+            let mut params = rcgen::CertificateParams::new(names)?;
+            params.distinguished_name.push(
+                rcgen::DnType::CommonName,
+                domains.first().copied().unwrap_or("server"),
+            );
+            params.extended_key_usages = vec![
+                rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+                rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+            ];
+            let key = rcgen::KeyPair::generate()?;
+            let cert = params.signed_by(&key, &ca)?;
+            issued.push((cert.pem(), key.serialize_pem()));
+        }
+        Ok(RunPki {
+            ca_pem: ca.pem(),
+            servers: issued,
+        })
+    }
+
+    /// Writes the CA and server `index`'s certificate and key into `dir` (created if needed)
+    /// and points `config`'s `tls_cert`, `tls_key` and `tls_trust` at them.
+    ///
+    /// # Errors
+    /// The I/O error writing a file; [`std::io::ErrorKind::NotFound`] for an unknown index.
+    pub fn configure(&self, index: usize, dir: &Path, config: &mut Config) -> std::io::Result<()> {
+        let (cert, key) = self
+            .servers
+            .get(index)
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such server"))?;
+        std::fs::create_dir_all(dir)?;
+        let write = |name: String, text: &str| -> std::io::Result<std::path::PathBuf> {
+            let path = dir.join(name);
+            std::fs::write(&path, text)?;
+            Ok(path)
+        };
+        config.tls_trust = Some(write("ca.pem".into(), &self.ca_pem)?);
+        config.tls_cert = Some(write(format!("server-{index}.pem"), cert)?);
+        config.tls_key = Some(write(format!("server-{index}.key"), key)?);
+        Ok(())
     }
 }
 

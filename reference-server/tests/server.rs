@@ -1,6 +1,7 @@
 //! imfed-server over real sockets: client streams, and two server processes federating with
 //! dialback on loopback, in plaintext and with STARTTLS.
 
+mod rvp;
 mod support;
 
 use std::time::Duration;

@@ -6,6 +6,7 @@
 //! out the [`Effect`]s that come back. Presence documents are opaque to the core (`P`): the
 //! front-end stores its own representation and gets it back when presence must be sent.
 
+pub mod lease;
 pub mod roster;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -44,7 +44,7 @@ struct Session {
 
 /// Serves one client connection until it ends.
 pub async fn serve(state: State, tcp: TcpStream) {
-    let mut conn = Conn::new(tcp, ns::CLIENT, state.limits);
+    let mut conn = Conn::new(tcp, ns::CLIENT, state.xmpp.limits);
     let login = tokio::select! {
         login = tokio::time::timeout(LOGIN_BOUND, negotiate(&state, &mut conn)) => login,
         () = state.shutdown.cancelled() => Ok(Err(ConnError::protocol(
@@ -74,7 +74,7 @@ pub async fn serve(state: State, tcp: TcpStream) {
     };
     let (tx, rx) = mpsc::channel(QUEUE);
     let kick = CancellationToken::new();
-    state.sessions.lock().expect("sessions lock").insert(
+    state.xmpp.sessions.lock().expect("sessions lock").insert(
         (session.addr.clone(), session.resource.clone()),
         SessionHandle {
             tx,
@@ -84,6 +84,7 @@ pub async fn serve(state: State, tcp: TcpStream) {
     info!(jid = %session.jid, "client session bound");
     let outcome = run_session(&state, &mut conn, &session, rx, &kick).await;
     state
+        .xmpp
         .sessions
         .lock()
         .expect("sessions lock")

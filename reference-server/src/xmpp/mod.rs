@@ -8,20 +8,18 @@ pub mod router;
 pub mod s2s;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use std::time::Duration;
 
 use imfed_xmpp::{Element, Jid, Limits, StreamErrorCondition};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::core::{Address, Core};
+use crate::core::Address;
 use crate::faults::{Involved, Switch};
-use crate::fedlog::FedLog;
-use crate::tls::TlsContext;
+pub use crate::state::{Shared, State};
 
 /// Bound on each step of stream negotiation with a connected peer.
 pub const NEGOTIATION_STEP: Duration = Duration::from_secs(10);
@@ -46,51 +44,40 @@ pub struct SessionHandle {
     pub kick: CancellationToken,
 }
 
-/// The state every connection task shares.
+/// The XMPP front-end's own state: bound sessions, federation links, dialback.
 #[derive(Debug)]
-pub struct Shared {
-    /// The configuration.
-    pub config: Config,
-    /// Accounts, rosters and presence; stanza payloads are XMPP elements.
-    pub core: Mutex<Core<Element>>,
+pub struct XmppState {
     /// Bound client sessions by account and resource.
     pub sessions: Mutex<HashMap<(Address, String), SessionHandle>>,
-    /// Static routes: remote domain to `host:port` (from the configuration, changeable
-    /// through the control API).
-    pub routes: std::sync::RwLock<std::collections::BTreeMap<String, String>>,
     /// Outbound federation links and inbound stream bookkeeping.
     pub links: s2s::Links,
-    /// Everything that crossed a federation link, as this server parsed it.
-    pub fedlog: FedLog,
-    /// The bytes of every server-to-server connection, as they crossed the socket.
-    pub tap: Arc<crate::tap::Tap>,
-    /// TLS material.
-    pub tls: TlsContext,
     /// The dialback secret (XEP-0185).
     pub dialback_secret: Vec<u8>,
-    /// Faults that make the server deliberately wrong, for testing the suite's checks.
-    pub faults: crate::faults::Faults,
     /// Stanza size and depth limits.
     pub limits: Limits,
-    /// Cancelled when the server shuts down.
-    pub shutdown: CancellationToken,
-    /// Every connection task, waited for at shutdown.
-    pub tasks: TaskTracker,
-    /// This state's own handle, for tasks spawned from inside it.
-    pub me: std::sync::Weak<Shared>,
+}
+
+impl XmppState {
+    /// The XMPP state for `config`: no sessions or links yet.
+    pub fn new(config: &Config) -> Self {
+        let dialback_secret = config
+            .dialback_secret
+            .clone()
+            .map(String::into_bytes)
+            .unwrap_or_else(|| random_id(32).into_bytes());
+        XmppState {
+            sessions: Mutex::default(),
+            links: s2s::Links::default(),
+            dialback_secret,
+            limits: Limits {
+                max_stanza_bytes: config.max_stanza_bytes,
+                ..Limits::default()
+            },
+        }
+    }
 }
 
 impl Shared {
-    /// The core, locked. The lock is never held across an await.
-    pub fn core(&self) -> std::sync::MutexGuard<'_, Core<Element>> {
-        self.core.lock().expect("core lock poisoned")
-    }
-
-    /// Whether `domain` is hosted here.
-    pub fn hosts(&self, domain: &str) -> bool {
-        self.config.domains.iter().any(|d| d == domain)
-    }
-
     /// Whether `switch` is on for `stanza`: its sender's and recipient's accounts, and the
     /// domain of either that is not hosted here (the peer it crosses a link with).
     pub fn fault_for(&self, switch: Switch, stanza: &Element) -> bool {
@@ -130,7 +117,7 @@ impl Shared {
 
     /// Closes every session of an account (after it was deleted).
     pub fn close_sessions(&self, address: &Address, endpoints: &[String]) {
-        let sessions = self.sessions.lock().expect("sessions lock");
+        let sessions = self.xmpp.sessions.lock().expect("sessions lock");
         for endpoint in endpoints {
             if let Some(handle) = sessions.get(&(address.clone(), endpoint.clone())) {
                 // The account is gone: the session ends even if its queue is full.
@@ -164,6 +151,3 @@ pub fn random_id(len: usize) -> String {
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect()
 }
-
-/// Shared state handle.
-pub type State = Arc<Shared>;

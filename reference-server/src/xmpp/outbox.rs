@@ -100,7 +100,8 @@ impl Shared {
                         remote,
                         stanza,
                     } => {
-                        if let Err(bounce) = self.links.deliver(self, &local, &remote, stanza).await
+                        if let Err(bounce) =
+                            self.xmpp.links.deliver(self, &local, &remote, stanza).await
                         {
                             bounces.push(bounce);
                         }
@@ -120,6 +121,7 @@ impl Shared {
 
     async fn deliver_session(&self, addr: &Address, endpoint: &str, stanza: Element) {
         let handle = self
+            .xmpp
             .sessions
             .lock()
             .expect("sessions lock")

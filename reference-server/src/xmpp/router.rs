@@ -108,7 +108,7 @@ impl Shared {
             warn!(xml = %stanza.to_xml(ns::CLIENT), "not routing a stanza from a domain we do not host");
             return;
         };
-        self.links.send(self, &local, to.domain(), stanza);
+        self.xmpp.links.send(self, &local, to.domain(), stanza);
     }
 
     /// Processes a stanza addressed to a hosted domain, from a local client or from

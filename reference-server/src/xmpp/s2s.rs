@@ -400,7 +400,7 @@ async fn open_outgoing(
         info.state = LinkState::Negotiating;
     }
     let peer = tcp.peer_addr().ok().map(|a| a.to_string());
-    let mut conn = Conn::new(tcp, ns::SERVER, state.limits);
+    let mut conn = Conn::new(tcp, ns::SERVER, state.xmpp.limits);
     conn.tap(state.tap.clone(), TapDirection::Out, peer);
     let mut tls_done = false;
     loop {
@@ -518,13 +518,13 @@ async fn outbound_link(state: State, info: SharedInfo, mut rx: mpsc::Receiver<El
     }
     info!("outbound link established");
     let outcome = carry(&state, &mut conn, &info, &local, &remote, &mut rx).await;
-    state.links.remove_outbound(&local, &remote, &info);
+    state.xmpp.links.remove_outbound(&local, &remote, &info);
     rx.close();
     let error = match &outcome {
         Ok(()) => None,
         Err(error) => Some(error.to_string()),
     };
-    state.links.retire(&info, error);
+    state.xmpp.links.retire(&info, error);
     match outcome {
         Ok(()) => conn.close().await,
         Err(error) => {
@@ -543,7 +543,7 @@ async fn outbound_link(state: State, info: SharedInfo, mut rx: mpsc::Receiver<El
     state
         .dispatch(|state| {
             for stanza in left {
-                state.links.send(state, &local, &remote, stanza);
+                state.xmpp.links.send(state, &local, &remote, stanza);
             }
         })
         .await;
@@ -558,7 +558,7 @@ async fn establish(
 ) -> Result<Conn, ConnError> {
     let (mut conn, stream_id) = open_outgoing(state, local, remote, Some(info)).await?;
     info.lock().expect("link info").state = LinkState::Authenticating;
-    let key = dialback::key(&state.dialback_secret, remote, local, &stream_id);
+    let key = dialback::key(&state.xmpp.dialback_secret, remote, local, &stream_id);
     let request = Dialback::Result {
         from: local.to_string(),
         to: remote.to_string(),
@@ -709,8 +709,8 @@ async fn fail_link(
     error: &str,
 ) {
     warn!(%error, %condition, "outbound link failed");
-    state.links.remove_outbound(local, remote, info);
-    state.links.retire(info, Some(error.to_string()));
+    state.xmpp.links.remove_outbound(local, remote, info);
+    state.xmpp.links.retire(info, Some(error.to_string()));
     rx.close();
     let mut held = Vec::new();
     while let Ok(stanza) = rx.try_recv() {
@@ -763,16 +763,17 @@ async fn verify_key(
 /// Serves one inbound server-to-server connection.
 pub async fn serve_inbound(state: State, tcp: TcpStream) {
     let peer = tcp.peer_addr().ok().map(|a| a.to_string());
-    let info = state.links.new_info(LinkDirection::Inbound, "", "");
+    let info = state.xmpp.links.new_info(LinkDirection::Inbound, "", "");
     info.lock().expect("link info").peer = peer;
     let id = info.lock().expect("link info").id;
     state
+        .xmpp
         .links
         .inbound
         .lock()
         .expect("links lock")
         .insert(id, info.clone());
-    let mut conn = Conn::new(tcp, ns::SERVER, state.limits);
+    let mut conn = Conn::new(tcp, ns::SERVER, state.xmpp.limits);
     conn.tap(
         state.tap.clone(),
         TapDirection::In,
@@ -785,9 +786,15 @@ pub async fn serve_inbound(state: State, tcp: TcpStream) {
             "server shutting down",
         )),
     };
-    state.links.inbound.lock().expect("links lock").remove(&id);
+    state
+        .xmpp
+        .links
+        .inbound
+        .lock()
+        .expect("links lock")
+        .remove(&id);
     let error = outcome.as_ref().err().map(ToString::to_string);
-    state.links.retire(&info, error);
+    state.xmpp.links.retire(&info, error);
     match outcome {
         Ok(()) => conn.close().await,
         Err(error) => {
@@ -1006,8 +1013,8 @@ async fn inbound_dialback(
             key: Some(key),
             result: None,
         } => {
-            let valid =
-                state.hosts(&to) && dialback::key(&state.dialback_secret, &from, &to, &id) == key;
+            let valid = state.hosts(&to)
+                && dialback::key(&state.xmpp.dialback_secret, &from, &to, &id) == key;
             let answer = Dialback::Verify {
                 from: to.clone(),
                 to: from.clone(),

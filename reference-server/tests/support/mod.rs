@@ -26,6 +26,10 @@ pub struct ServerProc {
     pub c2s: SocketAddr,
     pub s2s: SocketAddr,
     pub control: String,
+    /// RVP client listener (plain HTTP).
+    pub rvp: SocketAddr,
+    /// RVP server-to-server listener (mutual TLS).
+    pub rvp_s2s: SocketAddr,
 }
 
 impl ServerProc {
@@ -63,6 +67,8 @@ impl ServerProc {
             c2s: addr("c2s"),
             s2s: addr("s2s"),
             control: format!("http://{}", addr("control")),
+            rvp: addr("rvp"),
+            rvp_s2s: addr("rvp_s2s"),
             child,
         }
     }
