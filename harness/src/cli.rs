@@ -78,6 +78,12 @@ pub struct MatrixArgs {
     #[arg(long = "target", value_name = "reference|FILE", required = true)]
     pub targets: Vec<String>,
 
+    /// Protocols (repeatable): with more than one, each target gets a column per protocol
+    /// it speaks, named `target/protocol` (the built-in reference target speaks all; a
+    /// target file its own).
+    #[arg(long = "protocol", value_enum, value_name = "PROFILE", default_values_t = [ProtocolArg::Xmpp])]
+    pub protocols: Vec<ProtocolArg>,
+
     /// Output folder: matrix.html, matrix.md, matrix.json, and `<target>/junit.xml`,
     /// `<target>/results.json` per target.
     #[arg(long, value_name = "DIR", default_value = "target/imfed/matrix")]
@@ -159,6 +165,11 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value = "optional", value_name = "MODE")]
     pub reference_tls: ReferenceTls,
 
+    /// The protocol the built-in reference target speaks, actors and federation alike (a
+    /// target file names its own).
+    #[arg(long, value_enum, default_value = "xmpp", value_name = "PROFILE")]
+    pub protocol: ProtocolArg,
+
     /// A fault of the server playing the implementation under test in the built-in
     /// reference target (repeatable; for testing the suite itself: every check must be able
     /// to fail). Each run turns it on for its own accounts only, so parallel runs do not
@@ -171,6 +182,26 @@ pub struct RunArgs {
     /// a misbehaving peer.
     #[arg(long, value_name = "SWITCH")]
     pub reference_misbehave: Vec<String>,
+}
+
+/// A protocol profile on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProtocolArg {
+    /// XMPP (RFC 6120, RFC 6121, XEP-0220).
+    Xmpp,
+    /// RVP (draft-osborne-rvp-00, as in Exchange 2000), with imfed's server-to-server
+    /// conventions (`protocols/rvp/PROFILE.md`).
+    Rvp,
+}
+
+impl ProtocolArg {
+    /// The profile.
+    pub fn profile(self) -> crate::driver::Profile {
+        match self {
+            ProtocolArg::Xmpp => crate::driver::Profile::Xmpp,
+            ProtocolArg::Rvp => crate::driver::Profile::Rvp,
+        }
+    }
 }
 
 /// STARTTLS policy of the built-in reference target.
@@ -443,14 +474,23 @@ async fn run(args: RunArgs, cancel: CancellationToken) -> u8 {
             return exit_code::USAGE;
         }
     };
-    if let TargetSpec::Reference { tls } = &mut target {
+    if let TargetSpec::Reference { tls, protocol } = &mut target {
         *tls = match args.reference_tls {
             ReferenceTls::Never => LoginTls::Never,
             ReferenceTls::Optional => LoginTls::Optional,
             ReferenceTls::Required => LoginTls::Required,
         };
+        *protocol = args.protocol.profile();
     } else if !args.misbehave.is_empty() {
         eprintln!("imfed: --misbehave applies to the reference target only");
+        return exit_code::USAGE;
+    } else if args.protocol.profile() != target.profile() {
+        eprintln!(
+            "imfed: --protocol {} does not apply to {}: a target file names its protocol ({})",
+            args.protocol.profile().name(),
+            args.target,
+            target.profile().name()
+        );
         return exit_code::USAGE;
     }
     let faults = match fault_plan(&args.misbehave, &args.reference_misbehave) {
@@ -600,17 +640,33 @@ async fn matrix(args: MatrixArgs, cancel: CancellationToken) -> u8 {
         Ok(scenarios) => scenarios,
         Err(code) => return code,
     };
-    let mut targets = Vec::new();
+    let mut targets: Vec<(String, TargetSpec)> = Vec::new();
+    let several = args.protocols.len() > 1;
     for text in &args.targets {
-        match TargetSpec::parse(text) {
-            Ok(target) => targets.push(target),
+        let parsed = match TargetSpec::parse(text) {
+            Ok(target) => target,
             Err(error) => {
                 eprintln!("{error}");
                 return exit_code::USAGE;
             }
+        };
+        for protocol in args.protocols.iter().map(|p| p.profile()) {
+            let mut target = parsed.clone();
+            let speaks = target.profile();
+            match &mut target {
+                TargetSpec::Reference { protocol: p, .. } => *p = protocol,
+                TargetSpec::File { .. } if speaks != protocol => continue,
+                TargetSpec::File { .. } => {}
+            }
+            let column = if several {
+                format!("{}/{}", target.name(), protocol.name())
+            } else {
+                target.name()
+            };
+            targets.push((column, target));
         }
     }
-    let mut names: Vec<String> = targets.iter().map(TargetSpec::name).collect();
+    let mut names: Vec<String> = targets.iter().map(|(name, _)| name.clone()).collect();
     names.sort();
     names.dedup();
     if names.len() != targets.len() {
@@ -634,7 +690,7 @@ async fn matrix(args: MatrixArgs, cancel: CancellationToken) -> u8 {
     };
     let mut code = exit_code::SUCCESS;
     let mut runs: Vec<(String, RunReport)> = Vec::new();
-    for target in &targets {
+    for (column, target) in &targets {
         let expectations = match load_expectations(None, target) {
             Ok(expectations) => expectations,
             Err(code) => return code,
@@ -647,18 +703,18 @@ async fn matrix(args: MatrixArgs, cancel: CancellationToken) -> u8 {
                 unavailable_report(target, &scenarios, &reason)
             }
         };
-        let dir = args.out.join(target.name());
+        let dir = args.out.join(column.replace('/', "-"));
         let written = write_reports(&report, &dir.join("junit.xml"), &dir.join("results.json"));
         if written != exit_code::SUCCESS {
             code = code.max(written);
         }
         let counts = Counts::of(&report.results);
-        eprintln!("imfed: {}: {}", target.name(), counts.summary_line());
+        eprintln!("imfed: {column}: {}", counts.summary_line());
         let earned = run_code(&report, args.accept_flaky);
         if earned != exit_code::SUCCESS {
             code = code.max(earned);
         }
-        runs.push((target.name(), report));
+        runs.push((column.clone(), report));
         if cancel.is_cancelled() {
             break;
         }
@@ -746,6 +802,7 @@ mod tests {
         assert_eq!(run_code(&flaky, true), exit_code::SUCCESS);
         let skipped = report(vec![Outcome::Unsupported {
             capability: "c".into(),
+            reason: String::new(),
         }]);
         assert_eq!(run_code(&skipped, false), exit_code::FAILURES);
         let expected = report(vec![Outcome::XFail { reason: "r".into() }]);

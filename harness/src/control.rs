@@ -84,6 +84,9 @@ pub struct TapConn {
     pub peer: Option<String>,
     /// When it opened.
     pub opened_ms: u64,
+    /// Its protocol when it is not XMPP (`rvp`).
+    #[serde(default)]
+    pub protocol: Option<String>,
 }
 
 /// One chunk of the wire tap.
@@ -102,6 +105,9 @@ pub struct TapChunk {
     pub ts_ms: u64,
     /// The bytes, base64.
     pub data: String,
+    /// Its connection's protocol when it is not XMPP (`rvp`).
+    #[serde(default)]
+    pub protocol: Option<String>,
 }
 
 impl Control {
@@ -221,6 +227,21 @@ impl Control {
         .map(|_| ())
     }
 
+    /// Sets the static route of `domain`'s RVP server-to-server listener.
+    ///
+    /// # Errors
+    /// [`ControlError`].
+    pub async fn put_rvp_route(&self, domain: &str, addr: &str) -> Result<(), ControlError> {
+        self.call::<serde_json::Value>(
+            reqwest::Method::PUT,
+            &format!("/rvp/routes/{domain}"),
+            Some(json!({ "addr": addr })),
+            CONTROL_BOUND,
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Turns on fault `switch` for what involves `accounts` (bare addresses); returns its id.
     ///
     /// # Errors
@@ -260,10 +281,18 @@ impl Control {
     ///
     /// # Errors
     /// [`ControlError`], bounded by `wait` plus [`CONTROL_BOUND`].
-    pub async fn tap(&self, since: u64, wait: Duration) -> Result<TapPage, ControlError> {
+    pub async fn tap(
+        &self,
+        protocol: &str,
+        since: u64,
+        wait: Duration,
+    ) -> Result<TapPage, ControlError> {
         self.call(
             reqwest::Method::GET,
-            &format!("/tap?since={since}&wait_ms={}", wait.as_millis()),
+            &format!(
+                "/tap?since={since}&wait_ms={}&protocol={protocol}",
+                wait.as_millis()
+            ),
             None,
             wait + CONTROL_BOUND,
         )

@@ -14,11 +14,12 @@ use std::time::Instant;
 use clap::Args;
 use imfed_reports::RunReport;
 use imfed_reports::mutation::{self, MutationTable};
-use imfed_server::faults::Switch;
+use imfed_server::faults::{FaultProtocol, Switch};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{SelectArgs, read_baseline, select, write_report};
+use crate::driver::Profile;
 use crate::exit_code;
 use crate::expectations::Expectations;
 use crate::runner::env::{Environment, FaultPlan};
@@ -36,6 +37,11 @@ pub struct MutantsArgs {
     /// behaviour as a server).
     #[arg(long = "mutant", value_name = "SWITCH")]
     pub mutants: Vec<String>,
+
+    /// The protocol of the reference target, and so of the mutants: each protocol's
+    /// front-end has its own faults.
+    #[arg(long, value_enum, default_value = "xmpp", value_name = "PROFILE")]
+    pub protocol: crate::cli::ProtocolArg,
 
     /// Scenarios run at once against each mutant (the mutants run side by side).
     #[arg(long, default_value_t = 8, value_name = "N")]
@@ -63,17 +69,23 @@ pub const TIMING_DEPENDENT: &[&str] = &["drop_idle_clients"];
 /// not shown to check its own behaviour.
 pub const CONNECTION_MUTANTS: &[&str] = &["drop_idle_clients", "stall_clients", "crash_mid_run"];
 
-/// Every mutant of the server (faults that break how it behaves, not what it shows).
-pub fn all_mutants() -> Vec<String> {
+/// Every mutant of the server's front-end for `profile` (faults that break how it behaves,
+/// not what it shows).
+pub fn all_mutants(profile: Profile) -> Vec<String> {
+    let protocol = match profile {
+        Profile::Xmpp => FaultProtocol::Xmpp,
+        Profile::Rvp => FaultProtocol::Rvp,
+    };
     Switch::ALL
         .iter()
-        .filter(|switch| !switch.is_observer())
+        .filter(|switch| !switch.is_observer() && switch.protocol() == protocol)
         .map(|switch| switch.name().to_string())
         .collect()
 }
 
 /// Runs the selected jobs against the reference target with `faults`.
 async fn run_against(
+    profile: Profile,
     faults: FaultPlan,
     jobs: Vec<runner::Job>,
     options: RunOptions,
@@ -81,6 +93,7 @@ async fn run_against(
 ) -> Result<RunReport, String> {
     let target = TargetSpec::Reference {
         tls: LoginTls::Never,
+        protocol: profile,
     };
     let env = Environment::start(&target, &faults)
         .await
@@ -111,7 +124,7 @@ pub async fn mutants(args: MutantsArgs, cancel: CancellationToken) -> u8 {
         Err(code) => return code,
     };
     let mutants = if args.mutants.is_empty() {
-        all_mutants()
+        all_mutants(args.protocol.profile())
     } else {
         args.mutants.clone()
     };
@@ -139,6 +152,7 @@ pub async fn mutants(args: MutantsArgs, cancel: CancellationToken) -> u8 {
         retries: 0,
     };
     let started = Instant::now();
+    let profile = args.protocol.profile();
     let mut runs = tokio::task::JoinSet::new();
     for (index, mutant) in std::iter::once(None)
         .chain(mutants.iter().map(Some))
@@ -151,7 +165,7 @@ pub async fn mutants(args: MutantsArgs, cancel: CancellationToken) -> u8 {
         let (jobs, options, cancel) = (jobs.clone(), options.clone(), cancel.clone());
         let name = mutant.cloned();
         runs.spawn(async move {
-            let report = run_against(faults, jobs, options, cancel).await;
+            let report = run_against(profile, faults, jobs, options, cancel).await;
             (index, name, report)
         });
     }

@@ -96,7 +96,8 @@ pub struct Launch {
 pub struct TargetFile {
     /// Display name.
     pub name: String,
-    /// The protocol profile (only `xmpp` today).
+    /// The protocol profile (`xmpp`; RVP is spoken by the built-in reference target only
+    /// so far, see `--protocol`).
     pub protocol: String,
     /// The domain the implementation hosts for the test.
     pub domain: String,
@@ -136,8 +137,10 @@ pub struct TargetFile {
 pub enum TargetSpec {
     /// Two imfed-servers: `ref.test` and `sut.test`.
     Reference {
-        /// STARTTLS for everything.
+        /// STARTTLS for everything (XMPP).
         tls: LoginTls,
+        /// The protocol its actors and its federation link speak.
+        protocol: crate::driver::Profile,
     },
     /// A target file.
     File {
@@ -157,6 +160,7 @@ impl TargetSpec {
         if text == "reference" {
             return Ok(TargetSpec::Reference {
                 tls: LoginTls::Optional,
+                protocol: crate::driver::Profile::Xmpp,
             });
         }
         let path = PathBuf::from(text);
@@ -190,7 +194,7 @@ impl TargetSpec {
     /// The protocol profile the target speaks.
     pub fn profile(&self) -> crate::driver::Profile {
         match self {
-            TargetSpec::Reference { .. } => crate::driver::Profile::Xmpp,
+            TargetSpec::Reference { protocol, .. } => *protocol,
             TargetSpec::File { file, .. } => crate::driver::Profile::from_name(&file.protocol)
                 .expect("checked when the file was read"),
         }
@@ -207,6 +211,13 @@ impl TargetSpec {
 
 fn check(file: &TargetFile, path: &Path) -> Result<(), InputError> {
     let fail = |message: String| Err(InputError::at(path, 1, 1, message));
+    if file.protocol == crate::driver::Profile::Rvp.name() {
+        return fail(
+            "protocol \"rvp\": target files speak xmpp only so far; the built-in reference \
+             target speaks RVP (`imfed run --protocol rvp`)"
+                .into(),
+        );
+    }
     if crate::driver::Profile::from_name(&file.protocol).is_none() {
         let known: Vec<&str> = crate::driver::Profile::ALL
             .iter()

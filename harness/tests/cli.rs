@@ -493,8 +493,14 @@ fn interop_matrix_matches_the_committed_baseline() {
         );
     }
     let out = workspace().join("target/imfed/matrix");
+    // Columns are implementation × protocol: the reference target speaks XMPP and RVP, the
+    // vendors XMPP.
     let output = imfed(&[
         "matrix",
+        "--protocol",
+        "xmpp",
+        "--protocol",
+        "rvp",
         "--target",
         "reference",
         "--target",
@@ -523,8 +529,9 @@ fn interop_matrix_matches_the_committed_baseline() {
         "matrix.html",
         "matrix.md",
         "matrix.json",
-        "reference/junit.xml",
-        "ejabberd-23.01-tls/results.json",
+        "reference-xmpp/junit.xml",
+        "reference-rvp/junit.xml",
+        "ejabberd-23.01-tls-xmpp/results.json",
     ] {
         assert!(out.join(file).is_file(), "{file} not written");
     }
@@ -911,5 +918,96 @@ fn mutation_table_holds_against_the_committed_baseline() {
         "{stdout}"
     );
     assert!(out.join("mutants.md").is_file());
+    std::fs::remove_dir_all(&out).ok();
+}
+
+/// The RVP pack passes over RVP against the built-in reference target, and the core pack
+/// over RVP passes every scenario RVP can express while each one it cannot is reported
+/// unsupported with the profile's reason (never run half-way, never passed).
+#[test]
+fn rvp_pack_passes_and_the_core_pack_over_rvp_declares_its_gaps() {
+    let (code, stdout, report, junit) = run_pack(
+        "rvp",
+        &["--protocol", "rvp", "scenarios/core", "scenarios/rvp"],
+    );
+    assert_eq!(code, Some(0), "{stdout}");
+    assert_eq!(report.protocol, "rvp");
+    let failures: Vec<String> = report
+        .results
+        .iter()
+        .filter(|r| r.outcome.fails_run())
+        .map(|r| format!("{}: {:?}", r.name(), r.failure))
+        .collect();
+    assert!(failures.is_empty(), "{failures:#?}");
+    let passed = |pack: &str| {
+        report
+            .results
+            .iter()
+            .filter(|r| r.pack == pack && r.outcome == imfed_reports::Outcome::Pass)
+            .count()
+    };
+    let rvp_runs = report.results.iter().filter(|r| r.pack == "rvp").count();
+    assert!(rvp_runs >= 28, "the RVP pack has {rvp_runs} runs");
+    assert_eq!(passed("rvp"), rvp_runs, "every RVP pack run passes");
+    assert!(
+        passed("core") >= 20,
+        "{} core runs passed over RVP",
+        passed("core")
+    );
+    let mut gaps = std::collections::BTreeSet::new();
+    for result in report.results.iter().filter(|r| r.pack == "core") {
+        match &result.outcome {
+            imfed_reports::Outcome::Pass => {}
+            imfed_reports::Outcome::Unsupported { capability, reason } => {
+                // Each reason cites RVP's text, but the escape hatches' (XMPP syntax).
+                assert!(
+                    capability.starts_with("rvp:")
+                        && (reason.contains('§') || capability == "rvp:xmpp-wire"),
+                    "{}: {capability} ({reason})",
+                    result.name()
+                );
+                gaps.insert(capability.clone());
+            }
+            other => panic!("{}: {other:?}", result.name()),
+        }
+    }
+    for expected in [
+        "rvp:subscription-handshake",
+        "rvp:status-text",
+        "rvp:xmpp-wire",
+    ] {
+        assert!(gaps.contains(expected), "{expected} missing from {gaps:?}");
+    }
+    // JUnit readers see the gap and its reason.
+    assert!(
+        junit.contains(
+            "unsupported capability: rvp:subscription-handshake (RVP has no subscription handshake"
+        ),
+        "{junit}"
+    );
+}
+
+/// Every RVP pack scenario is killed by an RVP mutant of the reference server, and every
+/// kill the committed table lists still happens.
+#[test]
+fn rvp_mutation_table_holds_against_the_committed_baseline() {
+    let out = scratch("rvp-mutants");
+    let output = imfed(&[
+        "mutants",
+        "--protocol",
+        "rvp",
+        "scenarios/rvp",
+        "--baseline",
+        "scenarios/rvp-mutants.json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("gaps: none") && stdout.contains("baseline: 0 kills lost"),
+        "{stdout}"
+    );
     std::fs::remove_dir_all(&out).ok();
 }

@@ -138,9 +138,9 @@ fn testcase(result: &ScenarioResult) -> TestCase {
             message: attribute(reason),
             cause: None,
         },
-        Outcome::Unsupported { capability } => TestResult::SkippedWithCause {
+        Outcome::Unsupported { .. } => TestResult::SkippedWithCause {
             type_: "unsupported".into(),
-            message: attribute(&format!("unsupported capability: {capability}")),
+            message: attribute(&result.outcome.unsupported_text().unwrap_or_default()),
             cause: None,
         },
     };

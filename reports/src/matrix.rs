@@ -79,9 +79,7 @@ fn cell_of(result: &ScenarioResult) -> Cell {
     let message = match &result.outcome {
         Outcome::XFail { reason } | Outcome::XPass { reason } => Some(reason.clone()),
         Outcome::Skipped { reason } => Some(reason.clone()),
-        Outcome::Unsupported { capability } => {
-            Some(format!("unsupported capability: {capability}"))
-        }
+        Outcome::Unsupported { .. } => result.outcome.unsupported_text(),
         Outcome::Fail | Outcome::Flaky { .. } => {
             result.failure.as_ref().map(text::failure_headline)
         }

@@ -75,14 +75,31 @@ pub enum Outcome {
         /// Why.
         reason: String,
     },
-    /// Not run: it needs a capability the target declares unsupported.
+    /// Not run: it needs a capability the target declares unsupported, or one the
+    /// protocol cannot express (a profile's capability gap).
     Unsupported {
         /// The capability.
         capability: String,
+        /// Why it is missing.
+        #[serde(default)]
+        reason: String,
     },
 }
 
 impl Outcome {
+    /// "unsupported capability: c (why)" for an unsupported outcome.
+    pub fn unsupported_text(&self) -> Option<String> {
+        match self {
+            Outcome::Unsupported { capability, reason } if reason.is_empty() => {
+                Some(format!("unsupported capability: {capability}"))
+            }
+            Outcome::Unsupported { capability, reason } => {
+                Some(format!("unsupported capability: {capability} ({reason})"))
+            }
+            _ => None,
+        }
+    }
+
     /// A short lowercase label.
     pub fn label(&self) -> &'static str {
         match self {

@@ -87,10 +87,10 @@ pub fn progress_line(result: &ScenarioResult, style: TerminalStyle) -> String {
             text::one_line(reason)
         )),
         Outcome::Skipped { reason } => Some(text::one_line(reason).into_owned()),
-        Outcome::Unsupported { capability } => Some(format!(
-            "unsupported capability: {}",
-            text::one_line(capability)
-        )),
+        Outcome::Unsupported { .. } => result
+            .outcome
+            .unsupported_text()
+            .map(|text| text::one_line(&text).into_owned()),
     };
     if let Some(why) = why {
         line.push_str("  ");
@@ -394,6 +394,7 @@ mod tests {
         );
         let skipped = result(Outcome::Unsupported {
             capability: "muc".into(),
+            reason: String::new(),
         });
         assert_eq!(
             progress_line(&skipped, PLAIN),

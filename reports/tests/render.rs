@@ -201,6 +201,7 @@ fn fixture() -> RunReport {
         "ref→sut",
         Outcome::Unsupported {
             capability: "starttls".into(),
+            reason: String::new(),
         },
     );
     unsupported.attempts = 0;

@@ -64,6 +64,39 @@ pub enum Event {
 pub enum Wire {
     /// An XMPP stanza.
     Xmpp(Element),
+    /// An RVP (HTTP/1.1) message: a NOTIFY the home server sent to the callback, or the
+    /// answer to a request the actor sent.
+    Rvp(RvpMessage),
+}
+
+/// The start line of an RVP message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RvpStart {
+    /// A request (`NOTIFY http://sut.test/instmsg/aliases/bob`).
+    Request {
+        /// The method.
+        method: String,
+        /// The request target as written.
+        target: String,
+    },
+    /// A response (`412 Precondition Failed`).
+    Response {
+        /// The status code.
+        status: u16,
+        /// The reason phrase as sent.
+        reason: String,
+    },
+}
+
+/// An RVP message as it was carried: start line, headers in order, body as text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RvpMessage {
+    /// The request or status line.
+    pub start: RvpStart,
+    /// Header fields in order (names lower-case, values lossily decoded).
+    pub headers: Vec<(String, String)>,
+    /// The body (non-UTF-8 bytes replaced).
+    pub body: String,
 }
 
 /// One received thing: decoded, and as it arrived.
@@ -82,6 +115,37 @@ pub struct Received {
 pub enum Pattern {
     /// An XML pattern over an XMPP stanza (see `xmpp::pattern_matches`).
     Xml(Element),
+    /// An HTTP answer (RVP's `expect_http`): its status, headers whose values contain
+    /// texts, and texts its body contains.
+    Http {
+        /// The status code.
+        status: u16,
+        /// Header names (lower-case) and a text each value must contain (`""`: present).
+        headers: Vec<(String, String)>,
+        /// Texts the body must contain.
+        body_contains: Vec<String>,
+    },
+}
+
+impl RvpMessage {
+    /// Whether this is an answer matching an [`Pattern::Http`].
+    fn answers(&self, status: u16, headers: &[(String, String)], body_contains: &[String]) -> bool {
+        matches!(self.start, RvpStart::Response { status: actual, .. } if actual == status)
+            && headers.iter().all(|(name, text)| {
+                self.headers.iter().any(|(actual, value)| {
+                    actual.eq_ignore_ascii_case(name) && value.contains(text.as_str())
+                })
+            })
+            && body_contains
+                .iter()
+                .all(|text| self.body.contains(text.as_str()))
+    }
+
+    /// Whether this is a successful answer to a request the actor sent (not something that
+    /// arrived by itself).
+    pub fn is_success_answer(&self) -> bool {
+        matches!(self.start, RvpStart::Response { status, .. } if (200..300).contains(&status))
+    }
 }
 
 /// A compiled expectation over received events.
@@ -158,9 +222,25 @@ impl Matcher {
     /// Whether `received` matches.
     pub fn matches(&self, received: &Received) -> bool {
         match (self, &received.event) {
-            (Matcher::Any, _) => true,
+            // A successful answer to the actor's own request did not arrive by itself.
+            (Matcher::Any, _) => {
+                !matches!(&received.wire, Wire::Rvp(message) if message.is_success_answer())
+            }
+            (
+                Matcher::Pattern(Pattern::Http {
+                    status,
+                    headers,
+                    body_contains,
+                }),
+                _,
+            ) => match &received.wire {
+                Wire::Rvp(message) => message.answers(*status, headers, body_contains),
+                Wire::Xmpp(_) => false,
+            },
             (Matcher::Pattern(Pattern::Xml(pattern)), _) => match &received.wire {
                 Wire::Xmpp(stanza) => super::xmpp::pattern_matches(pattern, stanza),
+                // XML patterns are XMPP's; an RVP message never matches one.
+                Wire::Rvp(_) => false,
             },
             (
                 Matcher::Message {
@@ -243,6 +323,24 @@ impl Matcher {
         let from = |f: &Option<Address>| fmt_opt("from", f);
         match self {
             Matcher::Any => "any stanza".into(),
+            Matcher::Pattern(Pattern::Http {
+                status,
+                headers,
+                body_contains,
+            }) => {
+                let mut text = format!("an HTTP answer {status}");
+                for (name, value) in headers {
+                    if value.is_empty() {
+                        text.push_str(&format!(" with header {name}"));
+                    } else {
+                        text.push_str(&format!(" with {name} containing '{value}'"));
+                    }
+                }
+                for body in body_contains {
+                    text.push_str(&format!(" with a body containing '{}'", truncate(body, 60)));
+                }
+                text
+            }
             Matcher::Pattern(Pattern::Xml(pattern)) => format!(
                 "a stanza matching {}",
                 pattern.to_xml(imfed_xmpp::ns::CLIENT)
@@ -339,6 +437,9 @@ pub struct OutPresence {
     pub status: Option<String>,
     /// The priority.
     pub priority: Option<i8>,
+    /// How long the server keeps it unless published again (RVP's leased value, §5.5);
+    /// `None`: the profile's usual one.
+    pub lease: Option<std::time::Duration>,
 }
 
 /// What a user's server records about a contact: the subscription state and whether the

@@ -80,6 +80,15 @@ pub enum EndCause {
     Invalid(String),
     /// The harness closed or dropped it (a `logout` or `disconnect` step, or teardown).
     ByHarness,
+    /// An HTTP session (RVP) ended: the home server became unreachable (`status: None`), or
+    /// it answered the login renewal or a liveness request with a status saying the
+    /// endpoint is gone (412, 404).
+    Http {
+        /// The status that ended it, if the server answered.
+        status: Option<u16>,
+        /// What happened, in words.
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for EndCause {
@@ -100,6 +109,14 @@ impl std::fmt::Display for EndCause {
             EndCause::Failed(error) => write!(f, "connection failed: {error}"),
             EndCause::Invalid(error) => write!(f, "invalid XML from the server: {error}"),
             EndCause::ByHarness => f.write_str("closed by the harness"),
+            EndCause::Http {
+                status: None,
+                reason,
+            } => f.write_str(reason),
+            EndCause::Http {
+                status: Some(status),
+                reason,
+            } => write!(f, "{reason} (HTTP {status})"),
         }
     }
 }
@@ -144,7 +161,8 @@ pub enum Liveness {
 #[derive(Debug, Default)]
 pub(crate) struct Status {
     pub(crate) ended: Mutex<Option<Ended>>,
-    /// Stream error conditions a step allowed the server to close the stream with.
+    /// Stream error conditions a step allowed the server to close the stream with (for
+    /// RVP: HTTP status codes, as text, that may end the endpoint).
     pub(crate) allowed: Mutex<Vec<String>>,
 }
 
@@ -162,6 +180,14 @@ impl Status {
                 .lock()
                 .expect("status lock")
                 .contains(condition),
+            EndCause::Http {
+                status: Some(status),
+                ..
+            } => self
+                .allowed
+                .lock()
+                .expect("status lock")
+                .contains(&status.to_string()),
             _ => false,
         };
         *ended = Some(Ended {

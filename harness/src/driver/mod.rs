@@ -1,11 +1,14 @@
 //! Protocol drivers: how actors talk to their servers. The runner speaks only the neutral
 //! vocabulary of `imfed_model` through [`Session`] (log in, publish presence, act on
 //! subscriptions, send messages, receive [`event::Event`]s, the liveness round trip); each
-//! profile maps it to its wire. XMPP today ([`xmpp`]); a new profile adds a variant here and
-//! a module beside `xmpp`, and what it cannot express is a declared capability gap.
+//! profile maps it to its wire: XMPP ([`xmpp`]) and RVP ([`rvp`]); a new profile adds a
+//! variant here and a module beside them, and what it cannot express is a declared
+//! capability gap.
 
+pub mod capability;
 pub mod event;
 pub mod lifecycle;
+pub mod rvp;
 pub mod xmpp;
 
 use std::net::SocketAddr;
@@ -45,6 +48,9 @@ pub enum DriverError {
     /// A bound elapsed.
     #[error("timed out after {0:?} waiting for {1}")]
     Timeout(Duration, String),
+    /// The profile cannot express the operation (a capability gap, with its reason).
+    #[error("unsupported by the profile: {0}")]
+    Unsupported(String),
 }
 
 /// A protocol profile: how addresses are written and patterns parsed.
@@ -52,11 +58,13 @@ pub enum DriverError {
 pub enum Profile {
     /// XMPP (RFC 6120, RFC 6121).
     Xmpp,
+    /// RVP (Osborne et al. 2000, with `protocols/rvp/PROFILE.md`).
+    Rvp,
 }
 
 impl Profile {
     /// Every profile.
-    pub const ALL: &[Profile] = &[Profile::Xmpp];
+    pub const ALL: &[Profile] = &[Profile::Xmpp, Profile::Rvp];
 
     /// The profile a target names, if there is one.
     pub fn from_name(name: &str) -> Option<Profile> {
@@ -70,6 +78,7 @@ impl Profile {
     pub fn name(self) -> &'static str {
         match self {
             Profile::Xmpp => "xmpp",
+            Profile::Rvp => "rvp",
         }
     }
 
@@ -80,6 +89,7 @@ impl Profile {
     pub fn parse_address(self, text: &str) -> Result<Address, String> {
         match self {
             Profile::Xmpp => xmpp::parse_address(text),
+            Profile::Rvp => rvp::parse_address(text),
         }
     }
 
@@ -87,6 +97,7 @@ impl Profile {
     pub fn render(self, address: &Address) -> String {
         match self {
             Profile::Xmpp => xmpp::render(address),
+            Profile::Rvp => rvp::render(address),
         }
     }
 
@@ -103,21 +114,33 @@ impl Profile {
                     n => Err(format!("the pattern must be one element, found {n}")),
                 }
             }
+            Profile::Rvp => Err(
+                "the rvp profile has no expect_xml patterns: XML patterns match XMPP stanzas; \
+                 use expect_http or neutral expectations"
+                    .into(),
+            ),
         }
     }
 }
 
 /// One actor's session, whatever its protocol.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one session per actor, moved rarely; boxing would only add indirection"
+)]
 pub enum Session {
     /// An XMPP client stream.
     Xmpp(xmpp::Session),
+    /// An RVP client of its home server.
+    Rvp(rvp::Session),
 }
 
 macro_rules! each {
     ($session:expr, $inner:ident => $body:expr) => {
         match $session {
             Session::Xmpp($inner) => $body,
+            Session::Rvp($inner) => $body,
         }
     };
 }
@@ -175,6 +198,40 @@ impl Session {
         to: &Address,
     ) -> Result<(), DriverError> {
         each!(self, s => s.subscription(action, to).await)
+    }
+
+    /// Subscribes to `to`'s presence, asking for `lifetime` where subscriptions are
+    /// leased (RVP `Subscription-Lifetime`, §5.1.2; ignored by XMPP).
+    ///
+    /// # Errors
+    /// [`DriverError`] when the session has ended.
+    pub async fn subscribe(
+        &mut self,
+        to: &Address,
+        lifetime: Option<Duration>,
+    ) -> Result<(), DriverError> {
+        match self {
+            Session::Xmpp(s) => s.subscription(SubscriptionAction::Subscribe, to).await,
+            Session::Rvp(s) => s.subscribe(to, lifetime).await,
+        }
+    }
+
+    /// Renews a leased subscription to `to` (RVP §5.1.2).
+    ///
+    /// # Errors
+    /// [`DriverError::Unsupported`] for XMPP, whose subscriptions are not leased;
+    /// [`DriverError`] when the session has ended.
+    pub async fn renew(
+        &mut self,
+        to: &Address,
+        lifetime: Option<Duration>,
+    ) -> Result<(), DriverError> {
+        match self {
+            Session::Xmpp(_) => Err(DriverError::Unsupported(
+                "XMPP subscriptions are not leased: they last until cancelled (RFC 6121 §3)".into(),
+            )),
+            Session::Rvp(s) => s.renew_lease(to, lifetime).await,
+        }
     }
 
     /// Adds or updates a contact on the user's list.

@@ -82,6 +82,8 @@ pub struct Side {
     pub c2s: SocketAddr,
     /// Its s2s listener.
     pub s2s: SocketAddr,
+    /// Its RVP listeners for clients and for servers, when it speaks RVP.
+    pub rvp: Option<(SocketAddr, SocketAddr)>,
     /// How actors log in.
     pub tls: TlsPolicy,
     /// How accounts are made.
@@ -256,21 +258,49 @@ impl Side {
         })
     }
 
-    /// Logs an actor in.
+    /// Logs an actor in over `profile`: as `account`'s endpoint `resource` (an XMPP
+    /// resource; RVP endpoints are named by the home server).
     ///
     /// # Errors
     /// The driver's error as text.
     pub async fn login(
         &self,
+        profile: Profile,
         actor: &str,
-        credentials: &Credentials,
+        (account, resource): (&Account, &str),
         transcript: Transcript,
         bound: Duration,
     ) -> Result<Session, String> {
-        crate::driver::xmpp::Session::log_in(actor, self.c2s, credentials, transcript, bound)
-            .await
-            .map(Session::Xmpp)
-            .map_err(|e| e.to_string())
+        match profile {
+            Profile::Xmpp => {
+                let credentials = self.credentials(account, resource)?;
+                crate::driver::xmpp::Session::log_in(
+                    actor,
+                    self.c2s,
+                    &credentials,
+                    transcript,
+                    bound,
+                )
+                .await
+                .map(Session::Xmpp)
+                .map_err(|e| e.to_string())
+            }
+            Profile::Rvp => {
+                let (home, _) = self
+                    .rvp
+                    .ok_or_else(|| format!("{} has no RVP listener", self.domain))?;
+                let credentials = crate::driver::rvp::Credentials {
+                    user: account.user.clone(),
+                    domain: self.domain.clone(),
+                    password: account.password.clone(),
+                    settings: crate::driver::rvp::Settings::default(),
+                };
+                crate::driver::rvp::Session::log_in(actor, home, &credentials, transcript, bound)
+                    .await
+                    .map(Session::Rvp)
+                    .map_err(|e| e.to_string())
+            }
+        }
     }
 }
 
@@ -399,16 +429,42 @@ impl Drop for ServerRuntime {
     }
 }
 
+/// The certificates of an RVP run: one CA, a server certificate per domain (RVP's
+/// server-to-server links authenticate by mutual TLS, `protocols/rvp/PROFILE.md` §6).
+struct RvpPki {
+    pki: imfed_server::tls::RunPki,
+    dir: PathBuf,
+}
+
+impl RvpPki {
+    /// Certificates for the reference (index 0) and the implementation (index 1), written
+    /// below `run_dir`.
+    fn new(run_dir: &Path) -> Result<RvpPki, EnvError> {
+        let pki =
+            imfed_server::tls::RunPki::new(&[&[REF_DOMAIN], &[SUT_DOMAIN]]).map_err(|error| {
+                EnvError::NotReady(format!("making the run's certificates: {error}"))
+            })?;
+        let dir = run_dir.join("pki");
+        std::fs::create_dir_all(&dir)?;
+        Ok(RvpPki { pki, dir })
+    }
+
+    fn configure(&self, index: usize, config: &mut Config) -> Result<(), EnvError> {
+        Ok(self.pki.configure(index, &self.dir, config)?)
+    }
+}
+
 async fn reference_server(
     runtime: &ServerRuntime,
     domain: &str,
     tls: TlsMode,
     routes: BTreeMap<String, String>,
     misbehave: Vec<String>,
+    pki: Option<(&RvpPki, usize)>,
 ) -> Result<imfed_server::Running, EnvError> {
-    let config = Config {
+    let mut config = Config {
         domains: vec![domain.to_string()],
-        remotes: routes,
+        remotes: routes.clone(),
         c2s_tls: tls,
         s2s_tls: tls,
         allow_plain_without_tls: true,
@@ -416,12 +472,25 @@ async fn reference_server(
         misbehave,
         ..Config::default()
     };
+    if let Some((pki, index)) = pki {
+        pki.configure(index, &mut config)?;
+        config.rvp_remotes = routes;
+    }
     let started = runtime
         .handle()
         .spawn(async move { imfed_server::Server::new(config).start().await })
         .await
         .map_err(|error| EnvError::NotReady(format!("reference server task: {error}")))?;
     Ok(started?)
+}
+
+async fn put_rvp_route(control: &Control, domain: &str, addr: SocketAddr) -> Result<(), EnvError> {
+    control
+        .put_rvp_route(domain, &addr.to_string())
+        .await
+        .map_err(|e| {
+            EnvError::NotReady(format!("setting an RVP route on the reference server: {e}"))
+        })
 }
 
 async fn put_route(control: &Control, domain: &str, addr: SocketAddr) -> Result<(), EnvError> {
@@ -472,26 +541,47 @@ impl Environment {
         std::fs::create_dir_all(&run_dir)?;
         let (blackhole_addr, blackhole) = blackhole().await?;
         match target {
-            TargetSpec::Reference { tls } => {
+            TargetSpec::Reference { tls, .. } => {
                 let mode = server_tls(*tls);
                 let routes =
                     BTreeMap::from([(BLACKHOLE_DOMAIN.to_string(), blackhole_addr.to_string())]);
                 let runtime = ServerRuntime::new()?;
                 let (reference_faults, reference_global) = FaultPlan::split(&faults.reference);
                 let (sut_faults, sut_global) = FaultPlan::split(&faults.sut);
-                let reference =
-                    reference_server(&runtime, REF_DOMAIN, mode, routes.clone(), reference_global)
-                        .await?;
-                let sut = reference_server(&runtime, SUT_DOMAIN, mode, routes, sut_global).await?;
+                let rvp = target.profile() == Profile::Rvp;
+                let pki = rvp.then(|| RvpPki::new(&run_dir)).transpose()?;
+                let reference = reference_server(
+                    &runtime,
+                    REF_DOMAIN,
+                    mode,
+                    routes.clone(),
+                    reference_global,
+                    pki.as_ref().map(|pki| (pki, 0)),
+                )
+                .await?;
+                let sut = reference_server(
+                    &runtime,
+                    SUT_DOMAIN,
+                    mode,
+                    routes,
+                    sut_global,
+                    pki.as_ref().map(|pki| (pki, 1)),
+                )
+                .await?;
                 let (control, sut_control) = (control_of(&reference), control_of(&sut));
                 put_route(&control, SUT_DOMAIN, sut.addresses.s2s).await?;
                 put_route(&sut_control, REF_DOMAIN, reference.addresses.s2s).await?;
+                if rvp {
+                    put_rvp_route(&control, SUT_DOMAIN, sut.addresses.rvp_s2s).await?;
+                    put_rvp_route(&sut_control, REF_DOMAIN, reference.addresses.rvp_s2s).await?;
+                }
                 let side = |running: &imfed_server::Running, domain: &str, faults: &[String]| {
                     let control = control_of(running);
                     Side {
                         domain: domain.to_string(),
                         c2s: running.addresses.c2s,
                         s2s: running.addresses.s2s,
+                        rvp: Some((running.addresses.rvp, running.addresses.rvp_s2s)),
                         tls: login_tls(*tls),
                         provisioner: Provisioner::Control(control.clone()),
                         tls_roots: None,
@@ -502,7 +592,7 @@ impl Environment {
                     reference: side(&reference, REF_DOMAIN, &reference_faults),
                     sut: side(&sut, SUT_DOMAIN, &sut_faults),
                     profile: target.profile(),
-                    wire: WireTap::new(control),
+                    wire: WireTap::new(control, target.profile()),
                     target: target.name(),
                     unsupported: Vec::new(),
                     run_dir,
@@ -550,8 +640,15 @@ impl Environment {
         let routes = BTreeMap::from([(BLACKHOLE_DOMAIN.to_string(), blackhole_addr.to_string())]);
         let runtime = ServerRuntime::new()?;
         let (reference_faults, reference_global) = FaultPlan::split(reference_faults);
-        let reference =
-            reference_server(&runtime, REF_DOMAIN, s2s_tls, routes, reference_global).await?;
+        let reference = reference_server(
+            &runtime,
+            REF_DOMAIN,
+            s2s_tls,
+            routes,
+            reference_global,
+            None,
+        )
+        .await?;
         let control = control_of(&reference);
         // Template values for the target's launch and provisioning.
         let mut vars = BTreeMap::from([
@@ -660,6 +757,7 @@ impl Environment {
             domain: REF_DOMAIN.to_string(),
             c2s: reference.addresses.c2s,
             s2s: reference.addresses.s2s,
+            rvp: None,
             tls: login_tls(file.tls),
             provisioner: Provisioner::Control(control.clone()),
             tls_roots: None,
@@ -672,13 +770,14 @@ impl Environment {
                 domain: file.domain.clone(),
                 c2s,
                 s2s,
+                rvp: None,
                 tls: login_tls(file.tls),
                 provisioner,
                 tls_roots,
                 faults: None,
             },
             profile: Profile::from_name(&file.protocol).expect("checked when the file was read"),
-            wire: WireTap::new(control),
+            wire: WireTap::new(control, Profile::Xmpp),
             target: file.name.clone(),
             unsupported: file.unsupported.clone(),
             run_dir,
@@ -741,11 +840,25 @@ impl Environment {
         {
             return Err("the server playing the implementation has shut down".into());
         }
-        for (what, addr, content_ns) in [
-            ("client", self.sut.c2s, ns::CLIENT),
-            ("server-to-server", self.sut.s2s, ns::SERVER),
-        ] {
-            if let Err(error) = answers_stream_header(addr, &self.sut.domain, content_ns).await {
+        let probes: Vec<(&str, SocketAddr, Probe)> = match (self.profile, self.sut.rvp) {
+            (Profile::Rvp, Some((client, server))) => vec![
+                ("RVP client", client, Probe::Http),
+                ("RVP server-to-server", server, Probe::Connect),
+            ],
+            _ => vec![
+                ("client", self.sut.c2s, Probe::Stream(ns::CLIENT)),
+                ("server-to-server", self.sut.s2s, Probe::Stream(ns::SERVER)),
+            ],
+        };
+        for (what, addr, probe) in probes {
+            let answered = match probe {
+                Probe::Stream(content_ns) => {
+                    answers_stream_header(addr, &self.sut.domain, content_ns).await
+                }
+                Probe::Http => answers_http(addr, &self.sut.domain).await,
+                Probe::Connect => accepts(addr).await.map(|_| ()),
+            };
+            if let Err(error) = answered {
                 let exited = self
                     .target_exit()
                     .await
@@ -817,6 +930,59 @@ const PROBE_BOUND: Duration = Duration::from_secs(5);
 
 /// Whether the listener at `addr` answers an opening stream header with one of its own
 /// (RFC 6120 §4.2); the stream is closed at once.
+/// How a listener of the target is checked.
+#[derive(Clone, Copy, Debug)]
+enum Probe {
+    /// It answers an XMPP stream header in this content namespace.
+    Stream(&'static str),
+    /// It answers an HTTP request with a status line (RVP's client side).
+    Http,
+    /// It accepts a connection (RVP's server side, where TLS needs a certificate first).
+    Connect,
+}
+
+async fn accepts(addr: SocketAddr) -> Result<tokio::net::TcpStream, String> {
+    tokio::time::timeout(PROBE_BOUND, tokio::net::TcpStream::connect(addr))
+        .await
+        .map_err(|_| format!("accepted no connection within {}s", PROBE_BOUND.as_secs()))?
+        .map_err(|error| format!("refused a connection ({error})"))
+}
+
+/// Whether `addr` answers `OPTIONS *` (RVP §5.8: 501) with an HTTP status line.
+async fn answers_http(addr: SocketAddr, domain: &str) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = accepts(addr).await?;
+    let request = format!(
+        "OPTIONS * HTTP/1.1\r\nHost: {domain}\r\nRVP-Notifications-Version: 0.2\r\n\
+         Connection: close\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes())
+        .await
+        .map_err(|error| format!("failed when written to ({error})"))?;
+    let mut head = Vec::new();
+    let mut buf = [0; 512];
+    tokio::time::timeout(PROBE_BOUND, async {
+        while !head.windows(2).any(|w| w == b"\r\n") {
+            match tcp.read(&mut buf).await {
+                Ok(0) => return Err("closed the connection without an answer".to_string()),
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+                Err(error) => return Err(format!("failed when read ({error})")),
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|_| format!("did not answer within {}s", PROBE_BOUND.as_secs()))??;
+    if head.starts_with(b"HTTP/1.") {
+        Ok(())
+    } else {
+        Err(format!(
+            "answered with something other than HTTP: {:?}",
+            String::from_utf8_lossy(&head[..head.len().min(40)])
+        ))
+    }
+}
+
 async fn answers_stream_header(
     addr: SocketAddr,
     domain: &str,

@@ -10,7 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::env::{Account, Environment, Side};
 use super::wire::{Dir, WireElement, now_ms};
-use crate::driver::event::{Matcher, OutMessage, OutPresence, SubscriptionRecord, truncate};
+use crate::driver::event::{
+    Matcher, OutMessage, OutPresence, Pattern, SubscriptionRecord, truncate,
+};
 use crate::driver::lifecycle::{Liveness, Transcript, WaitError};
 use crate::driver::{Session, random_token};
 use crate::scenario::judges::{judged, judged_by_scenario};
@@ -93,6 +95,9 @@ struct Run<'a> {
     started_ms: u64,
     /// Faults turned on for this run, by role, to turn off at teardown.
     faults: Vec<(Role, Vec<u64>)>,
+    /// Whether error `condition`s are in this run's profile's terms (see
+    /// [`crate::driver::capability::condition_profile`]) and so are checked.
+    conditions_apply: bool,
 }
 
 fn side(env: &Environment, role: Role) -> &Side {
@@ -100,6 +105,16 @@ fn side(env: &Environment, role: Role) -> &Side {
         Role::Ref => &env.reference,
         Role::Sut => &env.sut,
     }
+}
+
+/// `request` with the line ends of its head (up to the first empty line) made CRLF, so that
+/// scenario files can write HTTP requests in YAML block scalars.
+fn crlf_head(request: &str) -> String {
+    let normalized = request.replace("\r\n", "\n");
+    let (head, body) = normalized
+        .split_once("\n\n")
+        .unwrap_or((normalized.trim_end_matches('\n'), ""));
+    format!("{}\r\n\r\n{body}", head.replace('\n', "\r\n"))
 }
 
 /// A short label for a step, for reports.
@@ -115,6 +130,7 @@ pub fn step_label(step: &Step) -> String {
             s.repeat.map(|n| format!(" ×{n}")).unwrap_or_default()
         ),
         Step::Subscribe(p) => format!("subscribe {} → {}", p.from, p.to),
+        Step::Renew(p) => format!("renew {} → {}", p.from, p.to),
         Step::Approve(p) => format!("approve {} → {}", p.from, p.to),
         Step::Deny(p) => format!("deny {} → {}", p.from, p.to),
         Step::Cancel(p) => format!("cancel {} → {}", p.from, p.to),
@@ -142,7 +158,13 @@ pub fn step_label(step: &Step) -> String {
         ),
         Step::Federation(f) => format!("federation {} {} → {}", f.stanza.as_str(), f.from, f.to),
         Step::Raw(r) => format!("raw {}", r.actor),
+        Step::RawHttp(r) => format!(
+            "raw_http {} {}",
+            r.actor,
+            r.request.split_whitespace().next().unwrap_or_default()
+        ),
         Step::ExpectXml(e) => format!("expect_xml {}", e.actor),
+        Step::ExpectHttp(e) => format!("expect_http {} {}", e.actor, e.status),
     }
 }
 
@@ -166,6 +188,7 @@ pub async fn run_scenario(
         transcript: transcript.clone(),
         started_ms,
         faults: Vec::new(),
+        conditions_apply: crate::driver::capability::condition_profile(scenario) == env.profile,
     };
     let bound = scenario.timeout.map_or(DEFAULT_SCENARIO_BOUND, |d| d.0);
     let setup = run.setup(scenario, run_id).await;
@@ -325,12 +348,10 @@ async fn federation_lines(
         .collect())
 }
 
-/// The reference-side and remote domains of the stream an element crossed, from the header
-/// its sender wrote.
+/// The reference-side and remote domains of the link an element crossed, as its sender
+/// wrote them.
 fn link_ends(element: &WireElement) -> (String, String) {
-    let header = element.header.as_ref();
-    let from = header.and_then(|h| h.from.clone()).unwrap_or_default();
-    let to = header.and_then(|h| h.to.clone()).unwrap_or_default();
+    let (from, to) = element.link_ends();
     match element.dir {
         Dir::Out => (from, to),
         Dir::In => (to, from),
@@ -579,12 +600,14 @@ impl Run<'_> {
                     return Err(StepFailure::new(format!("{name} is already logged in")));
                 }
                 let (_, account) = &self.accounts[&actor.account_key];
-                let side = side(self.env, actor.role);
-                let credentials = side
-                    .credentials(account, &actor.resource)
-                    .map_err(StepFailure::new)?;
-                let session = side
-                    .login(name, &credentials, self.transcript.clone(), REQUEST_BOUND)
+                let session = side(self.env, actor.role)
+                    .login(
+                        self.env.profile,
+                        name,
+                        (account, &actor.resource),
+                        self.transcript.clone(),
+                        REQUEST_BOUND,
+                    )
                     .await
                     .map_err(|e| StepFailure::new(format!("{name} could not log in: {e}")))?;
                 let address = session.address();
@@ -636,7 +659,22 @@ impl Run<'_> {
                 }
                 Ok(())
             }
-            Step::Subscribe(pair) => self.signal(pair, SubscriptionAction::Subscribe).await,
+            Step::Subscribe(step) => {
+                let to = self.address(&step.to)?;
+                let lifetime = step.lifetime.map(|d| d.0);
+                self.session(&step.from)?
+                    .subscribe(&to, lifetime)
+                    .await
+                    .map_err(Self::failed(&step.from))
+            }
+            Step::Renew(step) => {
+                let to = self.address(&step.to)?;
+                let lifetime = step.lifetime.map(|d| d.0);
+                self.session(&step.from)?
+                    .renew(&to, lifetime)
+                    .await
+                    .map_err(Self::failed(&step.from))
+            }
             Step::Approve(pair) => self.signal(pair, SubscriptionAction::Approve).await,
             Step::Deny(pair) => self.signal(pair, SubscriptionAction::Deny).await,
             Step::Cancel(pair) => self.signal(pair, SubscriptionAction::Cancel).await,
@@ -675,6 +713,7 @@ impl Run<'_> {
                         .map(|status| self.render(status, None))
                         .transpose()?,
                     priority: presence.priority,
+                    lease: presence.lease.map(|d| d.0),
                 };
                 self.session(&presence.actor)?
                     .publish(&out)
@@ -700,6 +739,34 @@ impl Run<'_> {
                     .send_raw(&xml)
                     .await
                     .map_err(|e| StepFailure::new(format!("{} could not send: {e}", raw.actor)))
+            }
+            Step::RawHttp(raw) => {
+                let request = crlf_head(&self.render(&raw.request, None)?);
+                self.session(&raw.actor)?
+                    .send_raw(&request)
+                    .await
+                    .map_err(|e| StepFailure::new(format!("{} could not send: {e}", raw.actor)))
+            }
+            Step::ExpectHttp(expect) => {
+                let headers = expect
+                    .headers
+                    .iter()
+                    .map(|(name, value)| Ok((name.to_ascii_lowercase(), self.render(value, None)?)))
+                    .collect::<Result<Vec<_>, StepFailure>>()?;
+                let body_contains = expect
+                    .body_contains
+                    .iter()
+                    .map(|text| self.render(text, None))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let pattern = Pattern::Http {
+                    status: expect.status,
+                    headers,
+                    body_contains,
+                };
+                let within = expect.within.map_or(DEFAULT_WITHIN, |d| d.0);
+                self.wait(&expect.actor, &Matcher::Pattern(pattern), within)
+                    .await
+                    .map(|_| ())
             }
             Step::ExpectXml(expect) => {
                 let text = self.render(&expect.pattern, None)?;
@@ -829,11 +896,11 @@ impl Run<'_> {
                 from: self.addr_match(&e.from)?,
                 about: e.stanza,
                 classes: e.class.as_ref().map(|c| c.classes()).unwrap_or_default(),
-                // Conditions are the XMPP profile's refinement of the class.
+                // A condition refines the class in one profile's terms.
                 conditions: e
                     .condition
                     .as_ref()
-                    .filter(|_| self.env.profile == crate::driver::Profile::Xmpp)
+                    .filter(|_| self.conditions_apply)
                     .map(|c| c.values().into_iter().map(str::to_string).collect())
                     .unwrap_or_default(),
             }));
@@ -1208,7 +1275,7 @@ impl Run<'_> {
             Some(wire) => format!(
                 " ({} more in namespace '{}' instead of '{}', RFC 6120 §4.8.3)",
                 misplaced.len(),
-                wire.element.ns,
+                wire.namespace(),
                 WireElement::CONTENT_NAMESPACE
             ),
         };

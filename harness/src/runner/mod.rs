@@ -101,6 +101,17 @@ async fn run_job(
             job,
             Outcome::Unsupported {
                 capability: capability.clone(),
+                reason: format!("the target {} declares it unsupported", env.target),
+            },
+        );
+    }
+    // What the run's protocol cannot express is declared before anything is sent.
+    if let Some(gap) = crate::driver::capability::first_gap(scenario, env.profile) {
+        return not_run(
+            job,
+            Outcome::Unsupported {
+                capability: format!("{}:{}", env.profile.name(), gap.capability.name()),
+                reason: format!("{} (line {})", gap.reason, gap.line),
             },
         );
     }

@@ -5,6 +5,11 @@
 //! RFC 6120 §4.8.3) and each element's bytes as sent. Federation checks and the report's link
 //! lines come from here, never from what the reference server says it sent or understood.
 //!
+//! Over RVP the same holds for HTTP: each RVP server-to-server connection is decoded with
+//! imfed-rvp's request and response decoders (requests flow from the side that opened it),
+//! and a NOTIFY carrying a message or a property notification, or a SUBSCRIBE or
+//! UNSUBSCRIBE, is a unit a federation check can count.
+//!
 //! The view is synced on demand: a check that concludes "not there" first syncs after its
 //! deadline, and a failed sync is an error of the check (a blind observer), not silence.
 
@@ -37,7 +42,8 @@ impl Dir {
     }
 }
 
-/// One first-level element seen on a server-to-server connection.
+/// One unit seen on a server-to-server connection: a first-level XMPP element, or an RVP
+/// request or response.
 #[derive(Clone, Debug)]
 pub struct WireElement {
     /// When its last byte crossed, milliseconds since the Unix epoch.
@@ -46,20 +52,52 @@ pub struct WireElement {
     pub conn: u64,
     /// Which way.
     pub dir: Dir,
-    /// The header of the stream it was sent on (by the same side).
-    pub header: Option<StreamHeader>,
-    /// The element, namespaces as written.
-    pub element: Element,
+    /// What it is.
+    pub unit: WireUnit,
     /// Its bytes as sent.
     pub raw: String,
+}
+
+/// What crossed, decoded in its protocol's terms.
+#[derive(Clone, Debug)]
+pub enum WireUnit {
+    /// An XMPP element.
+    Xmpp {
+        /// The header of the stream it was sent on (by the same side).
+        header: Option<StreamHeader>,
+        /// The element, namespaces as written.
+        element: Element,
+    },
+    /// An RVP request or response.
+    Rvp(RvpUnit),
+}
+
+/// An RVP request or response as a federation check sees it.
+#[derive(Clone, Debug, Default)]
+pub struct RvpUnit {
+    /// The method of a request (`NOTIFY`); `None` for a response.
+    pub method: Option<String>,
+    /// The status of a response.
+    pub status: Option<u16>,
+    /// A message (NOTIFY of `r:message`) or presence (NOTIFY of `r:propnotification`,
+    /// SUBSCRIBE, UNSUBSCRIBE); `None` for anything else.
+    pub kind: Option<StanzaKind>,
+    /// The sender: `notification-from`, else the principal in `RVP-From-Principal`.
+    pub from: Option<Address>,
+    /// The recipient: `notification-to`, else the node the request targets.
+    pub to: Option<Address>,
+    /// The text of a message's MIME payload.
+    pub body: Option<String>,
+    /// The server that sent it and the one it went to (`RVP-From-Principal`'s host, `Host`).
+    pub ends: (String, String),
 }
 
 impl WireElement {
     /// The content namespace of server-to-server streams (RFC 6120 §4.8.3).
     pub const CONTENT_NAMESPACE: &str = imfed_xmpp::ns::SERVER;
 
-    fn address(&self, attribute: &str) -> Option<Address> {
-        self.element
+    fn address(element: &Element, attribute: &str) -> Option<Address> {
+        element
             .attr(attribute)
             .and_then(|text| crate::driver::xmpp::parse_address(text).ok())
             .map(|address| address.bare())
@@ -67,12 +105,40 @@ impl WireElement {
 
     /// The bare address of its sender.
     pub fn sender(&self) -> Option<Address> {
-        self.address("from")
+        match &self.unit {
+            WireUnit::Xmpp { element, .. } => Self::address(element, "from"),
+            WireUnit::Rvp(unit) => unit.from.clone(),
+        }
     }
 
     /// The bare address of its recipient.
     pub fn recipient(&self) -> Option<Address> {
-        self.address("to")
+        match &self.unit {
+            WireUnit::Xmpp { element, .. } => Self::address(element, "to"),
+            WireUnit::Rvp(unit) => unit.to.clone(),
+        }
+    }
+
+    /// The domains of the link it crossed as its sender wrote them: (sender's, receiver's).
+    pub fn link_ends(&self) -> (String, String) {
+        match &self.unit {
+            WireUnit::Xmpp { header, .. } => {
+                let header = header.as_ref();
+                (
+                    header.and_then(|h| h.from.clone()).unwrap_or_default(),
+                    header.and_then(|h| h.to.clone()).unwrap_or_default(),
+                )
+            }
+            WireUnit::Rvp(unit) => unit.ends.clone(),
+        }
+    }
+
+    /// Its namespace as written (XMPP), for reports.
+    pub fn namespace(&self) -> &str {
+        match &self.unit {
+            WireUnit::Xmpp { element, .. } => &element.ns,
+            WireUnit::Rvp(_) => "",
+        }
     }
 
     /// Whether it is from or to one of `accounts` (bare addresses).
@@ -85,28 +151,44 @@ impl WireElement {
 
     /// Whether it is a stanza of `kind`.
     pub fn is(&self, kind: StanzaKind) -> bool {
-        self.element.name == kind.as_str()
+        match &self.unit {
+            WireUnit::Xmpp { element, .. } => element.name == kind.as_str(),
+            WireUnit::Rvp(unit) => unit.kind == Some(kind),
+        }
     }
 
     /// Whether its `type` is `wanted` ("available" matches no type; a message without a
-    /// type is "normal").
+    /// type is "normal"). An RVP message is a conversation message ("chat"); other RVP
+    /// requests have no type (a declared gap of the profile).
     pub fn has_type(&self, wanted: &str) -> bool {
-        let default = if self.element.name == "presence" {
-            "available"
-        } else {
-            "normal"
-        };
-        self.element.attr("type").unwrap_or(default) == wanted
+        match &self.unit {
+            WireUnit::Xmpp { element, .. } => {
+                let default = if element.name == "presence" {
+                    "available"
+                } else {
+                    "normal"
+                };
+                element.attr("type").unwrap_or(default) == wanted
+            }
+            WireUnit::Rvp(unit) => unit.kind == Some(StanzaKind::Message) && wanted == "chat",
+        }
     }
 
-    /// Its `<body/>`, in its own namespace.
+    /// Its `<body/>`, in its own namespace; an RVP message's MIME text.
     pub fn body(&self) -> Option<String> {
-        self.element.child_text("body", &self.element.ns)
+        match &self.unit {
+            WireUnit::Xmpp { element, .. } => element.child_text("body", &element.ns),
+            WireUnit::Rvp(unit) => unit.body.clone(),
+        }
     }
 
-    /// Whether it is in the content namespace of server streams, as written.
+    /// Whether it is in the content namespace of server streams, as written (XMPP; RVP
+    /// has no such rule).
     pub fn in_content_namespace(&self) -> bool {
-        self.element.ns == Self::CONTENT_NAMESPACE
+        match &self.unit {
+            WireUnit::Xmpp { element, .. } => element.ns == Self::CONTENT_NAMESPACE,
+            WireUnit::Rvp(_) => true,
+        }
     }
 }
 
@@ -129,30 +211,80 @@ const KEPT: usize = 200_000;
 /// The parser state of one direction of one connection.
 #[derive(Debug)]
 struct Half {
-    parser: StreamParser,
-    header: Option<StreamHeader>,
+    decoder: Decoder,
     failed: bool,
 }
 
+/// How one direction of a connection is decoded.
+#[derive(Debug)]
+enum Decoder {
+    /// An XMPP stream.
+    Xmpp {
+        parser: StreamParser,
+        header: Option<StreamHeader>,
+    },
+    /// RVP requests (the direction from the side that opened the connection).
+    RvpRequests(imfed_rvp::RequestDecoder),
+    /// RVP responses.
+    RvpResponses(imfed_rvp::ResponseDecoder),
+}
+
+/// Generous limits: the observer judges what crossed, it does not protect itself from a
+/// peer the way a server must.
+fn rvp_limits() -> imfed_rvp::Limits {
+    imfed_rvp::Limits {
+        max_head_bytes: 1024 * 1024,
+        max_headers: 1024,
+        max_body_bytes: 16 * 1024 * 1024,
+    }
+}
+
 impl Half {
-    fn new() -> Half {
-        // Generous limits: the observer judges what crossed, it does not protect itself
-        // from a peer the way a server must.
+    fn new(conn: Option<&ConnInfo>, dir: Dir) -> Half {
+        let decoder = match conn {
+            Some(info) if info.rvp => {
+                // Requests flow from the side that opened the connection.
+                if (dir == Dir::Out) == info.opened_by_us {
+                    Decoder::RvpRequests(imfed_rvp::RequestDecoder::new(rvp_limits()))
+                } else {
+                    Decoder::RvpResponses(imfed_rvp::ResponseDecoder::new(rvp_limits()))
+                }
+            }
+            _ => Decoder::Xmpp {
+                parser: StreamParser::observer(Limits {
+                    max_stanza_bytes: 16 * 1024 * 1024,
+                    max_depth: 256,
+                }),
+                header: None,
+            },
+        };
         Half {
-            parser: StreamParser::observer(Limits {
-                max_stanza_bytes: 16 * 1024 * 1024,
-                max_depth: 256,
-            }),
-            header: None,
+            decoder,
             failed: false,
         }
     }
 }
 
+/// The sender and recipient of a request.
+type Ends = (Option<Address>, Option<Address>);
+
+/// What the tap says of a connection.
+#[derive(Clone, Copy, Debug)]
+struct ConnInfo {
+    /// The reference server opened it.
+    opened_by_us: bool,
+    /// It carries RVP.
+    rvp: bool,
+}
+
 #[derive(Debug, Default)]
 struct View {
     cursor: u64,
+    conns: HashMap<u64, ConnInfo>,
     halves: HashMap<(u64, Dir), Half>,
+    /// Per RVP connection, the sender and recipient of each request not yet answered, so
+    /// that a response can be told apart in reports (HTTP/1.1 answers in order).
+    pending: HashMap<u64, VecDeque<Ends>>,
     elements: VecDeque<WireElement>,
     problems: Vec<WireProblem>,
 }
@@ -166,6 +298,15 @@ impl View {
                 since + 1,
                 page.first - 1
             ));
+        }
+        for conn in &page.connections {
+            self.conns.insert(
+                conn.id,
+                ConnInfo {
+                    opened_by_us: conn.opened_by == "out",
+                    rvp: conn.protocol.as_deref() == Some("rvp"),
+                },
+            );
         }
         for chunk in page.chunks {
             if chunk.seq <= self.cursor {
@@ -196,49 +337,164 @@ impl View {
     }
 
     fn feed(&mut self, conn: u64, dir: Dir, ts_ms: u64, bytes: &[u8]) {
-        let half = self.halves.entry((conn, dir)).or_insert_with(Half::new);
+        let info = self.conns.get(&conn).copied();
+        let half = self
+            .halves
+            .entry((conn, dir))
+            .or_insert_with(|| Half::new(info.as_ref(), dir));
         if half.failed {
             return;
         }
-        half.parser.feed(bytes);
-        loop {
-            match half.parser.next_event() {
-                Ok(None) => break,
-                Ok(Some(StreamEvent::Header(header))) => half.header = Some(header),
-                Ok(Some(StreamEvent::End)) => {}
-                Ok(Some(StreamEvent::Element(element))) => {
-                    let raw = String::from_utf8_lossy(half.parser.last_element_bytes()).into();
-                    self.elements.push_back(WireElement {
-                        ts_ms,
-                        conn,
-                        dir,
-                        header: half.header.clone(),
-                        element,
-                        raw,
-                    });
-                    if self.elements.len() > KEPT {
-                        self.elements.pop_front();
+        let mut units = Vec::new();
+        let outcome = match &mut half.decoder {
+            Decoder::Xmpp { parser, header } => {
+                parser.feed(bytes);
+                loop {
+                    match parser.next_event() {
+                        Ok(None) => break Ok(()),
+                        Ok(Some(StreamEvent::Header(h))) => *header = Some(h),
+                        Ok(Some(StreamEvent::End)) => {}
+                        Ok(Some(StreamEvent::Element(element))) => {
+                            let raw = String::from_utf8_lossy(parser.last_element_bytes()).into();
+                            units.push((
+                                WireUnit::Xmpp {
+                                    header: header.clone(),
+                                    element,
+                                },
+                                raw,
+                            ));
+                        }
+                        Err(error) => break Err(error.to_string()),
                     }
                 }
-                Err(error) => {
-                    half.failed = true;
-                    self.problems.push(WireProblem {
-                        ts_ms,
-                        conn,
-                        dir,
-                        detail: error.to_string(),
-                    });
-                    break;
+            }
+            Decoder::RvpRequests(decoder) => {
+                decoder.feed(bytes);
+                loop {
+                    match decoder.next_request() {
+                        Ok(None) => break Ok(()),
+                        Ok(Some(request)) => {
+                            let raw = String::from_utf8_lossy(&request.to_bytes()).into_owned();
+                            let unit = rvp_request(&request);
+                            self.pending
+                                .entry(conn)
+                                .or_default()
+                                .push_back((unit.from.clone(), unit.to.clone()));
+                            units.push((WireUnit::Rvp(unit), raw));
+                        }
+                        Err(error) => break Err(error.to_string()),
+                    }
                 }
+            }
+            Decoder::RvpResponses(decoder) => {
+                decoder.feed(bytes);
+                loop {
+                    match decoder.next_response() {
+                        Ok(None) => break Ok(()),
+                        Ok(Some(response)) => {
+                            let raw = String::from_utf8_lossy(&response.to_bytes()).into_owned();
+                            // The answer comes from the request's recipient.
+                            let (to, from) = self
+                                .pending
+                                .get_mut(&conn)
+                                .and_then(VecDeque::pop_front)
+                                .unwrap_or_default();
+                            let unit = RvpUnit {
+                                status: Some(response.status.as_u16()),
+                                from,
+                                to,
+                                ..RvpUnit::default()
+                            };
+                            units.push((WireUnit::Rvp(unit), raw));
+                        }
+                        Err(error) => break Err(error.to_string()),
+                    }
+                }
+            }
+        };
+        if let Err(detail) = outcome {
+            half.failed = true;
+            self.problems.push(WireProblem {
+                ts_ms,
+                conn,
+                dir,
+                detail,
+            });
+        }
+        for (unit, raw) in units {
+            self.elements.push_back(WireElement {
+                ts_ms,
+                conn,
+                dir,
+                unit,
+                raw,
+            });
+            if self.elements.len() > KEPT {
+                self.elements.pop_front();
             }
         }
     }
+}
+
+/// The principal a logical URL names.
+fn principal(url: &str) -> Option<Address> {
+    crate::driver::rvp::parse_address(url)
+        .ok()
+        .map(|address| address.bare())
+}
+
+/// A request in the terms of federation checks (RVP §5.1, §5.2, §5.6).
+fn rvp_request(request: &imfed_rvp::Request) -> RvpUnit {
+    let header = |name: &str| {
+        request
+            .headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string)
+    };
+    let from_principal = header("rvp-from-principal").unwrap_or_default();
+    let sender_host = imfed_rvp::NodeUrl::parse(&from_principal)
+        .map(|url| url.host().to_string())
+        .unwrap_or_else(|_| from_principal.clone());
+    let mut unit = RvpUnit {
+        method: Some(request.method.as_str().to_string()),
+        from: principal(&from_principal),
+        to: principal(&request.target.to_string()),
+        ends: (sender_host, header("host").unwrap_or_default()),
+        ..RvpUnit::default()
+    };
+    match request.method.as_str() {
+        "SUBSCRIBE" | "UNSUBSCRIBE" => unit.kind = Some(StanzaKind::Presence),
+        "NOTIFY" => match imfed_rvp::xml::Notification::parse(&request.body) {
+            Ok(imfed_rvp::xml::Notification::Message(message)) => {
+                unit.kind = Some(StanzaKind::Message);
+                unit.from = principal(&message.from.href).or(unit.from);
+                unit.to = message
+                    .to
+                    .first()
+                    .and_then(|to| principal(&to.href))
+                    .or(unit.to);
+                unit.body = imfed_rvp::mime::MimePayload::parse(&message.mime_data)
+                    .ok()
+                    .map(|payload| payload.body);
+            }
+            Ok(imfed_rvp::xml::Notification::Property(change)) => {
+                unit.kind = Some(StanzaKind::Presence);
+                unit.from = principal(&change.from.href).or(unit.from);
+                unit.to = principal(&change.to.href).or(unit.to);
+            }
+            Ok(imfed_rvp::xml::Notification::Other(_)) | Err(_) => {}
+        },
+        _ => {}
+    }
+    unit
 }
 
 /// The wire view of one run, fed from one reference server's tap.
 #[derive(Debug)]
 pub struct WireTap {
     control: Control,
+    profile: crate::driver::Profile,
     view: Mutex<View>,
 }
 
@@ -250,10 +506,11 @@ pub fn now_ms() -> u64 {
 }
 
 impl WireTap {
-    /// A view of the tap behind `control`.
-    pub fn new(control: Control) -> WireTap {
+    /// A view of the tap behind `control`, of the connections of `profile`.
+    pub fn new(control: Control, profile: crate::driver::Profile) -> WireTap {
         WireTap {
             control,
+            profile,
             view: Mutex::default(),
         }
     }
@@ -269,7 +526,7 @@ impl WireTap {
         let since = self.view.lock().expect("wire view lock").cursor;
         let page = self
             .control
-            .tap(since, wait)
+            .tap(self.profile.name(), since, wait)
             .await
             .map_err(|error| error.to_string())?;
         self.view.lock().expect("wire view lock").apply(page, since)
@@ -313,10 +570,11 @@ mod tests {
             kind: kind.into(),
             ts_ms: 1000 + seq,
             data: base64::engine::general_purpose::STANDARD.encode(data),
+            protocol: None,
         }
     }
 
-    fn page(first: u64, chunks: Vec<TapChunk>) -> TapPage {
+    fn page_of(first: u64, chunks: Vec<TapChunk>, protocol: Option<&str>) -> TapPage {
         TapPage {
             first,
             latest: chunks.last().map_or(0, |c| c.seq),
@@ -325,9 +583,72 @@ mod tests {
                 opened_by: "in".into(),
                 peer: None,
                 opened_ms: 0,
+                protocol: protocol.map(str::to_string),
             }],
             chunks,
         }
+    }
+
+    fn page(first: u64, chunks: Vec<TapChunk>) -> TapPage {
+        page_of(first, chunks, None)
+    }
+
+    fn xmpp(element: &WireElement) -> (&Element, Option<&StreamHeader>) {
+        match &element.unit {
+            WireUnit::Xmpp { element, header } => (element, header.as_ref()),
+            WireUnit::Rvp(_) => panic!("an XMPP element"),
+        }
+    }
+
+    #[test]
+    fn rvp_requests_and_answers_are_decoded_from_the_opener_and_back() {
+        let mut view = View::default();
+        let notify = "NOTIFY http://a.test/instmsg/aliases/alice HTTP/1.1\r\nHost: a.test\r\n\
+            RVP-From-Principal: http://b.test/instmsg/aliases/bob\r\nContent-Type: text/xml\r\n\
+            Content-Length: LEN\r\n\r\nBODY";
+        let body = "<r:notification xmlns:d=\"DAV:\" xmlns:r=\"http://schemas.microsoft.com/rvp/\">\
+            <r:message><r:notification-from><r:contact><d:href>http://b.test/instmsg/aliases/bob\
+            </d:href></r:contact></r:notification-from><r:notification-to><r:contact><d:href>\
+            http://a.test/instmsg/aliases/alice</d:href></r:contact></r:notification-to>\
+            <r:msgbody><r:mime-data><![CDATA[MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nhi]]>\
+            </r:mime-data></r:msgbody></r:message></r:notification>";
+        let request = notify
+            .replace("LEN", &body.len().to_string())
+            .replace("BODY", body);
+        let (head, rest) = request.split_at(40);
+        view.apply(
+            page_of(
+                1,
+                vec![
+                    chunk(1, "in", "data", head),
+                    chunk(2, "in", "data", rest),
+                    chunk(
+                        3,
+                        "out",
+                        "data",
+                        "HTTP/1.1 412 Precondition Failed\r\nContent-Length: 0\r\n\r\n",
+                    ),
+                ],
+                Some("rvp"),
+            ),
+            0,
+        )
+        .unwrap();
+        assert!(view.problems.is_empty(), "{:?}", view.problems);
+        let elements: Vec<&WireElement> = view.elements.iter().collect();
+        assert_eq!(elements.len(), 2);
+        let bob = crate::driver::rvp::parse_address("bob@b.test").unwrap();
+        let alice = crate::driver::rvp::parse_address("alice@a.test").unwrap();
+        assert!(elements[0].is(StanzaKind::Message));
+        assert_eq!(elements[0].sender(), Some(bob.clone()));
+        assert_eq!(elements[0].recipient(), Some(alice.clone()));
+        assert_eq!(elements[0].body().as_deref(), Some("hi"));
+        assert_eq!(elements[0].link_ends(), ("b.test".into(), "a.test".into()));
+        assert_eq!(elements[0].dir, Dir::In);
+        // The answer is no stanza, but reports tell whose it is.
+        assert!(!elements[1].is(StanzaKind::Message));
+        assert_eq!(elements[1].sender(), Some(alice));
+        assert!(matches!(&elements[1].unit, WireUnit::Rvp(unit) if unit.status == Some(412)));
     }
 
     const HEADER: &str = "<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' from='b.test' to='a.test' version='1.0'>";
@@ -351,13 +672,13 @@ mod tests {
         .unwrap();
         let elements: Vec<&WireElement> = view.elements.iter().collect();
         assert_eq!(elements.len(), 2);
-        assert_eq!(elements[0].element.ns, imfed_xmpp::ns::SERVER);
+        assert_eq!(xmpp(elements[0]).0.ns, imfed_xmpp::ns::SERVER);
         assert_eq!(elements[0].ts_ms, 1003, "when its last byte arrived");
         assert_eq!(
-            elements[0].header.as_ref().and_then(|h| h.from.as_deref()),
+            xmpp(elements[0]).1.and_then(|h| h.from.as_deref()),
             Some("b.test")
         );
-        assert_eq!(elements[1].element.ns, imfed_xmpp::ns::CLIENT);
+        assert_eq!(xmpp(elements[1]).0.ns, imfed_xmpp::ns::CLIENT);
         assert_eq!(elements[1].raw, wrong);
         // A chunk seen twice (two syncs racing) is applied once.
         view.apply(page(1, vec![chunk(4, "in", "data", wrong)]), 3)

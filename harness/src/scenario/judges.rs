@@ -12,7 +12,9 @@
 //!   no one's domain);
 //! - with no `from` otherwise the origin is open, so both;
 //! - a roster state judges the actor's server and the contact's;
-//! - a federation check judges the server that put the stanza on the link: the sender's.
+//! - a federation check judges the server that put the stanza on the link: the sender's;
+//! - an HTTP answer (`expect_http`) answers the actor's last request: like an error without
+//!   `from`, it judges the actor's server and that of the request's target.
 //!
 //! Actions (log in, send, subscribe...) judge nothing by themselves.
 
@@ -81,8 +83,10 @@ pub(crate) fn last_recipient<'a>(
         .rev()
         .find_map(|step| match &step.value {
             Step::Send(send) if send.from == actor => Some(send.to.as_str()),
-            Step::Subscribe(pair)
-            | Step::Approve(pair)
+            Step::Subscribe(step) | Step::Renew(step) if step.from == actor => {
+                Some(step.to.as_str())
+            }
+            Step::Approve(pair)
             | Step::Deny(pair)
             | Step::Cancel(pair)
             | Step::Unsubscribe(pair)
@@ -91,6 +95,8 @@ pub(crate) fn last_recipient<'a>(
                 Some(pair.to.as_str())
             }
             Step::Presence(presence) if presence.actor == actor => presence.to.as_deref(),
+            // The request target of an HTTP request as written (`NOTIFY {bob.jid} HTTP/1.1`).
+            Step::RawHttp(raw) if raw.actor == actor => raw.request.split_whitespace().nth(1),
             _ => None,
         })
 }
@@ -119,6 +125,9 @@ pub fn judged(scenario: &Scenario, index: usize) -> BTreeSet<Role> {
             sender => receiving(scenario, &none.actor, sender),
         },
         Step::ExpectXml(xml) => receiving(scenario, &xml.actor, None),
+        Step::ExpectHttp(answer) => {
+            bounce(&answer.actor).unwrap_or_else(|| receiving(scenario, &answer.actor, None))
+        }
         Step::Federation(fed) => actor_role(scenario, &fed.from).into_iter().collect(),
         _ => BTreeSet::new(),
     }

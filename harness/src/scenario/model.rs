@@ -261,6 +261,10 @@ pub struct Scenario {
     /// hosts those actors, still runs).
     #[serde(default)]
     pub requires: Vec<String>,
+    /// The protocol profiles the scenario is written for (`xmpp`, `rvp`); empty: it is
+    /// protocol-neutral and runs over every profile, each declaring what it cannot express.
+    #[serde(default)]
+    pub profiles: Vec<String>,
     /// Also run with the `ref` and `sut` roles swapped (federation has two links).
     #[serde(default)]
     pub both_directions: bool,
@@ -305,8 +309,10 @@ pub enum Step {
     Disconnect(String),
     /// Send a message.
     Send(SendStep),
-    /// Request a subscription to `to`'s presence (RFC 6121 §3.1).
-    Subscribe(Pair),
+    /// Request a subscription to `to`'s presence (RFC 2779 §5.1; RFC 6121 §3.1; RVP §5.1).
+    Subscribe(SubscribeStep),
+    /// Renew a leased subscription before it runs out (RVP §5.1.2; SIP's re-SUBSCRIBE).
+    Renew(SubscribeStep),
     /// Approve `to`'s subscription request (RFC 6121 §3.1.4).
     Approve(Pair),
     /// Deny `to`'s subscription request (RFC 6121 §3.2).
@@ -331,8 +337,13 @@ pub enum Step {
     Federation(FederationExpect),
     /// Send raw XML as an actor (XMPP escape hatch).
     Raw(RawStep),
+    /// Send an HTTP request as written to the actor's home server (RVP escape hatch); the
+    /// answer is received like anything else (an error status is an error report).
+    RawHttp(RawHttpStep),
     /// Wait for a stanza matching an XML pattern (XMPP escape hatch).
     ExpectXml(ExpectXml),
+    /// Wait for an HTTP answer of a given shape (RVP escape hatch).
+    ExpectHttp(ExpectHttp),
 }
 
 /// A message to send.
@@ -361,6 +372,20 @@ pub struct SendStep {
     /// The stanza id (templated; default: a fresh one per message).
     #[serde(default)]
     pub id: Option<String>,
+}
+
+/// A subscription request, optionally leased.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscribeStep {
+    /// The watcher.
+    pub from: String,
+    /// The presentity: an actor name or a templated address.
+    pub to: String,
+    /// The lifetime to ask for (leased subscriptions: RVP `Subscription-Lifetime`, §5.1.2);
+    /// absent: the profile's usual one.
+    #[serde(default)]
+    pub lifetime: Option<Dur>,
 }
 
 /// Two actors: `from` acts towards `to`.
@@ -420,6 +445,10 @@ pub struct PresenceStep {
     /// Directed presence: an actor name or an address.
     #[serde(default)]
     pub to: Option<String>,
+    /// How long the server keeps it unless it is published again (leased presence: RVP
+    /// §5.5's leased value); absent: the profile's usual one.
+    #[serde(default)]
+    pub lease: Option<Dur>,
 }
 
 /// Matches a message.
@@ -669,6 +698,39 @@ pub struct RawStep {
     /// steps of the actor fail as not logged in. Any other end of the stream fails the run.
     #[serde(default)]
     pub allow_stream_error: Option<OneOrMany>,
+}
+
+/// An HTTP request to send as it is written (the RVP profile's escape hatch).
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttpStep {
+    /// Who sends it (over its session with its home server).
+    pub actor: String,
+    /// The request (templated): request line, headers, an empty line, the body. Line ends
+    /// of the head may be written as LF; they are sent as CRLF. `Authorization` and
+    /// `Content-Length` are added when the request has none.
+    pub request: String,
+}
+
+/// An HTTP answer the actor must receive: to a `raw_http` request or to anything its
+/// session sent (the RVP profile's escape hatch).
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectHttp {
+    /// Who receives it.
+    pub actor: String,
+    /// The status code.
+    pub status: u16,
+    /// Headers it must have, each with a text its value must contain (templated; names are
+    /// compared without case, `""` only asks for the header).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Texts its body must contain (templated).
+    #[serde(default)]
+    pub body_contains: Vec<String>,
+    /// Bound (default 10s).
+    #[serde(default)]
+    pub within: Option<Dur>,
 }
 
 /// A stanza matching an XML pattern: same name and namespace, at least the pattern's

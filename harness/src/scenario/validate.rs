@@ -32,6 +32,18 @@ pub fn check(scenario: &Scenario, file: &Path) -> Vec<InputError> {
     if scenario.steps.is_empty() {
         errors.push(top("steps: at least one step is required".into()));
     }
+    for profile in &scenario.profiles {
+        if crate::driver::Profile::from_name(profile).is_none() {
+            let known: Vec<&str> = crate::driver::Profile::ALL
+                .iter()
+                .map(|p| p.name())
+                .collect();
+            errors.push(top(format!(
+                "profiles: unknown profile {profile:?} (known: {})",
+                known.join(", ")
+            )));
+        }
+    }
     for (name, def) in &scenario.actors {
         if !is_actor_name(name) {
             errors.push(top(format!(
@@ -114,11 +126,11 @@ fn check_step(step: &At<Step>, actors: &[&str]) -> Vec<String> {
                 }
             }
         }
-        Step::Subscribe(pair)
-        | Step::Approve(pair)
-        | Step::Deny(pair)
-        | Step::Cancel(pair)
-        | Step::Unsubscribe(pair) => {
+        Step::Subscribe(step) | Step::Renew(step) => {
+            actor(&step.from, "from");
+            addresses.push(("to", &step.to));
+        }
+        Step::Approve(pair) | Step::Deny(pair) | Step::Cancel(pair) | Step::Unsubscribe(pair) => {
             actor(&pair.from, "from");
             addresses.push(("to", &pair.to));
         }
@@ -221,6 +233,36 @@ fn check_step(step: &At<Step>, actors: &[&str]) -> Vec<String> {
                 crate::driver::xmpp::parse_fragment(&template::placeholder(&raw.xml))
             {
                 problems.push(format!("xml: {error}"));
+            }
+        }
+        Step::RawHttp(raw) => {
+            actor(&raw.actor, "actor");
+            templates.push(("request", raw.request.clone()));
+            // Malformed requests are what negative scenarios send, so only the request line
+            // is checked here.
+            let first = raw.request.lines().next().unwrap_or_default();
+            if first.split_whitespace().count() != 3 {
+                problems.push(format!(
+                    "request: the first line must be `METHOD target HTTP/1.1`, found {first:?}"
+                ));
+            }
+        }
+        Step::ExpectHttp(expect) => {
+            actor(&expect.actor, "actor");
+            if !(100..=599).contains(&expect.status) {
+                problems.push(format!(
+                    "status: {} is not an HTTP status code",
+                    expect.status
+                ));
+            }
+            for (name, value) in &expect.headers {
+                if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                    problems.push(format!("headers: {name:?} is not a header name"));
+                }
+                templates.push(("headers", value.clone()));
+            }
+            for text in &expect.body_contains {
+                templates.push(("body_contains", text.clone()));
             }
         }
         Step::ExpectXml(expect) => {

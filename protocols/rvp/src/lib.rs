@@ -5,9 +5,11 @@
 //! or reads the clock (lease times are numbers of seconds handed in by callers): a server
 //! front-end or a client driver feeds received bytes into a [`codec::RequestDecoder`] or
 //! [`codec::ResponseDecoder`], reads typed headers ([`headers`]) and XML bodies ([`xml`]),
-//! and writes [`Request`]s and [`Response`]s back as bytes.
+//! and writes [`Request`]s and [`Response`]s back as bytes. HTTP Digest authentication (§6,
+//! RFC 2617), both the client's answer and the server's check, is [`digest`].
 
 pub mod codec;
+pub mod digest;
 pub mod headers;
 pub mod message;
 pub mod method;

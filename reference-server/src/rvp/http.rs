@@ -12,6 +12,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use imfed_rvp::digest;
 use imfed_rvp::headers::{FromPrincipal, HopCount, NotificationsVersion};
 use imfed_rvp::message::rvp_reason;
 use imfed_rvp::{Method, NodeUrl, RvpHeaders};
@@ -21,7 +22,6 @@ use tokio::net::TcpListener;
 use tracing::{Instrument, debug, info_span, warn};
 
 use super::Proof;
-use super::digest;
 use crate::core::Address;
 use crate::faults::Switch;
 use crate::state::State;
@@ -363,7 +363,7 @@ fn authenticate(
     let challenge = |why: &str| {
         Reply::error(StatusCode::UNAUTHORIZED, format!("Access denied: {why}")).with(
             "WWW-Authenticate",
-            &digest::challenge(&realm, &state.rvp.nonce),
+            &digest::Challenge::new(&realm, &state.rvp.nonce).to_string(),
         )
     };
     let Some(header) = req.headers.get(header::AUTHORIZATION) else {

@@ -6,8 +6,9 @@
 //!   hop count) and routing to the home server of the target's domain;
 //! - [`methods`]: the home server's methods: SUBSCRIBE (§5.1), UNSUBSCRIBE (§5.2),
 //!   SUBSCRIPTIONS (§5.3), PROPFIND (§5.4), PROPPATCH (§5.5), NOTIFY (§5.6), ACL (§5.7);
-//! - [`client`]: outbound requests to callbacks and to other home servers (with the tap);
-//! - [`digest`]: RFC 2617.
+//! - [`client`]: outbound requests to callbacks and to other home servers (with the tap).
+//!
+//! Digest (RFC 2617) is [`imfed_rvp::digest`]: its challenge and its server-side check.
 //!
 //! This module holds the state: endpoints (login subscriptions, §5.1.7.1), views (leased
 //! `r:state` values, §5.5), presence subscriptions (§5.1) and ACLs (§5.7), with their leases.
@@ -17,7 +18,6 @@
 #![allow(clippy::result_large_err)]
 
 pub mod client;
-pub mod digest;
 pub mod http;
 pub mod methods;
 

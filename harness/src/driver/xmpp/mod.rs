@@ -125,7 +125,9 @@ fn roster_record(query: &Element, contact: &Address) -> Option<SubscriptionRecor
 
 /// Whether `received` is the result or error answering the iq `id`.
 fn is_reply(received: &Received, id: &str) -> bool {
-    let Form::Xmpp(stanza) = &received.wire;
+    let Form::Xmpp(stanza) = &received.wire else {
+        return false;
+    };
     stanza.is("iq", ns::CLIENT)
         && stanza.attr("id") == Some(id)
         && matches!(stanza.attr("type"), Some("result" | "error"))
@@ -155,7 +157,9 @@ async fn read_stream(
             };
             let received = decode(stanza);
             transcript.record(&actor, Flow::Received, received.text.clone());
-            let Form::Xmpp(stanza) = &received.wire;
+            let Form::Xmpp(stanza) = &received.wire else {
+                unreachable!("decode gives an XMPP form");
+            };
             if let Some((condition, text)) = imfed_xmpp::stream::parse_stream_error(stanza) {
                 break 'read EndCause::StreamError {
                     condition: condition.to_string(),
@@ -522,9 +526,13 @@ impl Session {
     async fn iq_reply(&mut self, id: &str, bound: Duration) -> Result<Element, DriverError> {
         self.wait_where(bound, |received| is_reply(received, id))
             .await
-            .map(|received| {
-                let Form::Xmpp(stanza) = received.wire;
-                stanza
+            .and_then(|received| match received.wire {
+                Form::Xmpp(stanza) => Ok(stanza),
+                Form::Rvp(_) => Err(WaitError {
+                    arrived: Vec::new(),
+                    ended: None,
+                    cut_short: false,
+                }),
             })
             .map_err(|error| match error.ended {
                 Some(ended) => DriverError::Stream(self.describe_end(&ended)),
@@ -734,7 +742,9 @@ impl Session {
     ) -> Result<Option<SubscriptionRecord>, WaitError> {
         let push = self
             .wait_where(bound, |received| {
-                let Form::Xmpp(stanza) = &received.wire;
+                let Form::Xmpp(stanza) = &received.wire else {
+                    return false;
+                };
                 stanza.is("iq", ns::CLIENT)
                     && stanza.attr("type") == Some("set")
                     && stanza
@@ -742,7 +752,9 @@ impl Session {
                         .is_some_and(|query| roster_item_of(query, contact).is_some())
             })
             .await?;
-        let Form::Xmpp(stanza) = &push.wire;
+        let Form::Xmpp(stanza) = &push.wire else {
+            return Ok(None);
+        };
         Ok(stanza
             .child("query", ns::ROSTER)
             .and_then(|query| roster_record(query, contact)))
@@ -756,6 +768,7 @@ impl Session {
             show: None,
             status: None,
             priority: None,
+            lease: None,
         };
         let _ = self.publish(&unavailable).await;
         self.close().await;
