@@ -212,3 +212,145 @@ impl Transcript {
         self.lost.subscribe()
     }
 }
+
+/// What a session received, in order of arrival: its reader (XMPP) or callback listener
+/// (RVP) sends into `arrivals` as things arrive; expectations search the inbox and take
+/// what they match, so nothing that arrives early is lost and nothing is matched twice.
+#[derive(Debug)]
+pub(crate) struct Inbox {
+    arrivals: tokio::sync::mpsc::UnboundedReceiver<super::event::Received>,
+    kept: std::collections::VecDeque<super::event::Received>,
+}
+
+impl Inbox {
+    /// An inbox fed by `arrivals`, holding `first` already.
+    pub(crate) fn new(
+        arrivals: tokio::sync::mpsc::UnboundedReceiver<super::event::Received>,
+        first: impl IntoIterator<Item = super::event::Received>,
+    ) -> Inbox {
+        Inbox {
+            arrivals,
+            kept: first.into_iter().collect(),
+        }
+    }
+
+    /// Moves what has arrived into the inbox without waiting.
+    fn drain(&mut self) {
+        while let Ok(received) = self.arrivals.try_recv() {
+            self.kept.push_back(received);
+        }
+    }
+
+    /// Puts `received` after everything that arrived before it.
+    pub(crate) fn push(&mut self, received: super::event::Received) {
+        self.drain();
+        self.kept.push_back(received);
+    }
+
+    /// Takes the first thing received that `predicate` accepts, waiting up to `bound`.
+    /// The wait ends at once when the session has ended (`status`) or when another
+    /// session of the scenario is lost (`transcript`).
+    ///
+    /// # Errors
+    /// [`WaitError`] with what arrived unmatched.
+    pub(crate) async fn wait_where(
+        &mut self,
+        bound: Duration,
+        status: &Status,
+        transcript: &Transcript,
+        predicate: impl Fn(&super::event::Received) -> bool,
+    ) -> Result<super::event::Received, WaitError> {
+        let deadline = tokio::time::Instant::now() + bound;
+        // The session's own unasked end counts among the lost ones too.
+        let mut lost = transcript.lost_streams();
+        let mut checked = 0;
+        loop {
+            self.drain();
+            if let Some(index) = self.kept.iter().skip(checked).position(&predicate) {
+                return Ok(self.kept.remove(checked + index).expect("index in range"));
+            }
+            checked = self.kept.len();
+            let failed = |inbox: &Inbox, ended: Option<Ended>, cut_short| WaitError {
+                arrived: inbox.unmatched(),
+                ended,
+                cut_short,
+            };
+            if let Some(ended) = status.ended() {
+                return Err(failed(self, Some(ended), false));
+            }
+            tokio::select! {
+                arrival = tokio::time::timeout_at(deadline, self.arrivals.recv()) => match arrival {
+                    Ok(Some(received)) => self.kept.push_back(received),
+                    // The sender has stopped: everything it received is in the inbox, and
+                    // it recorded why before stopping.
+                    Ok(None) => {
+                        self.drain();
+                        if let Some(index) = self.kept.iter().position(&predicate) {
+                            return Ok(self.kept.remove(index).expect("index in range"));
+                        }
+                        return Err(failed(self, status.ended(), false));
+                    }
+                    Err(_) => return Err(failed(self, None, false)),
+                },
+                // Another session of the scenario was lost: the run fails for that.
+                Ok(()) = lost.changed() => {
+                    self.drain();
+                    if let Some(index) = self.kept.iter().position(&predicate) {
+                        return Ok(self.kept.remove(index).expect("index in range"));
+                    }
+                    let ended = status.ended();
+                    let cut_short = ended.is_none();
+                    return Err(failed(self, ended, cut_short));
+                }
+            }
+        }
+    }
+
+    /// Waits like [`Inbox::wait_where`] for `duration`: `Ok(Some(_))` for the first match
+    /// (earlier arrivals count), `Ok(None)` when none came.
+    ///
+    /// # Errors
+    /// The end of the session, if it ended during the window: silence on a dead session
+    /// proves nothing.
+    pub(crate) async fn watch(
+        &mut self,
+        matcher: &super::event::Matcher,
+        duration: Duration,
+        status: &Status,
+        transcript: &Transcript,
+    ) -> Result<Option<super::event::Received>, Ended> {
+        match self
+            .wait_where(duration, status, transcript, |r| matcher.matches(r))
+            .await
+        {
+            Ok(received) => Ok(Some(received)),
+            Err(WaitError {
+                ended: Some(ended), ..
+            }) => Err(ended),
+            // The bound elapsed, or another session was lost (which fails the run).
+            Err(WaitError { ended: None, .. }) => Ok(None),
+        }
+    }
+
+    /// Takes the first thing already received that matches, without waiting.
+    pub(crate) fn take_matching(
+        &mut self,
+        matcher: &super::event::Matcher,
+    ) -> Option<super::event::Received> {
+        self.drain();
+        let index = self.kept.iter().position(|r| matcher.matches(r))?;
+        self.kept.remove(index)
+    }
+
+    /// What was received and not consumed, as text; successful answers to the actor's own
+    /// requests (RVP) are left out: they did not arrive by themselves.
+    pub(crate) fn unmatched(&self) -> Vec<String> {
+        self.kept
+            .iter()
+            .filter(|received| {
+                !matches!(&received.wire, super::event::Wire::Rvp(message) if message.is_success_answer())
+            })
+            .map(|received| received.text.clone())
+            .collect()
+    }
+}

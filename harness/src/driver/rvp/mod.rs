@@ -21,7 +21,7 @@ mod callback;
 mod mapping;
 mod transport;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,7 +51,7 @@ use self::callback::Callback;
 use self::transport::HttpClient;
 use super::DriverError;
 use super::event::{Event, Matcher, OutMessage, OutPresence, Received, SubscriptionRecord, Wire};
-use super::lifecycle::{EndCause, Ended, Liveness, Status, Transcript, WaitError};
+use super::lifecycle::{EndCause, Ended, Inbox, Liveness, Status, Transcript, WaitError};
 
 /// Lease and timing settings of a session.
 #[derive(Clone, Debug)]
@@ -164,8 +164,7 @@ pub struct Session {
     subscriptions: HashMap<Address, SubscriptionId>,
     /// Conversation GUIDs (`Session-Id`) by recipient.
     conversations: HashMap<Address, String>,
-    arrivals: mpsc::UnboundedReceiver<Received>,
-    inbox: VecDeque<Received>,
+    inbox: Inbox,
     callback: Option<Callback>,
     renewer: Option<JoinHandle<()>>,
     pings: HashMap<String, JoinHandle<Result<Response, TransportError>>>,
@@ -374,8 +373,7 @@ impl Session {
             settings,
             subscriptions: HashMap::new(),
             conversations: HashMap::new(),
-            arrivals,
-            inbox: VecDeque::from([answer_received(&response, Event::Other)]),
+            inbox: Inbox::new(arrivals, [answer_received(&response, Event::Other)]),
             callback: Some(callback),
             renewer,
             pings: HashMap::new(),
@@ -479,8 +477,7 @@ impl Session {
 
     /// Puts a received thing in the inbox after what arrived before it.
     fn deliver(&mut self, received: Received) {
-        self.drain_arrivals();
-        self.inbox.push_back(received);
+        self.inbox.push(received);
     }
 
     /// Puts the answer to a request in the inbox, for `expect_http`: an error status as
@@ -900,13 +897,6 @@ impl Session {
         Ok((bytes, target))
     }
 
-    /// Moves what the callback listener has received into the inbox without waiting.
-    fn drain_arrivals(&mut self) {
-        while let Ok(received) = self.arrivals.try_recv() {
-            self.inbox.push_back(received);
-        }
-    }
-
     /// Takes the first event in the inbox matching `matcher`, waiting up to `bound`.
     ///
     /// # Errors
@@ -930,47 +920,9 @@ impl Session {
         bound: Duration,
         predicate: impl Fn(&Received) -> bool,
     ) -> Result<Received, WaitError> {
-        let deadline = tokio::time::Instant::now() + bound;
-        // The session's own unasked end counts among the lost ones too.
-        let mut lost = self.id.transcript.lost_streams();
-        self.drain_arrivals();
-        let mut checked = 0;
-        loop {
-            if let Some(index) = self.inbox.iter().skip(checked).position(&predicate) {
-                return Ok(self.inbox.remove(checked + index).expect("index in range"));
-            }
-            checked = self.inbox.len();
-            let failed = |session: &Session, cut_short| WaitError {
-                arrived: session.unmatched(),
-                ended: session.ended(),
-                cut_short,
-            };
-            if self.ended().is_some() {
-                return Err(failed(self, false));
-            }
-            tokio::select! {
-                arrival = tokio::time::timeout_at(deadline, self.arrivals.recv()) => match arrival {
-                    Ok(Some(received)) => {
-                        self.inbox.push_back(received);
-                        self.drain_arrivals();
-                    }
-                    Ok(None) => return Err(failed(self, false)),
-                    Err(_) => {
-                        return Err(WaitError {
-                            ended: None,
-                            ..failed(self, false)
-                        });
-                    }
-                },
-                Ok(()) = lost.changed() => {
-                    self.drain_arrivals();
-                    if let Some(index) = self.inbox.iter().position(&predicate) {
-                        return Ok(self.inbox.remove(index).expect("index in range"));
-                    }
-                    return Err(failed(self, self.ended().is_none()));
-                }
-            }
-        }
+        self.inbox
+            .wait_where(bound, &self.id.status, &self.id.transcript, predicate)
+            .await
     }
 
     /// Watches for `duration`: the first matching event, or `Ok(None)`.
@@ -982,35 +934,19 @@ impl Session {
         matcher: &Matcher,
         duration: Duration,
     ) -> Result<Option<Received>, Ended> {
-        match self.wait_for(matcher, duration).await {
-            Ok(received) => Ok(Some(received)),
-            Err(WaitError {
-                ended: Some(ended), ..
-            }) => Err(ended),
-            Err(WaitError { ended: None, .. }) => Ok(None),
-        }
+        self.inbox
+            .watch(matcher, duration, &self.id.status, &self.id.transcript)
+            .await
     }
 
     /// Takes the first event already received that matches, without waiting.
     pub fn take_matching(&mut self, matcher: &Matcher) -> Option<Received> {
-        self.drain_arrivals();
-        let index = self
-            .inbox
-            .iter()
-            .position(|received| matcher.matches(received))?;
-        self.inbox.remove(index)
+        self.inbox.take_matching(matcher)
     }
 
-    /// What was received and not consumed, as text (successful answers to the actor's
-    /// own requests left out: they did not arrive by themselves).
+    /// What was received and not consumed, as text.
     pub fn unmatched(&self) -> Vec<String> {
-        self.inbox
-            .iter()
-            .filter(|received| {
-                !matches!(&received.wire, Wire::Rvp(message) if message.is_success_answer())
-            })
-            .map(|received| received.text.clone())
-            .collect()
+        self.inbox.unmatched()
     }
 
     /// Starts a liveness round trip: a PROPFIND of the actor's own node, `Depth: 0`,

@@ -28,7 +28,7 @@ pub use mapping::{
 use transport::{Io, Wire};
 
 use super::event::{Matcher, OutMessage, OutPresence, Received, SubscriptionRecord, Wire as Form};
-use super::lifecycle::{EndCause, Ended, Liveness, Status, Transcript, WaitError};
+use super::lifecycle::{EndCause, Ended, Inbox, Liveness, Status, Transcript, WaitError};
 use super::{DriverError, random_token};
 
 /// How to log in.
@@ -59,8 +59,7 @@ pub struct Session {
     /// The bound full JID.
     pub jid: Jid,
     outgoing: mpsc::UnboundedSender<Vec<u8>>,
-    arrivals: mpsc::UnboundedReceiver<Received>,
-    inbox: VecDeque<Received>,
+    inbox: Inbox,
     status: Arc<Status>,
     transcript: Transcript,
     reader: tokio::task::JoinHandle<()>,
@@ -318,8 +317,7 @@ impl Session {
             actor: actor.to_string(),
             jid,
             outgoing,
-            arrivals,
-            inbox: VecDeque::new(),
+            inbox: Inbox::new(arrivals, []),
             status,
             transcript,
             reader,
@@ -388,24 +386,17 @@ impl Session {
         self.queue(text.as_bytes().to_vec())
     }
 
-    /// Moves what the reader has received into the inbox without waiting.
-    fn drain_arrivals(&mut self) {
-        while let Ok(stanza) = self.arrivals.try_recv() {
-            self.inbox.push_back(stanza);
-        }
-    }
-
-    /// Takes the first stanza in the inbox matching `matcher`, waiting up to `bound` for it.
+    /// Takes the first stanza in the inbox matching `matcher`, waiting up to `bound`.
     ///
     /// # Errors
-    /// [`WaitError`] with what arrived unmatched; its `ended` is set when the stream ended,
-    /// which ends the wait at once.
+    /// [`WaitError`] with what arrived unmatched; `ended` is set when the stream ended,
+    /// which ends the wait at once, `cut_short` when another actor's stream was lost.
     pub async fn wait_for(
         &mut self,
         matcher: &Matcher,
         bound: Duration,
     ) -> Result<Received, WaitError> {
-        self.wait_where(bound, |stanza| matcher.matches(stanza))
+        self.wait_where(bound, |received| matcher.matches(received))
             .await
     }
 
@@ -418,85 +409,33 @@ impl Session {
         bound: Duration,
         predicate: impl Fn(&Received) -> bool,
     ) -> Result<Received, WaitError> {
-        let deadline = tokio::time::Instant::now() + bound;
-        let mut lost = self.transcript.lost_streams();
-        self.drain_arrivals();
-        let mut checked = 0;
-        loop {
-            if let Some(index) = self.inbox.iter().skip(checked).position(&predicate) {
-                return Ok(self.inbox.remove(checked + index).expect("index in range"));
-            }
-            checked = self.inbox.len();
-            let failed = |session: &Session, cut_short| WaitError {
-                arrived: session.unmatched(),
-                ended: session.ended(),
-                cut_short,
-            };
-            tokio::select! {
-                arrival = tokio::time::timeout_at(deadline, self.arrivals.recv()) => match arrival {
-                    Ok(Some(stanza)) => {
-                        self.inbox.push_back(stanza);
-                        self.drain_arrivals();
-                    }
-                    // The reader has stopped: everything it read is in the inbox, and it
-                    // recorded why before stopping.
-                    Ok(None) => return Err(failed(self, false)),
-                    Err(_) => {
-                        return Err(WaitError {
-                            ended: None,
-                            ..failed(self, false)
-                        });
-                    }
-                },
-                // Another stream of the scenario was lost: the run fails for that.
-                Ok(()) = lost.changed() => {
-                    self.drain_arrivals();
-                    if let Some(index) = self.inbox.iter().position(&predicate) {
-                        return Ok(self.inbox.remove(index).expect("index in range"));
-                    }
-                    return Err(failed(self, self.ended().is_none()));
-                }
-            }
-        }
+        self.inbox
+            .wait_where(bound, &self.status, &self.transcript, predicate)
+            .await
     }
 
-    /// Watches for `duration`: `Ok(Some(stanza))` for the first stanza matching `matcher`
-    /// (earlier arrivals still in the inbox count), `Ok(None)` when none arrived.
+    /// Watches for `duration`: the first matching stanza, or `Ok(None)`.
     ///
     /// # Errors
-    /// The end of the stream, if it ended during the window: silence on a dead stream
-    /// proves nothing.
+    /// The end of the stream, if it ended during the window.
     pub async fn watch(
         &mut self,
         matcher: &Matcher,
         duration: Duration,
     ) -> Result<Option<Received>, Ended> {
-        match self.wait_for(matcher, duration).await {
-            Ok(stanza) => Ok(Some(stanza)),
-            Err(WaitError {
-                ended: Some(ended), ..
-            }) => Err(ended),
-            // The bound elapsed, or another actor's stream was lost (which fails the run).
-            Err(WaitError { ended: None, .. }) => Ok(None),
-        }
-    }
-
-    /// Takes the first stanza already received that matches `matcher`, without waiting.
-    pub fn take_matching(&mut self, matcher: &Matcher) -> Option<Received> {
-        self.drain_arrivals();
-        let index = self
-            .inbox
-            .iter()
-            .position(|stanza| matcher.matches(stanza))?;
-        self.inbox.remove(index)
-    }
-
-    /// Stanzas received and not consumed by an expectation, serialized.
-    pub fn unmatched(&self) -> Vec<String> {
         self.inbox
-            .iter()
-            .map(|received| received.text.clone())
-            .collect()
+            .watch(matcher, duration, &self.status, &self.transcript)
+            .await
+    }
+
+    /// Takes the first stanza already received that matches, without waiting.
+    pub fn take_matching(&mut self, matcher: &Matcher) -> Option<Received> {
+        self.inbox.take_matching(matcher)
+    }
+
+    /// What was received and not consumed, as text.
+    pub fn unmatched(&self) -> Vec<String> {
+        self.inbox.unmatched()
     }
 
     /// A fresh stanza id.
