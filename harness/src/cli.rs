@@ -49,8 +49,9 @@ pub enum Command {
     /// Print the JSON Schema of scenario files.
     Schema,
     /// Serve DNS on loopback for implementations that find peers only by DNS: SRV
-    /// `_xmpp-server._tcp.DOMAIN` and A for each `--host`, NXDOMAIN for anything else.
-    /// Prints `READY dns=IP:PORT`, then serves until SIGTERM or Ctrl-C.
+    /// `_xmpp-server._tcp.DOMAIN` for each `--host`, SRV `_rvp._tcp.DOMAIN` for each
+    /// `--rvp-host`, and the domain's A, NXDOMAIN for anything else. Prints
+    /// `READY dns=IP:PORT`, then serves until SIGTERM or Ctrl-C.
     Dns(DnsArgs),
 }
 
@@ -61,9 +62,15 @@ pub struct DnsArgs {
     #[arg(long, default_value = "127.0.0.1:0", value_name = "IP:PORT")]
     pub listen: std::net::SocketAddr,
 
-    /// A domain and its s2s listener (repeatable).
+    /// A domain and its XMPP s2s listener (repeatable).
     #[arg(long = "host", value_name = "DOMAIN=IP:PORT", value_parser = crate::dns::Zone::parse_host)]
     pub hosts: Vec<(String, std::net::SocketAddr)>,
+
+    /// A domain and its RVP server-to-server listener (repeatable), served as SRV
+    /// `_rvp._tcp.DOMAIN` (PROFILE.md §6). A domain given with both `--host` and
+    /// `--rvp-host` must use the same IP: it has one A record.
+    #[arg(long = "rvp-host", value_name = "DOMAIN=IP:PORT", value_parser = crate::dns::Zone::parse_host)]
+    pub rvp_hosts: Vec<(String, std::net::SocketAddr)>,
 }
 
 /// `imfed matrix`.
@@ -338,6 +345,7 @@ async fn dns(args: DnsArgs, cancel: CancellationToken) -> u8 {
     };
     let zone = crate::dns::Zone {
         records: args.hosts.into_iter().collect(),
+        rvp: args.rvp_hosts.into_iter().collect(),
     };
     match udp.local_addr() {
         Ok(addr) => println!("READY dns={addr}"),

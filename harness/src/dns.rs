@@ -1,11 +1,14 @@
 //! A loopback DNS responder for implementations that find remote domains only by DNS
-//! (RFC 6120 §3.2.1: SRV `_xmpp-server._tcp.<domain>`, then the target's address).
+//! (RFC 6120 §3.2.1: SRV `_xmpp-server._tcp.<domain>`, then the target's address; for RVP,
+//! PROFILE.md §6: SRV `_rvp._tcp.<domain>`).
 //!
-//! It is authoritative for the root zone and knows only the domains it is given: for each,
-//! `_xmpp-server._tcp.<domain>.` SRV (priority 0, weight 0, the port, target `<domain>.`) and
-//! `<domain>.` A or AAAA (the IP). Every other name is NXDOMAIN (so `_xmpps-server._tcp`,
-//! RFC 7590's direct TLS, falls through to STARTTLS), and a name that exists answers other
-//! types with no records: public DNS is never consulted and no query leaves the responder.
+//! It is authoritative for the root zone and knows only the domains it is given: for each
+//! XMPP host (`--host`), `_xmpp-server._tcp.<domain>.` SRV (priority 0, weight 0, the port,
+//! target `<domain>.`); for each RVP host (`--rvp-host`), `_rvp._tcp.<domain>.` SRV alike;
+//! and for either, `<domain>.` A or AAAA (the IP, which must then be the same for both).
+//! Every other name is NXDOMAIN (so `_xmpps-server._tcp`, RFC 7590's direct TLS, falls
+//! through to STARTTLS), and a name that exists answers other types with no records: public
+//! DNS is never consulted and no query leaves the responder.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -28,16 +31,22 @@ const TCP_IDLE: Duration = Duration::from_secs(10);
 /// Buffered responses per TCP connection.
 const TCP_RESPONSE_BUFFER: usize = 64;
 
-/// What the responder answers: each domain's s2s address.
+/// The SRV service label of each map of a [`Zone`].
+const XMPP_SERVICE: &str = "_xmpp-server._tcp";
+const RVP_SERVICE: &str = "_rvp._tcp";
+
+/// What the responder answers: each domain's server-to-server addresses.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Zone {
-    /// Domain (without the trailing dot) -> its s2s listener.
+    /// Domain (without the trailing dot) -> its XMPP s2s listener (`_xmpp-server._tcp`).
     pub records: BTreeMap<String, SocketAddr>,
+    /// Domain (without the trailing dot) -> its RVP server-to-server listener (`_rvp._tcp`).
+    pub rvp: BTreeMap<String, SocketAddr>,
 }
 
 impl Zone {
     /// Parses `DOMAIN=IP:PORT` (an IPv6 address in brackets: `DOMAIN=[::1]:PORT`), the form
-    /// of the command line's `--host`.
+    /// of the command line's `--host` and `--rvp-host`.
     ///
     /// # Errors
     /// What is wrong, as text.
@@ -55,11 +64,10 @@ impl Zone {
 
     /// The records served, one per line in zone-file form (for logs and errors).
     pub fn describe(&self) -> String {
-        self.records
-            .iter()
-            .map(|(domain, addr)| {
+        self.services()
+            .map(|(service, domain, addr)| {
                 format!(
-                    "_xmpp-server._tcp.{domain}. SRV 0 0 {} {domain}. ; {domain}. {} {}",
+                    "{service}.{domain}. SRV 0 0 {} {domain}. ; {domain}. {} {}",
                     addr.port(),
                     if addr.is_ipv4() { "A" } else { "AAAA" },
                     addr.ip()
@@ -67,6 +75,13 @@ impl Zone {
             })
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// Every SRV record served: service label, domain, address.
+    fn services(&self) -> impl Iterator<Item = (&'static str, &String, &SocketAddr)> {
+        let xmpp = self.records.iter().map(|(d, a)| (XMPP_SERVICE, d, a));
+        let rvp = self.rvp.iter().map(|(d, a)| (RVP_SERVICE, d, a));
+        xmpp.chain(rvp)
     }
 }
 
@@ -103,14 +118,27 @@ fn catalog(zone: &Zone) -> io::Result<Catalog> {
         Record::from_rdata(root.clone(), TTL, RData::SOA(soa)),
         serial,
     );
-    for (domain, addr) in &zone.records {
+    // One address per domain, whichever services it offers.
+    let mut addresses: BTreeMap<Name, IpAddr> = BTreeMap::new();
+    for (label, domain, addr) in zone.services() {
         let name = fqdn(domain.trim_end_matches('.')).map_err(invalid)?;
-        let service = Name::from_ascii("_xmpp-server._tcp")
+        let service = Name::from_ascii(label)
             .and_then(|prefix| prefix.append_domain(&name))
             .map_err(|e| invalid(format!("domain {domain:?}: {e}")))?;
         let srv = SRV::new(0, 0, addr.port(), name.clone());
         handler.upsert_mut(Record::from_rdata(service, TTL, RData::SRV(srv)), serial);
-        let address = match addr.ip() {
+        match addresses.insert(name, addr.ip()) {
+            Some(ip) if ip != addr.ip() => {
+                return Err(invalid(format!(
+                    "domain {domain:?}: its XMPP and RVP hosts must share one IP ({ip}, {})",
+                    addr.ip()
+                )));
+            }
+            _ => {}
+        }
+    }
+    for (name, ip) in addresses {
+        let address = match ip {
             IpAddr::V4(ip) => RData::A(A(ip)),
             IpAddr::V6(ip) => RData::AAAA(AAAA(ip)),
         };
@@ -184,16 +212,25 @@ mod tests {
     }
 
     async fn start(records: &[(&str, &str)]) -> Running {
+        start_zone(Zone {
+            records: hosts(records),
+            ..Zone::default()
+        })
+        .await
+    }
+
+    fn hosts(records: &[(&str, &str)]) -> BTreeMap<String, SocketAddr> {
+        records
+            .iter()
+            .map(|(d, a)| ((*d).to_string(), a.parse().unwrap()))
+            .collect()
+    }
+
+    async fn start_zone(zone: Zone) -> Running {
         // Same port on UDP and TCP, as a resolver expects.
         let (udp, tcp) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let addr = udp.local_addr().unwrap();
         assert_eq!(tcp.local_addr().unwrap(), addr);
-        let zone = Zone {
-            records: records
-                .iter()
-                .map(|(d, a)| ((*d).to_string(), a.parse().unwrap()))
-                .collect(),
-        };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(serve(udp, tcp, zone, shutdown.clone()));
         Running {
@@ -296,6 +333,7 @@ mod tests {
         for name in [
             "_xmpps-server._tcp.ref.test.",
             "_xmpp-client._tcp.ref.test.",
+            "_rvp._tcp.ref.test.",
             "_xmpp-server._tcp.nowhere.invalid.",
             "nowhere.invalid.",
             "example.com.",
@@ -355,6 +393,59 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn rvp_hosts_answer_rvp_srv_beside_xmpp() {
+        let running = start_zone(Zone {
+            records: hosts(&[("ref.test", "127.0.0.1:40269")]),
+            rvp: hosts(&[
+                ("ref.test", "127.0.0.1:40443"),
+                ("rvp.test", "127.0.0.2:443"),
+            ]),
+        })
+        .await;
+        let resolver = resolver(running.addr, false);
+        for (name, port) in [
+            ("_xmpp-server._tcp.ref.test.", 40269),
+            ("_rvp._tcp.ref.test.", 40443),
+            ("_rvp._tcp.rvp.test.", 443),
+        ] {
+            let srv = resolver.srv_lookup(name).await.unwrap();
+            let ports: Vec<u16> = srv
+                .answers()
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::SRV(srv) => Some(srv.port),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(ports, vec![port], "{name}");
+        }
+        let error = resolver
+            .lookup("_xmpp-server._tcp.rvp.test.", RecordType::SRV)
+            .await
+            .unwrap_err();
+        assert!(error.is_nx_domain(), "{error}");
+        for (name, ip) in [("ref.test.", [127, 0, 0, 1]), ("rvp.test.", [127, 0, 0, 2])] {
+            let ips: Vec<IpAddr> = resolver.lookup_ip(name).await.unwrap().iter().collect();
+            assert_eq!(ips, vec![IpAddr::from(ip)], "{name}: one address");
+        }
+        running.shutdown.cancel();
+        running.task.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_domain_with_two_ips_is_invalid_input() {
+        let (udp, tcp) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let zone = Zone {
+            records: hosts(&[("ref.test", "127.0.0.1:1")]),
+            rvp: hosts(&[("ref.test", "127.0.0.2:1")]),
+        };
+        let error = serve(udp, tcp, zone, CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{error}");
+    }
+
+    #[tokio::test]
     async fn ipv6_addresses_answer_aaaa() {
         let running = start(&[("v6.test", "[::1]:5269")]).await;
         let resolver = resolver(running.addr, false);
@@ -408,6 +499,7 @@ mod tests {
         let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let zone = Zone {
             records: BTreeMap::from([("a..b".to_string(), "127.0.0.1:1".parse().unwrap())]),
+            ..Zone::default()
         };
         let error = serve(udp, tcp, zone, CancellationToken::new())
             .await

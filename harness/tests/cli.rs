@@ -346,6 +346,231 @@ fn every_misbehaviour_is_caught_and_the_report_names_the_step() {
     }
 }
 
+/// The `imfed-server` binary beside `imfed` (another package's binary: built if missing).
+fn imfed_server_binary() -> PathBuf {
+    let server = Path::new(env!("CARGO_BIN_EXE_imfed")).with_file_name("imfed-server");
+    if !server.is_file() {
+        let built = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "-p", "imfed-server"])
+            .current_dir(workspace())
+            .status();
+        assert!(
+            built.is_ok_and(|s| s.success()),
+            "cannot build imfed-server"
+        );
+    }
+    server
+}
+
+/// A child process, killed and reaped when dropped (a failed assertion leaves none behind).
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `program` with `args` and returns it with the first line it prints on stdout
+/// (its ready line), within 20 s.
+fn start_ready(program: &Path, args: &[&str]) -> (Reaped, String) {
+    use std::io::BufRead;
+    let mut child = Reaped(
+        Command::new(program)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", program.display())),
+    );
+    let stdout = child.0.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let _ = tx.send(lines.next().and_then(Result::ok).unwrap_or_default());
+        for _ in lines {}
+    });
+    let line = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("{} printed no ready line in 20s", program.display()));
+    (child, line)
+}
+
+/// Reads one Content-Length framed HTTP message: its start line, headers and body.
+async fn read_http(stream: &mut tokio::net::TcpStream) -> (String, Vec<(String, String)>, String) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let work = async {
+        loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                let mut lines = head.split("\r\n");
+                let start = lines.next().unwrap_or_default().to_string();
+                let headers: Vec<(String, String)> = lines
+                    .filter_map(|line| line.split_once(':'))
+                    .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+                    .collect();
+                let length = headers
+                    .iter()
+                    .find(|(n, _)| n == "content-length")
+                    .map_or(0, |(_, v)| v.parse().unwrap());
+                if buf.len() >= end + 4 + length {
+                    let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + length]);
+                    return (start, headers, body.into_owned());
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            let read = stream.read(&mut chunk).await.expect("read");
+            assert!(read > 0, "connection closed mid-message");
+            buf.extend_from_slice(&chunk[..read]);
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), work)
+        .await
+        .expect("an HTTP message within 10s")
+}
+
+/// Sends an RVP request (`head`: request line and headers, one a line) to the home server
+/// at `home` with Digest credentials, answering the 401 first when `digest` has no
+/// challenge yet; returns the answer's status line and body.
+async fn rvp_send(
+    home: std::net::SocketAddr,
+    digest: &mut imfed_rvp::digest::DigestClient,
+    head: &str,
+    body: &str,
+) -> (String, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut parts = head.split(' ');
+    let (method, uri) = (parts.next().unwrap(), parts.next().unwrap());
+    loop {
+        let authorization = digest
+            .authorization(method, uri, "0a4f113b")
+            .map_or(String::new(), |value| format!("\nAuthorization: {value}"));
+        let head = format!("{head}{authorization}\nContent-Length: {}\n\n", body.len());
+        let text = head.replace('\n', "\r\n") + body;
+        let mut stream = tokio::net::TcpStream::connect(home).await.unwrap();
+        stream.write_all(text.as_bytes()).await.unwrap();
+        let (start, headers, body) = read_http(&mut stream).await;
+        let challenge = headers.iter().find(|(n, _)| n == "www-authenticate");
+        match challenge {
+            Some((_, value)) if start.contains(" 401 ") && !digest.has_challenge() => {
+                let challenge = imfed_rvp::digest::Challenge::parse(value).unwrap();
+                assert!(digest.challenged(challenge), "{value}");
+            }
+            _ => return (start, body),
+        }
+    }
+}
+
+/// imfed-server's RVP DNS fallback (PROFILE.md §6: SRV `_rvp._tcp`) finds a peer's home
+/// server with no static route through `imfed dns --rvp-host`, between two processes
+/// with a per-run PKI: a Digest-authenticated message crosses to the watcher's callback
+/// (200), and one for a domain DNS does not know is answered 502.
+#[tokio::test]
+async fn reference_server_finds_rvp_peers_by_dns_srv() {
+    use tokio::io::AsyncWriteExt;
+    let dir = scratch("rvp-dns");
+    let pki = imfed_server::tls::RunPki::new(&[&["a.test"], &["b.test"]]).unwrap();
+    // b's RVP s2s port is fixed so the DNS responder can be told it before b starts.
+    let b_rvp_s2s = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap()
+        .to_string();
+    let (_dns, ready) = start_ready(
+        Path::new(env!("CARGO_BIN_EXE_imfed")),
+        &["dns", "--rvp-host", &format!("b.test={b_rvp_s2s}")],
+    );
+    let dns = ready.strip_prefix("READY dns=").expect(&ready).to_string();
+    let server = imfed_server_binary();
+    let start = |index: usize, domain: &str, rvp_s2s: &str, account: &str| {
+        let mut paths = imfed_server::Config::default();
+        pki.configure(index, &dir, &mut paths).unwrap();
+        let [cert, key, trust] = [paths.tls_cert, paths.tls_key, paths.tls_trust]
+            .map(|path| path.unwrap().display().to_string());
+        let (child, ready) = start_ready(
+            &server,
+            &[
+                "--domain",
+                domain,
+                "--tls-cert",
+                &cert,
+                "--tls-key",
+                &key,
+                "--tls-trust",
+                &trust,
+                "--rvp",
+                "127.0.0.1:0",
+                "--rvp-s2s",
+                rvp_s2s,
+                "--account",
+                account,
+                "--dns-fallback",
+                "--dns-server",
+                &dns,
+            ],
+        );
+        let ready: serde_json::Value = serde_json::from_str(&ready).expect(&ready);
+        let rvp: std::net::SocketAddr = ready["rvp"].as_str().unwrap().parse().unwrap();
+        (child, rvp)
+    };
+    let (_a, a_rvp) = start(0, "a.test", "127.0.0.1:0", "alice@a.test:pw-a");
+    let (_b, b_rvp) = start(1, "b.test", &b_rvp_s2s, "bob@b.test:pw-b");
+
+    // Bob's callback answers every NOTIFY 200 and hands its body to the test.
+    let callback = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let callback_addr = callback.local_addr().unwrap();
+    let (tx, mut notified) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = callback.accept().await {
+            let (_, _, body) = read_http(&mut stream).await;
+            let answer = "HTTP/1.1 200 Successful\r\nRVP-Notifications-Version: 0.2\r\nContent-Length: 0\r\n\r\n";
+            let _ = stream.write_all(answer.as_bytes()).await;
+            let _ = tx.send(body).await;
+        }
+    });
+    let mut bob = imfed_rvp::digest::DigestClient::new("bob", "pw-b");
+    let login = format!(
+        "SUBSCRIBE /instmsg/aliases/bob HTTP/1.1\nHost: b.test\nSubscription-Lifetime: 14400\nNotification-Type: pragma/notify\nCall-Back: http://{callback_addr}\nRVP-Notifications-Version: 0.2\nRVP-From-Principal: http://b.test/instmsg/aliases/bob"
+    );
+    let (status, body) = rvp_send(b_rvp, &mut bob, &login, "").await;
+    assert!(status.starts_with("HTTP/1.1 200 "), "{status}\n{body}");
+
+    let mut alice = imfed_rvp::digest::DigestClient::new("alice", "pw-a");
+    let message = |domain: &str, text: &str| {
+        let to = format!("http://{domain}/instmsg/aliases/bob");
+        (
+            format!(
+                "NOTIFY {to} HTTP/1.1\nHost: {domain}\nRVP-Notifications-Version: 0.2\nRVP-Ack-Type: DeepOr\nRVP-Hop-Count: 1\nRVP-From-Principal: http://a.test/instmsg/aliases/alice\nContent-Type: text/xml"
+            ),
+            format!(
+                "<r:notification xmlns:d=\"DAV:\" xmlns:r=\"http://schemas.microsoft.com/rvp/\"><r:message><r:notification-from><r:contact><d:href>http://a.test/instmsg/aliases/alice</d:href></r:contact></r:notification-from><r:notification-to><r:contact><d:href>{to}</d:href></r:contact></r:notification-to><r:msgbody><r:mime-data><![CDATA[MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n{text}]]></r:mime-data></r:msgbody></r:message></r:notification>"
+            ),
+        )
+    };
+    let (head, body) = message("b.test", "found you by _rvp._tcp");
+    let (status, answer) = rvp_send(a_rvp, &mut alice, &head, &body).await;
+    assert!(status.starts_with("HTTP/1.1 200 "), "{status}\n{answer}");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let body = tokio::time::timeout_at(deadline, notified.recv())
+            .await
+            .ok()
+            .flatten()
+            .expect("alice's message at bob's callback within 10s");
+        if body.contains("found you by _rvp._tcp") {
+            break;
+        }
+    }
+
+    let (head, body) = message("nowhere.test", "anyone?");
+    let (status, answer) = rvp_send(a_rvp, &mut alice, &head, &body).await;
+    assert!(
+        status.starts_with("HTTP/1.1 502 ") && status.contains("nowhere.test"),
+        "{status}\n{answer}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// imfed-server's DNS fallback (RFC 6120 §3.2: SRV `_xmpp-server._tcp`) finds a peer with no
 /// static route through the `imfed dns` responder, and a message crosses.
 #[tokio::test]
@@ -379,6 +604,7 @@ async fn reference_server_finds_peers_by_dns_srv() {
     let dns_addr = udp.local_addr().unwrap();
     let zone = imfed::dns::Zone {
         records: [("b.test".to_string(), b.addresses.s2s)].into(),
+        ..imfed::dns::Zone::default()
     };
     let stop_dns = tokio_util::sync::CancellationToken::new();
     let dns = tokio::spawn(imfed::dns::serve(udp, tcp, zone, stop_dns.clone()));
@@ -806,17 +1032,7 @@ fn a_lost_session_a_stall_or_a_blind_observer_never_passes() {
 /// kills it.
 #[test]
 fn a_target_that_dies_mid_run_turns_every_later_run_into_a_failure() {
-    let server = Path::new(env!("CARGO_BIN_EXE_imfed")).with_file_name("imfed-server");
-    if !server.is_file() {
-        let built = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "-p", "imfed-server"])
-            .current_dir(workspace())
-            .status();
-        assert!(
-            built.is_ok_and(|s| s.success()),
-            "cannot build imfed-server"
-        );
-    }
+    let server = imfed_server_binary();
     let dir = scratch("dying");
     let accounts: Vec<String> = (0..400).map(|i| format!("u{i}")).collect();
     let target = dir.join("dying.yaml");

@@ -46,8 +46,10 @@ pub struct Config {
     pub control_listen: SocketAddr,
     /// Static routes: remote domain to `host:port` of its s2s listener.
     pub remotes: BTreeMap<String, String>,
-    /// Look up remote domains that have no static route in DNS (SRV `_xmpp-server._tcp`,
-    /// then the domain's addresses on port 5269). Off by default: tests never use DNS.
+    /// Look up remote domains that have no static route in DNS: for XMPP SRV
+    /// `_xmpp-server._tcp`, then the domain's addresses on port 5269; for RVP SRV `_rvp._tcp`,
+    /// then port 443. Each lookup is bounded by `s2s_timeout_ms`. Off by default: tests never
+    /// use public DNS.
     pub dns_fallback: bool,
     /// The nameserver the DNS fallback asks (default: the system's resolv.conf).
     pub dns_server: Option<SocketAddr>,

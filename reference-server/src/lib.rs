@@ -7,6 +7,7 @@
 pub mod config;
 pub mod control;
 pub mod core;
+pub mod dns;
 pub mod faults;
 pub mod fedlog;
 pub mod rvp;

@@ -44,7 +44,8 @@ struct Cli {
     #[arg(long = "remote", value_name = "DOMAIN=HOST:PORT", value_parser = parse_remote)]
     remotes: Vec<(String, String)>,
 
-    /// Look up remote domains without a static route in DNS (SRV, then address records).
+    /// Look up remote domains without a static route in DNS (SRV `_xmpp-server._tcp` or
+    /// `_rvp._tcp`, then address records on port 5269 or 443).
     #[arg(long)]
     dns_fallback: bool,
 

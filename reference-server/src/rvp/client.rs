@@ -1,7 +1,8 @@
 //! Outbound RVP: NOTIFYs to a client's callback node (plain HTTP, loopback only) and
 //! requests to another domain's home server (HTTP over mutual TLS, PROFILE.md §6), with the
 //! hop count of §5.6 and the error statuses of PROFILE.md §5 (502 no route, 504 unreachable,
-//! 508 too many hops). Server-to-server bytes are recorded on the tap.
+//! 508 too many hops); a domain without a static route is looked up in DNS when
+//! `dns_fallback` is on. Server-to-server bytes are recorded on the tap.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -239,7 +240,8 @@ pub async fn to_callback(
 }
 
 /// Sends a request for `target` to the home server of `target`'s domain and returns its
-/// answer, or 502 (no route) or 504 (unreachable, no answer in time).
+/// answer, or 502 (no route: none static, none in DNS, or the lookup failed) or 504
+/// (unreachable, no answer in time).
 pub async fn to_peer(
     state: &Shared,
     method: &str,
@@ -248,11 +250,9 @@ pub async fn to_peer(
     body: Bytes,
 ) -> Reply {
     let domain = target.host().to_string();
-    let Some(route) = state.rvp.route(&domain) else {
-        return Reply::error(
-            StatusCode::BAD_GATEWAY,
-            format!("no RVP home server known for {domain}"),
-        );
+    let home = match home_server(state, &domain).await {
+        Ok(home) => home,
+        Err(reply) => return reply,
     };
     let bound = state.config.s2s_timeout();
     let unreachable = |why: String| {
@@ -261,7 +261,7 @@ pub async fn to_peer(
             format!("home server of {domain} unreachable: {why}"),
         )
     };
-    let tcp = match tokio::time::timeout(bound, TcpStream::connect(&route)).await {
+    let tcp = match tokio::time::timeout(bound, home.connect()).await {
         Ok(Ok(tcp)) => tcp,
         Ok(Err(error)) => return unreachable(error.to_string()),
         Err(_) => return unreachable("connect timed out".into()),
@@ -294,6 +294,46 @@ pub async fn to_peer(
         Ok(reply) => reply,
         Err(error) => unreachable(error.to_string()),
     }
+}
+
+/// Where a domain's RVP server-to-server listener is.
+enum HomeServer {
+    /// A static route, `host:port` (resolved when connecting, within the connect bound).
+    Route(String),
+    /// Found in DNS, best first.
+    Found(Vec<SocketAddr>),
+}
+
+impl HomeServer {
+    async fn connect(&self) -> io::Result<TcpStream> {
+        match self {
+            HomeServer::Route(route) => TcpStream::connect(route.as_str()).await,
+            HomeServer::Found(addrs) => TcpStream::connect(&addrs[..]).await,
+        }
+    }
+}
+
+/// `domain`'s home server: its static route, else, when `dns_fallback` is on, SRV
+/// `_rvp._tcp` then the domain's addresses on port 443 (PROFILE.md §6). Neither, or a failed
+/// or timed-out lookup, is the 502 to answer, naming why.
+async fn home_server(state: &Shared, domain: &str) -> Result<HomeServer, Reply> {
+    let no_route = |why: String| Reply::error(StatusCode::BAD_GATEWAY, why);
+    if let Some(route) = state.rvp.route(domain) {
+        return Ok(HomeServer::Route(route));
+    }
+    if !state.config.dns_fallback {
+        return Err(no_route(format!("no RVP home server known for {domain}")));
+    }
+    crate::dns::lookup(
+        "_rvp._tcp",
+        domain,
+        443,
+        state.config.dns_server,
+        state.config.s2s_timeout(),
+    )
+    .await
+    .map(HomeServer::Found)
+    .map_err(|error| no_route(format!("no RVP home server known for {domain}: {error}")))
 }
 
 /// The hop count one hop further, or the 508 that refuses it (PROFILE.md §5).

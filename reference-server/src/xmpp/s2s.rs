@@ -302,66 +302,22 @@ async fn resolve(state: &Shared, remote: &str) -> Result<Vec<SocketAddr>, ConnEr
             format!("no static route to {remote} and DNS fallback is off"),
         )));
     }
-    dns_resolve(remote, state.config.dns_server).await
-}
-
-/// RFC 6120 §3.2: SRV `_xmpp-server._tcp`, then the domain itself on port 5269. Asks
-/// `server` when given, else the system's nameservers.
-async fn dns_resolve(
-    remote: &str,
-    server: Option<SocketAddr>,
-) -> Result<Vec<SocketAddr>, ConnError> {
-    use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
-    use hickory_resolver::net::runtime::TokioRuntimeProvider;
-    let failed =
-        |error: String| ConnError::Io(std::io::Error::new(std::io::ErrorKind::NotFound, error));
-    let builder = match server {
-        Some(server) => {
-            let mut udp = ConnectionConfig::udp();
-            udp.port = server.port();
-            let mut tcp = ConnectionConfig::tcp();
-            tcp.port = server.port();
-            let nameserver = NameServerConfig::new(server.ip(), true, vec![udp, tcp]);
-            hickory_resolver::Resolver::builder_with_config(
-                ResolverConfig::from_name_servers(vec![nameserver]),
-                TokioRuntimeProvider::default(),
-            )
-        }
-        None => hickory_resolver::Resolver::builder_tokio()
-            .map_err(|error| failed(format!("resolver: {error}")))?,
-    };
-    let resolver = builder
-        .build()
-        .map_err(|error| failed(format!("resolver: {error}")))?;
-    let mut addrs = Vec::new();
-    if let Ok(srv) = resolver
-        .srv_lookup(format!("_xmpp-server._tcp.{remote}."))
-        .await
-    {
-        let mut records: Vec<_> = srv
-            .answers()
-            .iter()
-            .filter_map(|r| match &r.data {
-                hickory_resolver::proto::rr::RData::SRV(srv) => Some(srv.clone()),
-                _ => None,
-            })
-            .collect();
-        records.sort_by_key(|srv| (srv.priority, std::cmp::Reverse(srv.weight)));
-        for record in records {
-            let target = record.target.to_utf8();
-            if let Ok(ips) = resolver.lookup_ip(target.as_str()).await {
-                addrs.extend(ips.iter().map(|ip| SocketAddr::new(ip, record.port)));
-            }
-        }
-    }
-    if addrs.is_empty() {
-        let ips = resolver
-            .lookup_ip(format!("{remote}."))
-            .await
-            .map_err(|error| failed(format!("{remote}: {error}")))?;
-        addrs.extend(ips.iter().map(|ip| SocketAddr::new(ip, 5269)));
-    }
-    Ok(addrs)
+    // RFC 6120 §3.2.1: SRV `_xmpp-server._tcp`, then the domain itself on port 5269.
+    crate::dns::lookup(
+        "_xmpp-server._tcp",
+        remote,
+        5269,
+        state.config.dns_server,
+        state.config.s2s_timeout(),
+    )
+    .await
+    .map_err(|error| match error {
+        crate::dns::LookupError::Timeout { .. } => ConnError::Timeout("DNS lookup"),
+        error => ConnError::Io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            error.to_string(),
+        )),
+    })
 }
 
 /// Connects to `remote` and negotiates a stream up to (not including) authentication:

@@ -289,3 +289,24 @@ async fn rvp_two_server_processes_federate() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// With `dns_fallback` on, a domain without a static route whose nameserver never answers
+/// is a 502 within the lookup bound, the reason phrase naming the failed lookup (PROFILE.md
+/// §6).
+#[tokio::test]
+async fn rvp_dns_lookup_failure_is_502_with_the_reason() {
+    let silent = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut a = config("a.test", &[("alice", "pw-a")]);
+    a.dns_fallback = true;
+    a.dns_server = Some(silent.local_addr().unwrap());
+    a.s2s_timeout_ms = 500;
+    let a = start(a).await;
+    let mut alice = Raw::connect(a.addresses.rvp, "alice", "a.test", "pw-a").await;
+    let (head, body) = message(&alice, "http://b.test/instmsg/aliases/bob", "anyone?", 1);
+    let started = std::time::Instant::now();
+    let answer = alice.send(&head, &body).await;
+    assert_eq!(answer.status(), 502, "{answer:?}");
+    assert!(answer.start.contains("DNS lookup for b.test"), "{answer:?}");
+    assert!(started.elapsed() < BOUND, "{:?}", started.elapsed());
+    a.stop().await;
+}
