@@ -1081,7 +1081,12 @@ fn a_target_that_dies_mid_run_turns_every_later_run_into_a_failure() {
         .iter()
         .position(|r| r.outcome.fails_run())
         .expect("the target died, so runs fail");
-    assert!(first_failure > 0, "some runs passed before it died");
+    assert!(
+        first_failure > 0,
+        "some runs passed before it died, but the first failed: {} {:?}",
+        report.results[0].name(),
+        report.results[0].failure
+    );
     for result in &report.results[first_failure..] {
         assert!(
             result.outcome.fails_run(),

@@ -1310,3 +1310,20 @@ fn tail_of(mut arrived: Vec<String>) -> Vec<String> {
 fn humantime(duration: Duration) -> String {
     crate::scenario::model::Dur(duration).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::crlf_head;
+
+    #[test]
+    fn an_http_head_written_with_lf_is_sent_with_crlf_and_the_body_as_written() {
+        assert_eq!(
+            crlf_head("GET / HTTP/1.1\nHost: a.test\n\n<x>\n</x>"),
+            "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n<x>\n</x>"
+        );
+        assert_eq!(
+            crlf_head("GET / HTTP/1.1\r\nHost: a.test\n"),
+            "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n"
+        );
+    }
+}

@@ -185,17 +185,18 @@ pub async fn run(
     let mut tasks = tokio::task::JoinSet::new();
     for (index, job) in jobs.iter().cloned().enumerate() {
         let env = env.clone();
-        let semaphore = semaphore.clone();
         let options = options.clone();
         let expectations = expectations.clone();
         let progress = progress.clone();
         let cancel = cancel.clone();
         let run_id = run_id.clone();
+        // Runs start in the order they were selected (with `--jobs 1`, one after another in
+        // that order): the permit is taken here, before the run's task exists.
+        let permit = tokio::select! {
+            permit = semaphore.clone().acquire_owned() => permit.ok(),
+            () = cancel.cancelled() => None,
+        };
         tasks.spawn(async move {
-            let permit = tokio::select! {
-                permit = semaphore.acquire_owned() => permit.ok(),
-                () = cancel.cancelled() => None,
-            };
             let result = match permit {
                 Some(_permit) if !cancel.is_cancelled() => {
                     run_job(&env, &job, &options, &expectations, &run_id, &cancel).await
