@@ -145,27 +145,36 @@ struct Route {
     addr: String,
 }
 
+impl Route {
+    /// The address, if it is `HOST:PORT`; else why not.
+    fn checked(self) -> Result<String, String> {
+        if self
+            .addr
+            .rsplit_once(':')
+            .is_none_or(|(_, port)| port.parse::<u16>().is_err())
+        {
+            return Err(format!("{:?} is not HOST:PORT", self.addr));
+        }
+        Ok(self.addr)
+    }
+}
+
 async fn put_route(
     AxumState(state): AxumState<State>,
     Path(domain): Path<String>,
     Json(route): Json<Route>,
 ) -> Response {
-    if route
-        .addr
-        .rsplit_once(':')
-        .is_none_or(|(_, port)| port.parse::<u16>().is_err())
-    {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("{:?} is not HOST:PORT", route.addr),
-        );
+    match route.checked() {
+        Ok(addr) => {
+            state
+                .routes
+                .write()
+                .expect("routes lock")
+                .insert(domain, addr);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(why) => error(StatusCode::BAD_REQUEST, why),
     }
-    state
-        .routes
-        .write()
-        .expect("routes lock")
-        .insert(domain, route.addr);
-    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn put_rvp_route(
@@ -173,18 +182,13 @@ async fn put_rvp_route(
     Path(domain): Path<String>,
     Json(route): Json<Route>,
 ) -> Response {
-    if route
-        .addr
-        .rsplit_once(':')
-        .is_none_or(|(_, port)| port.parse::<u16>().is_err())
-    {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("{:?} is not HOST:PORT", route.addr),
-        );
+    match route.checked() {
+        Ok(addr) => {
+            state.rvp.set_route(&domain, &addr);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(why) => error(StatusCode::BAD_REQUEST, why),
     }
-    state.rvp.set_route(&domain, &route.addr);
-    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn delete_route(AxumState(state): AxumState<State>, Path(domain): Path<String>) -> Response {

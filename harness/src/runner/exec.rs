@@ -659,21 +659,16 @@ impl Run<'_> {
                 }
                 Ok(())
             }
-            Step::Subscribe(step) => {
-                let to = self.address(&step.to)?;
-                let lifetime = step.lifetime.map(|d| d.0);
-                self.session(&step.from)?
-                    .subscribe(&to, lifetime)
-                    .await
-                    .map_err(Self::failed(&step.from))
-            }
-            Step::Renew(step) => {
-                let to = self.address(&step.to)?;
-                let lifetime = step.lifetime.map(|d| d.0);
-                self.session(&step.from)?
-                    .renew(&to, lifetime)
-                    .await
-                    .map_err(Self::failed(&step.from))
+            Step::Subscribe(wanted) | Step::Renew(wanted) => {
+                let to = self.address(&wanted.to)?;
+                let lifetime = wanted.lifetime.map(|d| d.0);
+                let session = self.session(&wanted.from)?;
+                let sent = if matches!(step, Step::Renew(_)) {
+                    session.renew(&to, lifetime).await
+                } else {
+                    session.subscribe(&to, lifetime).await
+                };
+                sent.map_err(Self::failed(&wanted.from))
             }
             Step::Approve(pair) => self.signal(pair, SubscriptionAction::Approve).await,
             Step::Deny(pair) => self.signal(pair, SubscriptionAction::Deny).await,
