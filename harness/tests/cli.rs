@@ -911,7 +911,9 @@ fn interrupting_a_run_still_writes_the_reports() {
 fn a_crashed_target_is_named_in_the_failures() {
     let dir = scratch("crash");
     let target = dir.join("crash.yaml");
-    // Listens on both ports, lets the readiness check connect once to each, then exits 3.
+    // Listens on both ports, lets the readiness check connect once to each, then exits 3
+    // when the first actor connects: it dies mid-run, never before the run (where the
+    // readiness check could see it gone and the target would be unavailable instead).
     let server = "import os,socket,sys\n\
         socks=[]\n\
         for key in ('IMFED_C2S','IMFED_S2S'):\n\
@@ -919,6 +921,7 @@ fn a_crashed_target_is_named_in_the_failures() {
         \x20   s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
         \x20   s.bind((host,int(port))); s.listen(); socks.append(s)\n\
         for s in socks: s.accept()\n\
+        socks[0].accept()\n\
         sys.exit(3)\n";
     std::fs::write(dir.join("crash.py"), server).unwrap();
     std::fs::write(
