@@ -87,6 +87,18 @@ pub struct Config {
     pub rvp_max_lease_secs: u64,
     /// Largest `RVP-Hop-Count` a request may reach before it is refused with 508.
     pub rvp_max_hops: u32,
+    /// SIP listener, bound on UDP and TCP at the same port, for user agents and other
+    /// domains' servers alike (`protocols/sip/PROFILE.md` §1; keep it on loopback).
+    pub sip_listen: SocketAddr,
+    /// Static SIP routes: remote domain to `host:port[;transport=udp|tcp]` of its server.
+    pub sip_remotes: BTreeMap<String, String>,
+    /// Shortest registration, publication or subscription interval accepted, in seconds
+    /// (shorter ones get `423 Interval Too Brief`, RFC 3261 §10.3 step 7).
+    pub sip_min_expires: u32,
+    /// Longest interval granted, in seconds (longer ones are shortened).
+    pub sip_max_expires: u32,
+    /// Largest MESSAGE body accepted, in bytes (larger: `413`, RFC 3428 §7).
+    pub sip_max_message_body: usize,
 }
 
 impl Default for Config {
@@ -116,6 +128,11 @@ impl Default for Config {
             rvp_remotes: BTreeMap::new(),
             rvp_max_lease_secs: 14_400,
             rvp_max_hops: 4,
+            sip_listen: loopback(0),
+            sip_remotes: BTreeMap::new(),
+            sip_min_expires: 1,
+            sip_max_expires: 3600,
+            sip_max_message_body: 8192,
         }
     }
 }
@@ -179,7 +196,17 @@ impl Config {
                 "rvp_max_lease_secs and rvp_max_hops must be positive".into(),
             ));
         }
-        for (domain, addr) in self.remotes.iter().chain(&self.rvp_remotes) {
+        if self.sip_min_expires == 0 || self.sip_min_expires > self.sip_max_expires {
+            return Err(ConfigError::Invalid(
+                "sip_min_expires must be positive and at most sip_max_expires".into(),
+            ));
+        }
+        for (domain, addr) in self
+            .remotes
+            .iter()
+            .chain(&self.rvp_remotes)
+            .chain(&self.sip_remotes)
+        {
             if !addr.contains(':') {
                 return Err(ConfigError::Invalid(format!(
                     "remote {domain}: {addr:?} is not HOST:PORT"

@@ -10,8 +10,9 @@
 //! | `GET /links` | federation links (open first, then recently closed) and their state |
 //! | `GET /routes`, `PUT /routes/{domain}`, `DELETE /routes/{domain}` | static routes to remote s2s listeners; `PUT` takes `{"addr": "host:port"}` |
 //! | `PUT /rvp/routes/{domain}` | static route to a remote domain's RVP s2s listener, `{"addr": "host:port"}` (204) |
+//! | `PUT /sip/routes/{domain}` | static route to a remote domain's SIP server, `{"addr": "host:port[;transport=udp\|tcp]"}` (204) |
 //! | `GET /log?since=&remote=&local=&direction=&kind=&wait_ms=` | federation log entries after `since`, filtered; with `wait_ms` the request waits (at most 30 s) until one matches |
-//! | `GET /tap?since=&wait_ms=` | the wire tap (see [`crate::tap`]): every server-to-server connection's bytes after chunk `since`, `{"first", "latest", "connections", "chunks"}`; with `wait_ms` the request waits (at most 30 s) until there is one; `protocol=xmpp` (default: pages without a `protocol` field, as before RVP), `rvp` or `all` (chunks and connections then carry `"protocol": "rvp"`) |
+//! | `GET /tap?since=&wait_ms=` | the wire tap (see [`crate::tap`]): every server-to-server connection's bytes after chunk `since`, `{"first", "latest", "connections", "chunks"}`; with `wait_ms` the request waits (at most 30 s) until there is one; `protocol=xmpp` (default: pages without a `protocol` field, as before RVP), `rvp`, `sip` or `all` (chunks and connections then carry `"protocol": "rvp"` or `"sip"`) |
 //! | `POST /reset` | deletes every account (closing sessions and RVP endpoints, views, subscriptions and ACLs), clears the log and closed links, turns every fault off |
 //! | `GET /misbehave`, `PUT /misbehave` | the faults that apply everywhere; `PUT` takes `{"switches": [...]}` and replaces them |
 //! | `GET /faults` | every fault that is on, `{"faults": [{"id", "switch", "accounts", "peer"}], "known": [...]}` |
@@ -63,6 +64,7 @@ pub fn router(state: State) -> Router {
             axum::routing::put(put_route).delete(delete_route),
         )
         .route("/rvp/routes/{domain}", axum::routing::put(put_rvp_route))
+        .route("/sip/routes/{domain}", axum::routing::put(put_sip_route))
         .route("/log", get(log))
         .route("/tap", get(tap))
         .route("/reset", post(reset))
@@ -191,6 +193,20 @@ async fn put_rvp_route(
     }
 }
 
+async fn put_sip_route(
+    AxumState(state): AxumState<State>,
+    Path(domain): Path<String>,
+    Json(route): Json<Route>,
+) -> Response {
+    match crate::sip::Route::parse(&route.addr) {
+        Ok(parsed) => {
+            state.sip.set_route(&domain, parsed);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(why) => error(StatusCode::BAD_REQUEST, why),
+    }
+}
+
 async fn delete_route(AxumState(state): AxumState<State>, Path(domain): Path<String>) -> Response {
     match state.routes.write().expect("routes lock").remove(&domain) {
         Some(_) => StatusCode::NO_CONTENT.into_response(),
@@ -239,7 +255,7 @@ struct TapParams {
     #[serde(default)]
     since: u64,
     wait_ms: Option<u64>,
-    /// `xmpp` (the default, for readers that predate RVP), `rvp` or `all`.
+    /// `xmpp` (the default, for readers that predate RVP), `rvp`, `sip` or `all`.
     #[serde(default)]
     protocol: crate::tap::TapFilter,
 }
@@ -270,6 +286,7 @@ async fn reset(AxumState(state): AxumState<State>) -> Response {
         state.close_sessions(address, endpoints);
     }
     *state.rvp.lock() = crate::rvp::Inner::default();
+    state.sip.reset();
     state.fedlog.clear();
     state.xmpp.links.clear_closed();
     state.faults.clear();

@@ -176,6 +176,40 @@ switches! {
     /// RVP: an inbound server-to-server request is accepted although the peer's certificate
     /// does not name the RVP-From-Principal's domain (PROFILE.md §6 broken).
     RvpAcceptUnauthenticatedPeer = "rvp_accept_unauthenticated_peer", Peer;
+    /// SIP: a request missing a mandatory header (Via, To, From, Call-ID, CSeq, RFC 3261
+    /// §8.1.1) or with a malformed one is processed instead of refused with 400 (§16.3).
+    SipLenientRequests = "sip_lenient_requests", Accounts;
+    /// SIP: a MESSAGE body over `sip_max_message_body` is delivered, not refused with 413
+    /// (RFC 3428 §7).
+    SipAcceptOversizedMessage = "sip_accept_oversized_message", Accounts;
+    /// SIP: a MESSAGE to a user with no registered contact is answered 200 and dropped,
+    /// instead of 480 (RFC 3261 §21.4.18, RFC 2779 §5.4.1).
+    SipAcceptOfflineMessage = "sip_accept_offline_message", Accounts;
+    /// SIP: `Max-Forwards` is neither checked nor decremented (RFC 3261 §16.3 step 3, §16.6
+    /// step 3).
+    SipIgnoreMaxForwards = "sip_ignore_max_forwards", Accounts;
+    /// SIP: a request that comes back to this proxy unchanged is forwarded again instead of
+    /// refused with 482 (RFC 3261 §16.3 step 4).
+    SipNoLoopDetection = "sip_no_loop_detection", Accounts;
+    /// SIP: a SUBSCRIBE to another domain is not Record-Routed, so its NOTIFYs bypass this
+    /// server (RFC 3261 §16.6 step 4, PROFILE.md §4).
+    SipNoRecordRoute = "sip_no_record_route", Accounts;
+    /// SIP: wrong Digest credentials are accepted (RFC 3261 §22).
+    SipAcceptWrongDigest = "sip_accept_wrong_digest", Accounts;
+    /// SIP: registrations never lapse (RFC 3261 §10.2.1.1 broken).
+    SipRegistrationNeverLapses = "sip_registration_never_lapses", Accounts;
+    /// SIP: a PUBLISH with an unknown `SIP-If-Match` is taken as a new publication, not
+    /// refused with 412 (RFC 3903 §6 step 3).
+    SipIgnoreIfMatch = "sip_ignore_if_match", Accounts;
+    /// SIP: publications never lapse (RFC 3903 §6 step 8 broken).
+    SipPublicationNeverLapses = "sip_publication_never_lapses", Accounts;
+    /// SIP: subscriptions never lapse, so no final NOTIFY comes (RFC 6665 §4.2.2 broken).
+    SipSubscriptionNeverLapses = "sip_subscription_never_lapses", Accounts;
+    /// SIP: an unsubscribe (`Expires: 0`) is answered 200 but no `terminated` NOTIFY follows
+    /// (RFC 6665 §4.1.2.3 broken).
+    SipNoTerminatedNotify = "sip_no_terminated_notify", Accounts;
+    /// SIP: changes of a presentity's state are not NOTIFYed to its watchers (RFC 3856 §6.6).
+    SipDropPresenceNotify = "sip_drop_presence_notify", Accounts;
 }
 
 /// The protocol a switch breaks.
@@ -186,6 +220,8 @@ pub enum FaultProtocol {
     Xmpp,
     /// The RVP front-end.
     Rvp,
+    /// The SIP front-end.
+    Sip,
 }
 
 impl Switch {
@@ -194,6 +230,8 @@ impl Switch {
     pub fn protocol(self) -> FaultProtocol {
         if self.name().starts_with("rvp_") {
             FaultProtocol::Rvp
+        } else if self.name().starts_with("sip_") {
+            FaultProtocol::Sip
         } else {
             FaultProtocol::Xmpp
         }

@@ -12,7 +12,7 @@ use imfed_server::{Server, StartError};
 ///
 /// Serves XMPP clients (RFC 6120/6121) and federates with other servers over
 /// server-to-server streams with dialback (XEP-0220). When ready, prints one JSON line on
-/// stdout with the bound addresses: {"domains":[...],"c2s":"...","s2s":"...","control":"...","rvp":"...","rvp_s2s":"..."}.
+/// stdout with the bound addresses: {"domains":[...],"c2s":"...","s2s":"...","control":"...","rvp":"...","rvp_s2s":"...","sip":"..."}.
 /// SIGTERM or Ctrl-C stops it gracefully; a second signal stops it at once.
 ///
 /// Exit codes: 0 stopped cleanly; 1 could not start (bad configuration, TLS material or
@@ -60,6 +60,15 @@ struct Cli {
     /// Static route to a remote domain's RVP server-to-server listener (repeatable).
     #[arg(long = "rvp-remote", value_name = "DOMAIN=HOST:PORT", value_parser = parse_remote)]
     rvp_remotes: Vec<(String, String)>,
+
+    /// SIP listener, UDP and TCP on the same port (default 127.0.0.1:0).
+    #[arg(long, value_name = "ADDR")]
+    sip: Option<SocketAddr>,
+
+    /// Static route to a remote domain's SIP server (repeatable); `;transport=tcp` picks TCP
+    /// (default UDP).
+    #[arg(long = "sip-remote", value_name = "DOMAIN=HOST:PORT[;transport=udp|tcp]", value_parser = parse_remote)]
+    sip_remotes: Vec<(String, String)>,
 
     /// The nameserver for --dns-fallback (default: the system's resolv.conf).
     #[arg(long, value_name = "ADDR", requires = "dns_fallback")]
@@ -157,6 +166,10 @@ impl Cli {
             config.rvp_s2s_listen = addr;
         }
         config.rvp_remotes.extend(self.rvp_remotes);
+        if let Some(addr) = self.sip {
+            config.sip_listen = addr;
+        }
+        config.sip_remotes.extend(self.sip_remotes);
         if let Some(addr) = self.s2s {
             config.s2s_listen = addr;
         }

@@ -61,6 +61,8 @@ pub struct Addresses {
     pub rvp: SocketAddr,
     /// RVP server-to-server listener (mutual TLS).
     pub rvp_s2s: SocketAddr,
+    /// SIP listener: UDP and TCP on this one address, for user agents and other servers.
+    pub sip: SocketAddr,
 }
 
 /// The server, configured but not yet listening.
@@ -110,6 +112,13 @@ impl Server {
         let control_listener = bind("control", config.control_listen).await?;
         let rvp_listener = bind("rvp", config.rvp_listen).await?;
         let rvp_s2s_listener = bind("rvp_s2s", config.rvp_s2s_listen).await?;
+        let sip_sockets = crate::sip::transport::bind(config.sip_listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                what: "sip",
+                addr: config.sip_listen,
+                source,
+            })?;
         let local = |listener: &TcpListener| listener.local_addr().expect("bound listener");
         let addresses = Addresses {
             domains: config.domains.clone(),
@@ -118,6 +127,7 @@ impl Server {
             control: local(&control_listener),
             rvp: local(&rvp_listener),
             rvp_s2s: local(&rvp_s2s_listener),
+            sip: sip_sockets.local_addr(),
         };
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
@@ -133,6 +143,7 @@ impl Server {
         let routes = std::sync::RwLock::new(config.remotes.clone());
         let xmpp = crate::xmpp::XmppState::new(&config);
         let rvp = crate::rvp::RvpState::new(&config);
+        let sip = crate::sip::SipState::new(&config, addresses.sip);
         let state: State = Arc::new_cyclic(|me| Shared {
             config,
             routes,
@@ -146,6 +157,7 @@ impl Server {
             me: me.clone(),
             xmpp,
             rvp,
+            sip,
         });
         state.faults.set_global(switches);
         tasks.spawn(accept_loop(state.clone(), c2s_listener, "c2s"));
@@ -157,6 +169,7 @@ impl Server {
             rvp_s2s_listener,
         ));
         tasks.spawn(crate::rvp::run(state.clone()));
+        crate::sip::start(&state, sip_sockets);
         info!(?addresses, "imfed-server ready");
         Ok(Running {
             addresses,

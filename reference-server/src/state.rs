@@ -1,4 +1,4 @@
-//! The server's shared state: what every front-end (XMPP, RVP) uses, and each front-end's own
+//! The server's shared state: what every front-end (XMPP, RVP, SIP) uses, and each front-end's own
 //! part beside it.
 //!
 //! Accounts, routes, the federation log, the wire tap, TLS material, faults and the task
@@ -45,6 +45,8 @@ pub struct Shared {
     pub xmpp: crate::xmpp::XmppState,
     /// The RVP front-end's endpoints, views, subscriptions and ACLs.
     pub rvp: crate::rvp::RvpState,
+    /// The SIP front-end's registrations, publications, subscriptions and transactions.
+    pub sip: crate::sip::SipState,
 }
 
 impl Shared {

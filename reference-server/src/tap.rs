@@ -36,6 +36,8 @@ pub enum TapProtocol {
     Xmpp,
     /// RVP server-to-server HTTP over TLS (after TLS, before HTTP parsing).
     Rvp,
+    /// SIP between servers: each UDP datagram as one chunk, TCP bytes as they came.
+    Sip,
 }
 
 impl TapProtocol {
@@ -53,6 +55,8 @@ pub enum TapFilter {
     Xmpp,
     /// RVP connections only.
     Rvp,
+    /// SIP links only.
+    Sip,
     /// Everything.
     All,
 }
@@ -62,6 +66,7 @@ impl TapFilter {
         match self {
             TapFilter::Xmpp => protocol == TapProtocol::Xmpp,
             TapFilter::Rvp => protocol == TapProtocol::Rvp,
+            TapFilter::Sip => protocol == TapProtocol::Sip,
             TapFilter::All => true,
         }
     }

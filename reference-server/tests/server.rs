@@ -2,6 +2,7 @@
 //! dialback on loopback, in plaintext and with STARTTLS.
 
 mod rvp;
+mod sip;
 mod support;
 
 use std::time::Duration;

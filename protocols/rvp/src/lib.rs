@@ -6,10 +6,10 @@
 //! front-end or a client driver feeds received bytes into a [`codec::RequestDecoder`] or
 //! [`codec::ResponseDecoder`], reads typed headers ([`headers`]) and XML bodies ([`xml`]),
 //! and writes [`Request`]s and [`Response`]s back as bytes. HTTP Digest authentication (§6,
-//! RFC 2617), both the client's answer and the server's check, is [`digest`].
+//! RFC 2617), both the client's answer and the server's check, is [`digest`] (the crate
+//! `imfed-digest`, which SIP shares).
 
 pub mod codec;
-pub mod digest;
 pub mod headers;
 pub mod message;
 pub mod method;
@@ -17,6 +17,10 @@ pub mod mime;
 pub mod ns;
 pub mod url;
 pub mod xml;
+
+/// HTTP Digest (RVP §6.2, RFC 2617), shared with SIP: the crate `imfed-digest`, re-exported
+/// so that `imfed_rvp::digest::…` paths keep working.
+pub use imfed_digest as digest;
 
 pub use codec::{Limits, ParseError, RequestDecoder, ResponseDecoder};
 pub use headers::{HeaderError, RvpHeaders, TypedHeader};

@@ -1,17 +1,29 @@
-//! HTTP Digest access authentication (RFC 2617 §3, MD5, `qop="auth"`), both sides.
+//! imfed-digest: HTTP Digest access authentication (RFC 2617 §3, MD5, `qop="auth"`), both
+//! sides, without I/O; shared by imfed's RVP and SIP crates.
 //!
-//! RVP §6 authenticates with plain HTTP/1.1 challenge-response: the presence service answers
-//! `401` with at least one `WWW-Authenticate` header, and the client retries with
-//! credentials. Two schemes are allowed, NTLM (§6.1) and Digest (§6.2, which defers to
-//! RFC 2617; §6.3 shows a `WWW-Authenticate: Digest qop="auth", realm=…, nonce=…` challenge).
-//! imfed's `PROFILE.md` §2 pins Digest with MD5 and `qop="auth"`, realm = the user's domain.
+//! - **RVP §6** authenticates with plain HTTP/1.1 challenge-response: the presence service
+//!   answers `401` with at least one `WWW-Authenticate` header, and the client retries with
+//!   `Authorization`. Two schemes are allowed, NTLM (§6.1) and Digest (§6.2, which defers to
+//!   RFC 2617; §6.3 shows a `WWW-Authenticate: Digest qop="auth", realm=…, nonce=…`
+//!   challenge).
+//! - **SIP (RFC 3261 §22)** reuses RFC 2617 unchanged (§22.4): a registrar or user agent
+//!   challenges with `401` and `WWW-Authenticate`, a proxy with `407` and
+//!   `Proxy-Authenticate` (§22.3); the client answers with `Authorization` or
+//!   `Proxy-Authorization`. Both pairs carry the same challenge and credentials syntax, so
+//!   the types here serve either header; the digest-uri is the Request-URI as written, the
+//!   method the request's (for ACK and CANCEL, that of the request they refer to, §22.1).
 //!
-//! - [`Challenge`]: the `WWW-Authenticate` value (RFC 2617 §3.2.1), rendered by the server
-//!   ([`Challenge::new`], [`fmt::Display`]) and parsed by the client ([`Challenge::parse`]);
+//! Each profile pins Digest with MD5 and `qop="auth"`, realm = the user's domain (RVP's and
+//! SIP's `PROFILE.md` §2).
+//!
+//! - [`Challenge`]: the `WWW-Authenticate` / `Proxy-Authenticate` value (RFC 2617 §3.2.1),
+//!   rendered by the server ([`Challenge::new`], [`fmt::Display`]) and parsed by the client
+//!   ([`Challenge::parse`]);
 //! - [`DigestClient`]: the client's state (credentials, the challenge it answers, the nonce
-//!   count `nc`) and its `Authorization` values (RFC 2617 §3.2.2);
-//! - [`Credentials`]: the server's side, an `Authorization: Digest` header parsed and
-//!   verified against a password and the server's nonce;
+//!   count `nc`) and its `Authorization` / `Proxy-Authorization` values (RFC 2617 §3.2.2);
+//! - [`Credentials`]: the server's side, an `Authorization: Digest` (or
+//!   `Proxy-Authorization`) header parsed and verified against a password and the server's
+//!   nonce;
 //! - [`response`]: the request-digest of RFC 2617 §3.2.2.1, which both sides compute.
 //!
 //! Without I/O: the client's `cnonce` is handed in by the caller, as is the server's nonce.
@@ -23,7 +35,7 @@ use std::fmt;
 
 use md5::{Digest as _, Md5};
 
-/// Why an `Authorization` header is not usable Digest credentials.
+/// Why an `Authorization` (or `Proxy-Authorization`) header is not usable Digest credentials.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CredentialsError {
     /// Another scheme (NTLM, Basic...), or `Digest` with no directives.
@@ -37,7 +49,7 @@ pub enum CredentialsError {
     Missing(&'static str),
 }
 
-/// Why a `WWW-Authenticate` value is not a Digest challenge a client can read.
+/// Why a `WWW-Authenticate` (or `Proxy-Authenticate`) value is not a Digest challenge a client can read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ChallengeError {
     /// Another scheme (NTLM, Negotiate, Basic...).
@@ -186,10 +198,11 @@ fn quoted(value: &str) -> String {
 // ---------------------------------------------------------------------------------------
 // The challenge (RFC 2617 §3.2.1)
 
-/// A `Digest` challenge, the value of a `WWW-Authenticate` header (RFC 2617 §3.2.1).
+/// A `Digest` challenge, the value of a `WWW-Authenticate` or `Proxy-Authenticate` header
+/// (RFC 2617 §3.2.1, RFC 3261 §22.2, §22.3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Challenge {
-    /// `realm` (for RVP, the user's domain).
+    /// `realm` (in both profiles, the user's domain).
     pub realm: String,
     /// `nonce`.
     pub nonce: String,
@@ -204,7 +217,7 @@ pub struct Challenge {
 }
 
 impl Challenge {
-    /// The challenge a server following PROFILE.md §2 sends: `realm`, `qop="auth"`, `nonce`,
+    /// The challenge a server following either profile's PROFILE.md §2 sends: `realm`, `qop="auth"`, `nonce`,
     /// `algorithm=MD5`.
     pub fn new(realm: &str, nonce: &str) -> Challenge {
         Challenge {
@@ -217,7 +230,7 @@ impl Challenge {
         }
     }
 
-    /// Reads one `WWW-Authenticate` value. Lenient: what is not an `auth-param` is skipped,
+    /// Reads one `WWW-Authenticate` or `Proxy-Authenticate` value. Lenient: what is not an `auth-param` is skipped,
     /// and of a repeated directive the first counts.
     ///
     /// # Errors
@@ -280,7 +293,7 @@ impl Challenge {
     }
 }
 
-/// The `WWW-Authenticate` value: `Digest realm="…"[, qop="…"], nonce="…"[, opaque="…"]
+/// The `WWW-Authenticate` / `Proxy-Authenticate` value: `Digest realm="…"[, qop="…"], nonce="…"[, opaque="…"]
 /// [, algorithm=…][, stale=true]`.
 impl fmt::Display for Challenge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -327,7 +340,7 @@ impl DigestClient {
         }
     }
 
-    /// Takes a new challenge (from a `401`); returns whether it can be answered. An
+    /// Takes a new challenge (from a `401`, or a SIP `407`); returns whether it can be answered. An
     /// answerable challenge replaces the one held and restarts `nc`.
     pub fn challenged(&mut self, challenge: Challenge) -> bool {
         if !challenge.answerable() {
@@ -386,7 +399,7 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    /// Parses an `Authorization` header value. Strict: a malformed directive list is an
+    /// Parses an `Authorization` (or `Proxy-Authorization`) header value. Strict: a malformed directive list is an
     /// error, and of a repeated directive the last counts.
     ///
     /// # Errors
