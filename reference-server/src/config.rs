@@ -132,7 +132,7 @@ impl Default for Config {
             sip_remotes: BTreeMap::new(),
             sip_min_expires: 1,
             sip_max_expires: 3600,
-            sip_max_message_body: 8192,
+            sip_max_message_body: 32_768,
         }
     }
 }

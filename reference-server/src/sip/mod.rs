@@ -501,8 +501,21 @@ pub enum Outcome {
 }
 
 /// Runs a non-INVITE client transaction for `request` (whose top Via is this server's) to
-/// `dest` until its final response, Timer F or a transport error.
+/// `dest` until its final response, Timer F or a transport error. Towards another domain's
+/// server (`peer`) the wait is also bounded by `s2s_timeout_ms`, as every other link setup
+/// of this server is: a peer that accepts and never answers is a 408 in that time, not only
+/// after Timer F's 32 s.
 pub async fn request(state: &State, request: Request, dest: Dest, peer: bool) -> Outcome {
+    if !peer {
+        return transact(state, request, dest, peer).await;
+    }
+    let bound = Duration::from_millis(state.config.s2s_timeout_ms);
+    tokio::time::timeout(bound, transact(state, request, dest, peer))
+        .await
+        .unwrap_or(Outcome::Timeout)
+}
+
+async fn transact(state: &State, request: Request, dest: Dest, peer: bool) -> Outcome {
     let Some(net) = state.sip.net() else {
         return Outcome::Transport(std::io::Error::other("sip transport not started"));
     };
@@ -517,6 +530,11 @@ pub async fn request(state: &State, request: Request, dest: Dest, peer: bool) ->
             peer,
         },
     );
+    // Removes the entry however this ends, a timeout above included.
+    let _entry = ClientGuard {
+        state: state.clone(),
+        key: key.clone(),
+    };
     let outcome = loop {
         let mut failed = None;
         while let Some(bytes) = txn.poll_transmit(Instant::now()) {
@@ -552,8 +570,24 @@ pub async fn request(state: &State, request: Request, dest: Dest, peer: bool) ->
             () = state.shutdown.cancelled() => break Outcome::Timeout,
         }
     };
-    state.sip.clients.lock().expect("clients lock").remove(&key);
     outcome
+}
+
+/// Forgets a client transaction's entry when its task ends or is cancelled.
+struct ClientGuard {
+    state: State,
+    key: TransactionKey,
+}
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        self.state
+            .sip
+            .clients
+            .lock()
+            .expect("clients lock")
+            .remove(&self.key);
+    }
 }
 
 /// The lease clock: bindings, publications and subscriptions end when their time is up.

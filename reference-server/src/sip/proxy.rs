@@ -59,6 +59,15 @@ pub async fn handle(state: &State, mut request: Request, context: Context) {
         }
         _ => {}
     }
+    // §16.3 step 3 comes before the proxy's authorization (step 6): a request that may not
+    // travel further is refused first. OPTIONS may be answered by its last hop instead.
+    if request.max_forwards() == Some(0)
+        && request.method != Method::Options
+        && !state.sip_fault(Switch::SipIgnoreMaxForwards, &involved, None)
+    {
+        answer(state, &context, &request, 483, None).await;
+        return;
+    }
     pop_own_route(state, &mut request);
     // An in-dialog request for the presence agent (RFC 6665 §4.2.1.1 refresh or unsubscribe).
     if request.method == Method::Subscribe

@@ -69,7 +69,7 @@ async fn sip_spec_exchanges_on_one_server() {
     };
     assert_eq!(alice.send(&to("nobody"), "hi").await.status(), 404);
     assert_eq!(alice.send(&to("carol"), "hi").await.status(), 480);
-    let big = "x".repeat(9000);
+    let big = "x".repeat(33_000);
     let mut alice_tcp = Ua::tcp(addr, "alice", "a.test", "pw-a").await;
     assert_eq!(alice_tcp.send(&to("bob"), &big).await.status(), 413);
 
