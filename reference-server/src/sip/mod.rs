@@ -535,7 +535,7 @@ async fn transact(state: &State, request: Request, dest: Dest, peer: bool) -> Ou
         state: state.clone(),
         key: key.clone(),
     };
-    let outcome = loop {
+    loop {
         let mut failed = None;
         while let Some(bytes) = txn.poll_transmit(Instant::now()) {
             if let Err(error) = net.send(state, dest, bytes, peer).await {
@@ -569,8 +569,7 @@ async fn transact(state: &State, request: Request, dest: Dest, peer: bool) -> Ou
             }
             () = state.shutdown.cancelled() => break Outcome::Timeout,
         }
-    };
-    outcome
+    }
 }
 
 /// Forgets a client transaction's entry when its task ends or is cancelled.
