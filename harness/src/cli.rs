@@ -199,6 +199,9 @@ pub enum ProtocolArg {
     /// RVP (draft-osborne-rvp-00, as in Exchange 2000), with imfed's server-to-server
     /// conventions (`protocols/rvp/PROFILE.md`).
     Rvp,
+    /// SIP/SIMPLE (RFC 3261, 3428, 3856, 3903, 6665) with imfed's conventions
+    /// (`protocols/sip/PROFILE.md`); the reference target's user agents and link use UDP.
+    Sip,
 }
 
 impl ProtocolArg {
@@ -207,6 +210,7 @@ impl ProtocolArg {
         match self {
             ProtocolArg::Xmpp => crate::driver::Profile::Xmpp,
             ProtocolArg::Rvp => crate::driver::Profile::Rvp,
+            ProtocolArg::Sip => crate::driver::Profile::Sip,
         }
     }
 }

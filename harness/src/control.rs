@@ -84,7 +84,7 @@ pub struct TapConn {
     pub peer: Option<String>,
     /// When it opened.
     pub opened_ms: u64,
-    /// Its protocol when it is not XMPP (`rvp`).
+    /// Its protocol when it is not XMPP (`rvp`, `sip`).
     #[serde(default)]
     pub protocol: Option<String>,
 }
@@ -105,7 +105,7 @@ pub struct TapChunk {
     pub ts_ms: u64,
     /// The bytes, base64.
     pub data: String,
-    /// Its connection's protocol when it is not XMPP (`rvp`).
+    /// Its connection's protocol when it is not XMPP (`rvp`, `sip`).
     #[serde(default)]
     pub protocol: Option<String>,
 }
@@ -236,6 +236,22 @@ impl Control {
             reqwest::Method::PUT,
             &format!("/rvp/routes/{domain}"),
             Some(json!({ "addr": addr })),
+            CONTROL_BOUND,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Sets the static route of `domain`'s SIP server: `route` is
+    /// `host:port;transport=udp|tcp` (PROFILE.md §5).
+    ///
+    /// # Errors
+    /// [`ControlError`].
+    pub async fn put_sip_route(&self, domain: &str, route: &str) -> Result<(), ControlError> {
+        self.call::<serde_json::Value>(
+            reqwest::Method::PUT,
+            &format!("/sip/routes/{domain}"),
+            Some(json!({ "addr": route })),
             CONTROL_BOUND,
         )
         .await

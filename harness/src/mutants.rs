@@ -75,6 +75,7 @@ pub fn all_mutants(profile: Profile) -> Vec<String> {
     let protocol = match profile {
         Profile::Xmpp => FaultProtocol::Xmpp,
         Profile::Rvp => FaultProtocol::Rvp,
+        Profile::Sip => FaultProtocol::Sip,
     };
     Switch::ALL
         .iter()

@@ -26,6 +26,24 @@
 //! run), `{domain}`, `{ref.domain}`, `{ref.s2s}`, `{blackhole.domain}`, `{blackhole.s2s}`,
 //! `{unknown.domain}`, and in `provision.command` also `{user}` and `{password}`. Relative
 //! command paths are resolved against the target file's folder.
+//!
+//! A SIP target (`protocol: sip`, `protocols/sip/PROFILE.md`) names where user agents send
+//! (`c2s`) and where peer servers send (`s2s`; often the same address, UDP and TCP on one
+//! port), and `transport: udp | tcp` (default udp) for both its user agents and the
+//! reference server's route to it. Its templates add `{ref.sip}`, the reference server's
+//! SIP address (UDP and TCP), and the launch environment `IMFED_REF_SIP`. Its actors have
+//! no in-band registration. RVP targets are not supported (the built-in reference target
+//! speaks RVP).
+//!
+//! ```yaml
+//! name: kamailio
+//! protocol: sip
+//! transport: udp
+//! domain: sut.test
+//! c2s: 127.0.0.1:{ports.sip}
+//! s2s: 127.0.0.1:{ports.sip}
+//! provision: {command: [./add-user.sh, "{run.dir}", "{user}", "{password}"]}
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -90,20 +108,45 @@ pub struct Launch {
     pub stop_timeout: Option<Dur>,
 }
 
+/// The SIP transport of a target (PROFILE.md §1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SipTransport {
+    /// UDP (RFC 3261 §18).
+    #[default]
+    Udp,
+    /// TCP.
+    Tcp,
+}
+
+impl SipTransport {
+    /// The driver's transport.
+    pub fn driver(self) -> crate::driver::sip::Transport {
+        match self {
+            SipTransport::Udp => crate::driver::sip::Transport::Udp,
+            SipTransport::Tcp => crate::driver::sip::Transport::Tcp,
+        }
+    }
+}
+
 /// A target file.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetFile {
     /// Display name.
     pub name: String,
-    /// The protocol profile (`xmpp`; RVP is spoken by the built-in reference target only
-    /// so far, see `--protocol`).
+    /// The protocol profile (`xmpp` or `sip`; RVP is spoken by the built-in reference
+    /// target only so far, see `--protocol`).
     pub protocol: String,
+    /// The SIP transport of user agents and of the reference server's route to the target
+    /// (`sip` targets only; default udp).
+    #[serde(default)]
+    pub transport: Option<SipTransport>,
     /// The domain the implementation hosts for the test.
     pub domain: String,
-    /// Its client listener, `host:port` (templated).
+    /// Its client listener, `host:port` (templated; SIP: where user agents send).
     pub c2s: String,
-    /// Its server-to-server listener, `host:port` (templated).
+    /// Its server-to-server listener, `host:port` (templated; SIP: where peer servers send).
     pub s2s: String,
     /// How actors log in.
     #[serde(default)]
@@ -218,6 +261,15 @@ fn check(file: &TargetFile, path: &Path) -> Result<(), InputError> {
                 .into(),
         );
     }
+    if file.transport.is_some() && file.protocol != crate::driver::Profile::Sip.name() {
+        return fail(format!(
+            "transport: only sip targets name a transport, not {:?}",
+            file.protocol
+        ));
+    }
+    if file.protocol == crate::driver::Profile::Sip.name() && file.provision.in_band {
+        return fail("provision.in_band: SIP has no in-band registration of accounts".into());
+    }
     if crate::driver::Profile::from_name(&file.protocol).is_none() {
         let known: Vec<&str> = crate::driver::Profile::ALL
             .iter()
@@ -259,4 +311,39 @@ pub fn base_dir(path: &Path) -> PathBuf {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("."));
     std::path::absolute(&dir).unwrap_or(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_text(text: &str) -> Result<TargetFile, String> {
+        let file: TargetFile = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+        check(&file, Path::new("t.yaml")).map_err(|e| e.to_string())?;
+        Ok(file)
+    }
+
+    const SIP: &str = "name: k\nprotocol: sip\ndomain: sut.test\nc2s: 127.0.0.1:5060\n\
+                       s2s: 127.0.0.1:5060\nprovision: {accounts: []}\n";
+
+    #[test]
+    fn sip_targets_name_a_transport_and_others_do_not() {
+        let file = check_text(SIP).unwrap();
+        assert_eq!(file.transport.unwrap_or_default(), SipTransport::Udp);
+        let tcp = check_text(&format!("{SIP}transport: tcp\n")).unwrap();
+        assert_eq!(tcp.transport, Some(SipTransport::Tcp));
+        assert_eq!(
+            SipTransport::Tcp.driver(),
+            crate::driver::sip::Transport::Tcp
+        );
+        assert!(check_text(&format!("{SIP}transport: sctp\n")).is_err());
+        let xmpp = SIP.replace("protocol: sip", "protocol: xmpp");
+        assert!(check_text(&xmpp).is_ok());
+        let error = check_text(&format!("{xmpp}transport: tcp\n")).unwrap_err();
+        assert!(error.contains("only sip targets"), "{error}");
+        let rvp = SIP.replace("protocol: sip", "protocol: rvp");
+        assert!(check_text(&rvp).unwrap_err().contains("rvp"));
+        let in_band = SIP.replace("{accounts: []}", "{in_band: true}");
+        assert!(check_text(&in_band).unwrap_err().contains("in-band"));
+    }
 }

@@ -4,7 +4,8 @@
 //! half-way, never silently skipped and never passed.
 //!
 //! The reasons cite the profile's specification (RVP: draft-osborne-rvp-00 as shipped in
-//! Exchange 2000, section numbers of `shared/specs/rvp-osborne-2000.txt`).
+//! Exchange 2000, section numbers of `shared/specs/rvp-osborne-2000.txt`; SIP: the RFCs and
+//! `protocols/sip/PROFILE.md`).
 
 use imfed_model::{MessageKind, Show};
 
@@ -22,6 +23,9 @@ pub enum Capability {
     /// Asking a presentity to approve, denying, cancelling, and the signals of that
     /// handshake (RFC 2779 §5.1.5 realised as a request and an answer).
     SubscriptionHandshake,
+    /// A watcher told that its subscription ended (`unsubscribed`: XMPP's refusal or
+    /// revocation, SIP's `Subscription-State: terminated`).
+    SubscriptionEnd,
     /// A contact list kept by the server (roster items and their subscription states).
     ContactList,
     /// Free-text status in presence.
@@ -44,6 +48,8 @@ pub enum Capability {
     XmppWire,
     /// RVP's escape hatch (`raw_http`).
     RvpWire,
+    /// SIP's escape hatch (`raw_sip`, `expect_sip`).
+    SipWire,
     /// Checks of what crossed the federation link by stanza type.
     FederationStanzaType,
     /// Subscriptions and presence that lapse unless renewed (leases).
@@ -56,6 +62,7 @@ impl Capability {
         match self {
             Capability::Profile => "profile".into(),
             Capability::SubscriptionHandshake => "subscription-handshake".into(),
+            Capability::SubscriptionEnd => "subscription-end".into(),
             Capability::ContactList => "contact-list".into(),
             Capability::StatusText => "status-text".into(),
             Capability::Show(show) => format!("show-{}", show.as_str()),
@@ -67,6 +74,7 @@ impl Capability {
             Capability::EndpointAddressing => "endpoint-addressing".into(),
             Capability::XmppWire => "xmpp-wire".into(),
             Capability::RvpWire => "rvp-wire".into(),
+            Capability::SipWire => "sip-wire".into(),
             Capability::FederationStanzaType => "federation-stanza-type".into(),
             Capability::Lease => "lease".into(),
         }
@@ -90,6 +98,9 @@ impl Profile {
         match self {
             Profile::Xmpp => match capability {
                 Capability::RvpWire => Some("raw_http is the RVP profile's escape hatch"),
+                Capability::SipWire => {
+                    Some("raw_sip and expect_sip are the SIP profile's escape hatch")
+                }
                 Capability::Lease => Some(
                     "XMPP subscriptions and presence are not leased: they last until cancelled \
                      or until the stream ends (RFC 6121 §3, §4.5)",
@@ -97,6 +108,7 @@ impl Profile {
                 _ => None,
             },
             Profile::Rvp => rvp_lacks(capability),
+            Profile::Sip => sip_lacks(capability),
         }
     }
 }
@@ -104,7 +116,7 @@ impl Profile {
 fn rvp_lacks(capability: Capability) -> Option<&'static str> {
     Some(match capability {
         Capability::Profile | Capability::RvpWire | Capability::Lease => return None,
-        Capability::SubscriptionHandshake => {
+        Capability::SubscriptionHandshake | Capability::SubscriptionEnd => {
             "RVP has no subscription handshake: the presentity's ACL grants or refuses a \
              SUBSCRIBE at once and nothing asks the presentity (§5.1, §5.7)"
         }
@@ -143,8 +155,68 @@ fn rvp_lacks(capability: Capability) -> Option<&'static str> {
              server knows (§5.1.4)"
         }
         Capability::XmppWire => "raw and expect_xml carry XMPP stanzas",
+        Capability::SipWire => "raw_sip and expect_sip carry SIP messages",
         Capability::FederationStanzaType => {
             "RVP requests have no stanza type attribute to count by (§5)"
+        }
+    })
+}
+
+fn sip_lacks(capability: Capability) -> Option<&'static str> {
+    Some(match capability {
+        Capability::Profile
+        | Capability::SipWire
+        | Capability::Lease
+        | Capability::StatusText
+        | Capability::Subject
+        | Capability::SubscriptionEnd
+        | Capability::Show(Show::Away | Show::Dnd)
+        | Capability::MessageKind(MessageKind::Chat) => return None,
+        Capability::SubscriptionHandshake => {
+            "the SIP profile has no subscription handshake: the presence agent accepts every \
+             SUBSCRIBE and asks no one, and no watcher is told of another's request (RFC 3856 \
+             §6.6 leaves authorization to policy; XCAP rules, RFC 5025, are outside the \
+             profile: PROFILE.md §4)"
+        }
+        Capability::ContactList => {
+            "the SIP profile keeps no contact list on the server: a watcher holds its own \
+             subscription dialogs (RFC 6665 §4.1; resource lists, RFC 4826, are outside \
+             PROFILE.md §4)"
+        }
+        Capability::Show(Show::Chat) => {
+            "RPID has no activity for 'free to chat' (RFC 4480 §3.2; RFC 7248 §7.4 maps chat \
+             to none, PROFILE.md §3)"
+        }
+        Capability::Show(Show::Xa) => {
+            "RPID does not tell 'away for long' from 'away' (RFC 4480 §3.2; RFC 7248 §7.4 maps \
+             xa to away, PROFILE.md §3)"
+        }
+        Capability::Priority => {
+            "PIDF has no presence priority that survives aggregation: a tuple's <contact \
+             priority> is a contact preference (RFC 3863 §4.1.5, PROFILE.md §3)"
+        }
+        Capability::DirectedPresence => {
+            "SIP presence is published to the presentity's presence agent, which notifies \
+             every watcher; it cannot be sent to one entity (RFC 3903 §3, RFC 3856 §6)"
+        }
+        Capability::MessageKind(_) => {
+            "SIP has one kind of instant message: MESSAGE carries no type (RFC 3428 §2, \
+             PROFILE.md §6)"
+        }
+        Capability::Thread => {
+            "SIP messages have no thread: a MESSAGE establishes no dialog and carries no \
+             conversation id the sender chooses (RFC 3428 §2, PROFILE.md §6)"
+        }
+        Capability::EndpointAddressing => {
+            "SIP requests go to an address-of-record and the proxy forks them to every contact; \
+             one contact cannot be addressed without GRUUs (RFC 5627, RFC 3261 §16.6; \
+             PROFILE.md §1)"
+        }
+        Capability::XmppWire => "raw and expect_xml carry XMPP stanzas",
+        Capability::RvpWire => "raw_http carries RVP's HTTP requests",
+        Capability::FederationStanzaType => {
+            "SIP requests have no stanza type to count by: presence crosses as SUBSCRIBE and \
+             NOTIFY with PIDF bodies (RFC 6665 §4, RFC 3856 §6)"
         }
     })
 }
@@ -287,12 +359,11 @@ macro_rules! expectation_needs {
         if let Some(p) = &e.presence {
             presence_match(p, $shared, $out);
         }
-        if e.subscription_request.is_some()
-            || e.subscribed.is_some()
-            || e.unsubscribed.is_some()
-            || e.unsubscribe.is_some()
-        {
+        if e.subscription_request.is_some() || e.subscribed.is_some() || e.unsubscribe.is_some() {
             $out.push(Capability::SubscriptionHandshake);
+        }
+        if e.unsubscribed.is_some() {
+            $out.push(Capability::SubscriptionEnd);
         }
         if let Some(error) = &e.error
             && let Some(from) = &error.from
@@ -378,6 +449,7 @@ pub fn needs(step: &Step, shared: &[String]) -> Vec<Capability> {
         }
         Step::Raw(_) | Step::ExpectXml(_) => out.push(Capability::XmppWire),
         Step::RawHttp(_) | Step::ExpectHttp(_) => out.push(Capability::RvpWire),
+        Step::RawSip(_) | Step::ExpectSip(_) => out.push(Capability::SipWire),
     }
     out
 }
@@ -440,6 +512,100 @@ mod tests {
             first_gap(&two, Profile::Rvp).map(|g| g.capability),
             Some(Capability::EndpointAddressing)
         );
+    }
+
+    #[test]
+    fn sip_declares_its_gaps_with_reasons_and_runs_what_it_can_say() {
+        let handshake = scenario("  - login: bob\n  - approve: {from: bob, to: alice}\n");
+        let gap = first_gap(&handshake, Profile::Sip).expect("a gap");
+        assert_eq!(gap.capability, Capability::SubscriptionHandshake);
+        assert!(gap.reason.contains("RFC 3856 §6.6"), "{}", gap.reason);
+        let request = scenario("  - expect: {actor: bob, subscription_request: {from: alice}}\n");
+        assert_eq!(
+            first_gap(&request, Profile::Sip).map(|g| g.capability),
+            Some(Capability::SubscriptionHandshake)
+        );
+        for (steps, capability, cited) in [
+            (
+                "  - roster_remove: {actor: bob, contact: alice}\n",
+                Capability::ContactList,
+                "RFC 6665",
+            ),
+            (
+                "  - presence: {actor: bob, show: xa}\n",
+                Capability::Show(Show::Xa),
+                "RFC 4480",
+            ),
+            (
+                "  - presence: {actor: bob, show: chat}\n",
+                Capability::Show(Show::Chat),
+                "RFC 4480",
+            ),
+            (
+                "  - presence: {actor: bob, priority: 5}\n",
+                Capability::Priority,
+                "RFC 3863",
+            ),
+            (
+                "  - presence: {actor: bob, to: alice}\n",
+                Capability::DirectedPresence,
+                "RFC 3903",
+            ),
+            (
+                "  - send: {from: alice, to: bob, type: headline, body: x}\n",
+                Capability::MessageKind(MessageKind::Headline),
+                "RFC 3428",
+            ),
+            (
+                "  - send: {from: alice, to: bob, thread: t, body: x}\n",
+                Capability::Thread,
+                "RFC 3428",
+            ),
+            (
+                "  - send: {from: alice, to: '{bob.full_jid}', body: x}\n",
+                Capability::EndpointAddressing,
+                "RFC 5627",
+            ),
+            (
+                "  - raw: {actor: bob, xml: '<presence/>'}\n",
+                Capability::XmppWire,
+                "XMPP",
+            ),
+            (
+                "  - raw_http: {actor: bob, request: 'GET / HTTP/1.1'}\n",
+                Capability::RvpWire,
+                "RVP",
+            ),
+        ] {
+            let gap = first_gap(&scenario(steps), Profile::Sip).expect(steps);
+            assert_eq!(gap.capability, capability, "{steps}");
+            assert!(gap.reason.contains(cited), "{steps}: {}", gap.reason);
+        }
+        let expressible = scenario(
+            "  - login: bob\n  - presence: {actor: bob, show: dnd, status: busy, lease: 5s}\n  \
+             - subscribe: {from: alice, to: bob, lifetime: 3s}\n  \
+             - renew: {from: alice, to: bob, lifetime: 3s}\n  \
+             - send: {from: alice, to: bob, subject: s, body: x}\n  \
+             - expect: {actor: bob, message: {from: alice, subject: s, body: x}}\n  \
+             - expect: {actor: alice, unsubscribed: {from: bob}}\n  \
+             - raw_sip: {actor: bob, request: 'OPTIONS sip:{bob.domain} SIP/2.0'}\n  \
+             - expect_sip: {actor: bob, status: 200}\n",
+        );
+        assert_eq!(first_gap(&expressible, Profile::Sip), None);
+        // The end of a subscription stays a gap where it was one.
+        let ended = scenario("  - expect: {actor: alice, unsubscribed: {from: bob}}\n");
+        assert_eq!(
+            first_gap(&ended, Profile::Rvp).map(|g| g.capability),
+            Some(Capability::SubscriptionEnd)
+        );
+        assert_eq!(first_gap(&ended, Profile::Xmpp), None);
+        let raw = scenario("  - expect_sip: {actor: bob, status: 200}\n");
+        for profile in [Profile::Xmpp, Profile::Rvp] {
+            assert_eq!(
+                first_gap(&raw, profile).map(|g| g.capability),
+                Some(Capability::SipWire)
+            );
+        }
     }
 
     #[test]

@@ -67,6 +67,76 @@ pub enum Wire {
     /// An RVP (HTTP/1.1) message: a NOTIFY the home server sent to the callback, or the
     /// answer to a request the actor sent.
     Rvp(RvpMessage),
+    /// A SIP message: a request the home server sent to the user agent (NOTIFY, MESSAGE), or
+    /// the final response to a request the actor sent.
+    Sip(SipMessage),
+}
+
+impl Wire {
+    /// Whether this is a successful answer to a request the actor sent (not something that
+    /// arrived by itself).
+    pub fn is_success_answer(&self) -> bool {
+        match self {
+            Wire::Xmpp(_) => false,
+            Wire::Rvp(message) => message.is_success_answer(),
+            Wire::Sip(message) => message.is_success_answer(),
+        }
+    }
+}
+
+/// The start line of a SIP message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SipStart {
+    /// A request (`NOTIFY sip:bob@127.0.0.1:5070;transport=udp`).
+    Request {
+        /// The method.
+        method: String,
+        /// The Request-URI as written.
+        uri: String,
+    },
+    /// A response (`480 Temporarily Unavailable`).
+    Response {
+        /// The status code.
+        status: u16,
+        /// The reason phrase as sent.
+        reason: String,
+    },
+}
+
+/// A SIP message as it was carried: start line, headers in order, body as text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SipMessage {
+    /// The request or status line.
+    pub start: SipStart,
+    /// Header fields in order (names lower-case as written, values as written).
+    pub headers: Vec<(String, String)>,
+    /// The body (non-UTF-8 bytes replaced).
+    pub body: String,
+}
+
+impl SipMessage {
+    /// Whether this is a response matching a [`Pattern::Sip`].
+    fn answers(&self, status: u16, reason: Option<&str>, headers: &[(String, String)]) -> bool {
+        let SipStart::Response {
+            status: actual,
+            reason: phrase,
+        } = &self.start
+        else {
+            return false;
+        };
+        *actual == status
+            && reason.is_none_or(|wanted| phrase.contains(wanted))
+            && headers.iter().all(|(name, text)| {
+                self.headers.iter().any(|(actual, value)| {
+                    imfed_sip::headers::same_name(actual, name) && value.contains(text.as_str())
+                })
+            })
+    }
+
+    /// Whether this is a 2xx response to a request the actor sent.
+    pub fn is_success_answer(&self) -> bool {
+        matches!(self.start, SipStart::Response { status, .. } if (200..300).contains(&status))
+    }
 }
 
 /// The start line of an RVP message.
@@ -124,6 +194,17 @@ pub enum Pattern {
         headers: Vec<(String, String)>,
         /// Texts the body must contain.
         body_contains: Vec<String>,
+    },
+    /// A SIP response (the SIP profile's `expect_sip`): its status, a text its reason phrase
+    /// contains, and headers whose values contain texts.
+    Sip {
+        /// The status code.
+        status: u16,
+        /// A text the reason phrase must contain.
+        reason: Option<String>,
+        /// Header names (compact forms count as their full names) and a text each value
+        /// must contain (`""`: present).
+        headers: Vec<(String, String)>,
     },
 }
 
@@ -223,9 +304,18 @@ impl Matcher {
     pub fn matches(&self, received: &Received) -> bool {
         match (self, &received.event) {
             // A successful answer to the actor's own request did not arrive by itself.
-            (Matcher::Any, _) => {
-                !matches!(&received.wire, Wire::Rvp(message) if message.is_success_answer())
-            }
+            (Matcher::Any, _) => !received.wire.is_success_answer(),
+            (
+                Matcher::Pattern(Pattern::Sip {
+                    status,
+                    reason,
+                    headers,
+                }),
+                _,
+            ) => match &received.wire {
+                Wire::Sip(message) => message.answers(*status, reason.as_deref(), headers),
+                Wire::Xmpp(_) | Wire::Rvp(_) => false,
+            },
             (
                 Matcher::Pattern(Pattern::Http {
                     status,
@@ -235,12 +325,12 @@ impl Matcher {
                 _,
             ) => match &received.wire {
                 Wire::Rvp(message) => message.answers(*status, headers, body_contains),
-                Wire::Xmpp(_) => false,
+                Wire::Xmpp(_) | Wire::Sip(_) => false,
             },
             (Matcher::Pattern(Pattern::Xml(pattern)), _) => match &received.wire {
                 Wire::Xmpp(stanza) => super::xmpp::pattern_matches(pattern, stanza),
-                // XML patterns are XMPP's; an RVP message never matches one.
-                Wire::Rvp(_) => false,
+                // XML patterns are XMPP's; an RVP or SIP message never matches one.
+                Wire::Rvp(_) | Wire::Sip(_) => false,
             },
             (
                 Matcher::Message {
@@ -338,6 +428,24 @@ impl Matcher {
                 }
                 for body in body_contains {
                     text.push_str(&format!(" with a body containing '{}'", truncate(body, 60)));
+                }
+                text
+            }
+            Matcher::Pattern(Pattern::Sip {
+                status,
+                reason,
+                headers,
+            }) => {
+                let mut text = format!("a SIP response {status}");
+                if let Some(reason) = reason {
+                    text.push_str(&format!(" with a reason containing '{reason}'"));
+                }
+                for (name, value) in headers {
+                    if value.is_empty() {
+                        text.push_str(&format!(" with header {name}"));
+                    } else {
+                        text.push_str(&format!(" with {name} containing '{value}'"));
+                    }
                 }
                 text
             }

@@ -89,6 +89,9 @@ pub enum EndCause {
         /// What happened, in words.
         reason: String,
     },
+    /// A SIP session over TCP ended (PROFILE.md §8): the home server closed the connection
+    /// or could not be reached; what happened, in words.
+    Sip(String),
 }
 
 impl std::fmt::Display for EndCause {
@@ -117,6 +120,7 @@ impl std::fmt::Display for EndCause {
                 status: Some(status),
                 reason,
             } => write!(f, "{reason} (HTTP {status})"),
+            EndCause::Sip(reason) => f.write_str(reason),
         }
     }
 }
@@ -347,9 +351,7 @@ impl Inbox {
     pub(crate) fn unmatched(&self) -> Vec<String> {
         self.kept
             .iter()
-            .filter(|received| {
-                !matches!(&received.wire, super::event::Wire::Rvp(message) if message.is_success_answer())
-            })
+            .filter(|received| !received.wire.is_success_answer())
             .map(|received| received.text.clone())
             .collect()
     }

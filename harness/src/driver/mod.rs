@@ -1,7 +1,8 @@
 //! Protocol drivers: how actors talk to their servers. The runner speaks only the neutral
 //! vocabulary of `imfed_model` through [`Session`] (log in, publish presence, act on
 //! subscriptions, send messages, receive [`event::Event`]s, the liveness round trip); each
-//! profile maps it to its wire: XMPP ([`xmpp`]) and RVP ([`rvp`]); a new profile adds a
+//! profile maps it to its wire: XMPP ([`xmpp`]), RVP ([`rvp`]) and SIP/SIMPLE ([`sip`]); a
+//! new profile adds a
 //! variant here and a module beside them, and what it cannot express is a declared
 //! capability gap.
 
@@ -9,6 +10,7 @@ pub mod capability;
 pub mod event;
 pub mod lifecycle;
 pub mod rvp;
+pub mod sip;
 pub mod xmpp;
 
 use std::net::SocketAddr;
@@ -60,11 +62,13 @@ pub enum Profile {
     Xmpp,
     /// RVP (Osborne et al. 2000, with `protocols/rvp/PROFILE.md`).
     Rvp,
+    /// SIP/SIMPLE (RFC 3261, 3428, 3856, 3903, 6665, with `protocols/sip/PROFILE.md`).
+    Sip,
 }
 
 impl Profile {
     /// Every profile.
-    pub const ALL: &[Profile] = &[Profile::Xmpp, Profile::Rvp];
+    pub const ALL: &[Profile] = &[Profile::Xmpp, Profile::Rvp, Profile::Sip];
 
     /// The profile a target names, if there is one.
     pub fn from_name(name: &str) -> Option<Profile> {
@@ -79,6 +83,7 @@ impl Profile {
         match self {
             Profile::Xmpp => "xmpp",
             Profile::Rvp => "rvp",
+            Profile::Sip => "sip",
         }
     }
 
@@ -90,6 +95,7 @@ impl Profile {
         match self {
             Profile::Xmpp => xmpp::parse_address(text),
             Profile::Rvp => rvp::parse_address(text),
+            Profile::Sip => sip::parse_address(text),
         }
     }
 
@@ -98,6 +104,7 @@ impl Profile {
         match self {
             Profile::Xmpp => xmpp::render(address),
             Profile::Rvp => rvp::render(address),
+            Profile::Sip => sip::render(address),
         }
     }
 
@@ -119,6 +126,11 @@ impl Profile {
                  use expect_http or neutral expectations"
                     .into(),
             ),
+            Profile::Sip => Err(
+                "the sip profile has no expect_xml patterns: XML patterns match XMPP stanzas; \
+                 use expect_sip or neutral expectations"
+                    .into(),
+            ),
         }
     }
 }
@@ -134,6 +146,8 @@ pub enum Session {
     Xmpp(xmpp::Session),
     /// An RVP client of its home server.
     Rvp(rvp::Session),
+    /// A SIP user agent of its home server.
+    Sip(sip::Session),
 }
 
 macro_rules! each {
@@ -141,6 +155,7 @@ macro_rules! each {
         match $session {
             Session::Xmpp($inner) => $body,
             Session::Rvp($inner) => $body,
+            Session::Sip($inner) => $body,
         }
     };
 }
@@ -201,7 +216,8 @@ impl Session {
     }
 
     /// Subscribes to `to`'s presence, asking for `lifetime` where subscriptions are
-    /// leased (RVP `Subscription-Lifetime`, §5.1.2; ignored by XMPP).
+    /// leased (RVP `Subscription-Lifetime`, §5.1.2; SIP `Expires`, RFC 6665 §4.1.2.1;
+    /// ignored by XMPP).
     ///
     /// # Errors
     /// [`DriverError`] when the session has ended.
@@ -213,10 +229,13 @@ impl Session {
         match self {
             Session::Xmpp(s) => s.subscription(SubscriptionAction::Subscribe, to).await,
             Session::Rvp(s) => s.subscribe(to, lifetime).await,
+            Session::Sip(s) => s.subscribe(to, lifetime).await,
         }
     }
 
-    /// Renews a leased subscription to `to` (RVP §5.1.2).
+    /// Renews a leased subscription to `to` (RVP §5.1.2; over SIP an in-dialog SUBSCRIBE
+    /// refresh with `Expires: lifetime`, RFC 6665 §4.1.2.1), or with the actor's own
+    /// address its login (RVP's login subscription, SIP's registration).
     ///
     /// # Errors
     /// [`DriverError::Unsupported`] for XMPP, whose subscriptions are not leased;
@@ -231,6 +250,7 @@ impl Session {
                 "XMPP subscriptions are not leased: they last until cancelled (RFC 6121 §3)".into(),
             )),
             Session::Rvp(s) => s.renew_lease(to, lifetime).await,
+            Session::Sip(s) => s.renew(to, lifetime).await,
         }
     }
 

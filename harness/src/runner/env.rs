@@ -1,6 +1,8 @@
 //! The environment of a run: the reference server (in-process imfed-server), the
 //! implementation under test (a second imfed-server, or whatever a target file launches),
-//! account provisioning on both, and the listener behind `{blackhole.domain}`.
+//! account provisioning on both, and the listener behind `{blackhole.domain}`. Over SIP
+//! (`protocols/sip/PROFILE.md`) both servers also get static SIP routes to each other, and
+//! `{blackhole.domain}` a TCP route to that listener.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -19,6 +21,7 @@ use tracing::{info, warn};
 use super::wire::WireTap;
 use crate::control::Control;
 use crate::driver::lifecycle::Transcript;
+use crate::driver::sip::Transport;
 use crate::driver::xmpp::Credentials;
 use crate::driver::{Profile, Session};
 use crate::target::{FixedAccount, LoginTls, TargetFile, TargetSpec, base_dir};
@@ -84,6 +87,8 @@ pub struct Side {
     pub s2s: SocketAddr,
     /// Its RVP listeners for clients and for servers, when it speaks RVP.
     pub rvp: Option<(SocketAddr, SocketAddr)>,
+    /// Its SIP addresses and transport, when it speaks SIP.
+    pub sip: Option<SipSide>,
     /// How actors log in.
     pub tls: TlsPolicy,
     /// How accounts are made.
@@ -93,6 +98,17 @@ pub struct Side {
     /// Faults turned on for each run on this side (an imfed-server's control API and the
     /// switch names), scoped to the run's accounts.
     pub faults: Option<(Control, Vec<String>)>,
+}
+
+/// Where a side speaks SIP (PROFILE.md §1).
+#[derive(Clone, Copy, Debug)]
+pub struct SipSide {
+    /// Where its user agents send.
+    pub ua: SocketAddr,
+    /// Where other domains' servers send.
+    pub peer: SocketAddr,
+    /// The transport of user agents and of routes to it.
+    pub transport: Transport,
 }
 
 /// An account made for a scenario.
@@ -300,6 +316,24 @@ impl Side {
                     .map(Session::Rvp)
                     .map_err(|e| e.to_string())
             }
+            Profile::Sip => {
+                let sip = self
+                    .sip
+                    .ok_or_else(|| format!("{} has no SIP listener", self.domain))?;
+                let credentials = crate::driver::sip::Credentials {
+                    user: account.user.clone(),
+                    domain: self.domain.clone(),
+                    password: account.password.clone(),
+                    settings: crate::driver::sip::Settings {
+                        transport: sip.transport,
+                        ..crate::driver::sip::Settings::default()
+                    },
+                };
+                crate::driver::sip::Session::log_in(actor, sip.ua, &credentials, transcript, bound)
+                    .await
+                    .map(Session::Sip)
+                    .map_err(|e| e.to_string())
+            }
         }
     }
 }
@@ -461,6 +495,7 @@ async fn reference_server(
     routes: BTreeMap<String, String>,
     misbehave: Vec<String>,
     pki: Option<(&RvpPki, usize)>,
+    sip_routes: Option<BTreeMap<String, String>>,
 ) -> Result<imfed_server::Running, EnvError> {
     let mut config = Config {
         domains: vec![domain.to_string()],
@@ -476,6 +511,9 @@ async fn reference_server(
         pki.configure(index, &mut config)?;
         config.rvp_remotes = routes;
     }
+    if let Some(sip_routes) = sip_routes {
+        config.sip_remotes = sip_routes;
+    }
     let started = runtime
         .handle()
         .spawn(async move { imfed_server::Server::new(config).start().await })
@@ -490,6 +528,34 @@ async fn put_rvp_route(control: &Control, domain: &str, addr: SocketAddr) -> Res
         .await
         .map_err(|e| {
             EnvError::NotReady(format!("setting an RVP route on the reference server: {e}"))
+        })
+}
+
+/// A SIP route as the control API and `sip_remotes` write it (PROFILE.md §5).
+fn sip_route(addr: SocketAddr, transport: Transport) -> String {
+    format!("{addr};transport={}", transport.name())
+}
+
+/// The SIP routes every reference server starts with: `{blackhole.domain}` over TCP, to
+/// the listener that accepts and never answers.
+fn sip_routes(blackhole: SocketAddr) -> BTreeMap<String, String> {
+    BTreeMap::from([(
+        BLACKHOLE_DOMAIN.to_string(),
+        sip_route(blackhole, Transport::Tcp),
+    )])
+}
+
+async fn put_sip_route(
+    control: &Control,
+    domain: &str,
+    addr: SocketAddr,
+    transport: Transport,
+) -> Result<(), EnvError> {
+    control
+        .put_sip_route(domain, &sip_route(addr, transport))
+        .await
+        .map_err(|e| {
+            EnvError::NotReady(format!("setting a SIP route on the reference server: {e}"))
         })
 }
 
@@ -550,6 +616,10 @@ impl Environment {
                 let (sut_faults, sut_global) = FaultPlan::split(&faults.sut);
                 let rvp = target.profile() == Profile::Rvp;
                 let pki = rvp.then(|| RvpPki::new(&run_dir)).transpose()?;
+                let sip = target.profile() == Profile::Sip;
+                // The reference target's user agents and its link speak UDP, SIP's default
+                // (RFC 3261 §18; a target file can choose TCP).
+                let transport = Transport::Udp;
                 let reference = reference_server(
                     &runtime,
                     REF_DOMAIN,
@@ -557,6 +627,7 @@ impl Environment {
                     routes.clone(),
                     reference_global,
                     pki.as_ref().map(|pki| (pki, 0)),
+                    sip.then(|| sip_routes(blackhole_addr)),
                 )
                 .await?;
                 let sut = reference_server(
@@ -566,6 +637,7 @@ impl Environment {
                     routes,
                     sut_global,
                     pki.as_ref().map(|pki| (pki, 1)),
+                    sip.then(|| sip_routes(blackhole_addr)),
                 )
                 .await?;
                 let (control, sut_control) = (control_of(&reference), control_of(&sut));
@@ -575,6 +647,11 @@ impl Environment {
                     put_rvp_route(&control, SUT_DOMAIN, sut.addresses.rvp_s2s).await?;
                     put_rvp_route(&sut_control, REF_DOMAIN, reference.addresses.rvp_s2s).await?;
                 }
+                if sip {
+                    put_sip_route(&control, SUT_DOMAIN, sut.addresses.sip, transport).await?;
+                    put_sip_route(&sut_control, REF_DOMAIN, reference.addresses.sip, transport)
+                        .await?;
+                }
                 let side = |running: &imfed_server::Running, domain: &str, faults: &[String]| {
                     let control = control_of(running);
                     Side {
@@ -582,6 +659,11 @@ impl Environment {
                         c2s: running.addresses.c2s,
                         s2s: running.addresses.s2s,
                         rvp: Some((running.addresses.rvp, running.addresses.rvp_s2s)),
+                        sip: Some(SipSide {
+                            ua: running.addresses.sip,
+                            peer: running.addresses.sip,
+                            transport,
+                        }),
                         tls: login_tls(*tls),
                         provisioner: Provisioner::Control(control.clone()),
                         tls_roots: None,
@@ -640,6 +722,9 @@ impl Environment {
         let routes = BTreeMap::from([(BLACKHOLE_DOMAIN.to_string(), blackhole_addr.to_string())]);
         let runtime = ServerRuntime::new()?;
         let (reference_faults, reference_global) = FaultPlan::split(reference_faults);
+        let profile = Profile::from_name(&file.protocol).expect("checked when the file was read");
+        let sip = profile == Profile::Sip;
+        let transport = file.transport.unwrap_or_default().driver();
         let reference = reference_server(
             &runtime,
             REF_DOMAIN,
@@ -647,6 +732,7 @@ impl Environment {
             routes,
             reference_global,
             None,
+            sip.then(|| sip_routes(blackhole_addr)),
         )
         .await?;
         let control = control_of(&reference);
@@ -657,6 +743,7 @@ impl Environment {
             ("ref.domain".to_string(), REF_DOMAIN.to_string()),
             ("ref.s2s".to_string(), reference.addresses.s2s.to_string()),
             ("ref.c2s".to_string(), reference.addresses.c2s.to_string()),
+            ("ref.sip".to_string(), reference.addresses.sip.to_string()),
             ("blackhole.domain".to_string(), BLACKHOLE_DOMAIN.to_string()),
             ("blackhole.s2s".to_string(), blackhole_addr.to_string()),
             ("unknown.domain".to_string(), UNKNOWN_DOMAIN.to_string()),
@@ -704,6 +791,7 @@ impl Environment {
                 .env("IMFED_S2S", s2s.to_string())
                 .env("IMFED_REF_DOMAIN", REF_DOMAIN)
                 .env("IMFED_REF_S2S", reference.addresses.s2s.to_string())
+                .env("IMFED_REF_SIP", reference.addresses.sip.to_string())
                 .env("IMFED_BLACKHOLE_DOMAIN", BLACKHOLE_DOMAIN)
                 .env("IMFED_BLACKHOLE_S2S", blackhole_addr.to_string())
                 .kill_on_drop(true);
@@ -721,7 +809,18 @@ impl Environment {
             let bound = launch
                 .ready_timeout
                 .map_or(Duration::from_secs(30), |d| d.0);
-            if let Err(error) = wait_ready(&mut launched_process.child, &[c2s, s2s], bound).await {
+            let ready = if sip {
+                wait_ready_sip(
+                    &mut launched_process.child,
+                    &[c2s, s2s],
+                    (&file.domain, transport),
+                    bound,
+                )
+                .await
+            } else {
+                wait_ready(&mut launched_process.child, &[c2s, s2s], bound).await
+            };
+            if let Err(error) = ready {
                 let log =
                     std::fs::read_to_string(run_dir.join("target.stderr")).unwrap_or_default();
                 stop_process(&mut launched_process).await;
@@ -732,7 +831,11 @@ impl Environment {
             }
             launched = Some(Mutex::new(launched_process));
         }
-        put_route(&control, &file.domain, s2s).await?;
+        if sip {
+            put_sip_route(&control, &file.domain, s2s, transport).await?;
+        } else {
+            put_route(&control, &file.domain, s2s).await?;
+        }
         // Read once the target runs: a launch script may make its CA at start.
         let tls_roots = match &file.tls_ca {
             Some(path) => Some(std::sync::Arc::new(load_roots(
@@ -758,6 +861,11 @@ impl Environment {
             c2s: reference.addresses.c2s,
             s2s: reference.addresses.s2s,
             rvp: None,
+            sip: sip.then_some(SipSide {
+                ua: reference.addresses.sip,
+                peer: reference.addresses.sip,
+                transport,
+            }),
             tls: login_tls(file.tls),
             provisioner: Provisioner::Control(control.clone()),
             tls_roots: None,
@@ -771,13 +879,18 @@ impl Environment {
                 c2s,
                 s2s,
                 rvp: None,
+                sip: sip.then_some(SipSide {
+                    ua: c2s,
+                    peer: s2s,
+                    transport,
+                }),
                 tls: login_tls(file.tls),
                 provisioner,
                 tls_roots,
                 faults: None,
             },
-            profile: Profile::from_name(&file.protocol).expect("checked when the file was read"),
-            wire: WireTap::new(control, Profile::Xmpp),
+            profile,
+            wire: WireTap::new(control, profile),
             target: file.name.clone(),
             unsupported: file.unsupported.clone(),
             run_dir,
@@ -840,22 +953,31 @@ impl Environment {
         {
             return Err("the server playing the implementation has shut down".into());
         }
-        let probes: Vec<(&str, SocketAddr, Probe)> = match (self.profile, self.sut.rvp) {
-            (Profile::Rvp, Some((client, server))) => vec![
-                ("RVP client", client, Probe::Http),
-                ("RVP server-to-server", server, Probe::Connect),
-            ],
-            _ => vec![
-                ("client", self.sut.c2s, Probe::Stream(ns::CLIENT)),
-                ("server-to-server", self.sut.s2s, Probe::Stream(ns::SERVER)),
-            ],
-        };
+        let probes: Vec<(&str, SocketAddr, Probe)> =
+            match (self.profile, self.sut.rvp, self.sut.sip) {
+                (Profile::Rvp, Some((client, server)), _) => vec![
+                    ("RVP client", client, Probe::Http),
+                    ("RVP server-to-server", server, Probe::Connect),
+                ],
+                (Profile::Sip, _, Some(sip)) if sip.ua == sip.peer => {
+                    vec![("SIP", sip.ua, Probe::Sip(sip.transport))]
+                }
+                (Profile::Sip, _, Some(sip)) => vec![
+                    ("SIP user agent", sip.ua, Probe::Sip(sip.transport)),
+                    ("SIP server-to-server", sip.peer, Probe::Sip(sip.transport)),
+                ],
+                _ => vec![
+                    ("client", self.sut.c2s, Probe::Stream(ns::CLIENT)),
+                    ("server-to-server", self.sut.s2s, Probe::Stream(ns::SERVER)),
+                ],
+            };
         for (what, addr, probe) in probes {
             let answered = match probe {
                 Probe::Stream(content_ns) => {
                     answers_stream_header(addr, &self.sut.domain, content_ns).await
                 }
                 Probe::Http => answers_http(addr, &self.sut.domain).await,
+                Probe::Sip(transport) => answers_sip(addr, &self.sut.domain, transport).await,
                 Probe::Connect => accepts(addr).await.map(|_| ()),
             };
             if let Err(error) = answered {
@@ -939,6 +1061,8 @@ enum Probe {
     Http,
     /// It accepts a connection (RVP's server side, where TLS needs a certificate first).
     Connect,
+    /// It answers an OPTIONS over this transport with a SIP status line.
+    Sip(Transport),
 }
 
 async fn accepts(addr: SocketAddr) -> Result<tokio::net::TcpStream, String> {
@@ -980,6 +1104,114 @@ async fn answers_http(addr: SocketAddr, domain: &str) -> Result<(), String> {
             "answered with something other than HTTP: {:?}",
             String::from_utf8_lossy(&head[..head.len().min(40)])
         ))
+    }
+}
+
+/// Whether `addr` answers `OPTIONS sip:<domain>` with a SIP status line (any status: a
+/// challenge proves the server as well), over UDP (retransmitted every 500 ms, RFC 3261
+/// §17.1.2.1) or TCP.
+async fn answers_sip(addr: SocketAddr, domain: &str, transport: Transport) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = |port: u16, via: &str| {
+        format!(
+            "OPTIONS sip:{domain} SIP/2.0\r\nVia: SIP/2.0/{via} 127.0.0.1:{port};rport;\
+             branch=z9hG4bK{branch}\r\nMax-Forwards: 70\r\nFrom: <sip:imfed-probe@{domain}>;\
+             tag={tag}\r\nTo: <sip:{domain}>\r\nCall-ID: probe-{tag}@127.0.0.1\r\n\
+             CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+            branch = crate::driver::random_token(12),
+            tag = crate::driver::random_token(8),
+        )
+    };
+    let head: Vec<u8> = match transport {
+        Transport::Udp => {
+            let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+                .await
+                .map_err(|error| format!("cannot be probed ({error})"))?;
+            let port = socket.local_addr().map_err(|e| e.to_string())?.port();
+            let bytes = request(port, "UDP");
+            let mut buf = vec![0; 65_536];
+            tokio::time::timeout(PROBE_BOUND, async {
+                loop {
+                    socket
+                        .send_to(bytes.as_bytes(), addr)
+                        .await
+                        .map_err(|error| format!("failed when written to ({error})"))?;
+                    if let Ok(Ok((read, _))) =
+                        tokio::time::timeout(Duration::from_millis(500), socket.recv_from(&mut buf))
+                            .await
+                    {
+                        return Ok::<_, String>(buf[..read].to_vec());
+                    }
+                }
+            })
+            .await
+            .map_err(|_| format!("did not answer within {}s", PROBE_BOUND.as_secs()))??
+        }
+        Transport::Tcp => {
+            let mut tcp = accepts(addr).await?;
+            let port = tcp.local_addr().map_err(|e| e.to_string())?.port();
+            tcp.write_all(request(port, "TCP").as_bytes())
+                .await
+                .map_err(|error| format!("failed when written to ({error})"))?;
+            let mut head = Vec::new();
+            let mut buf = [0; 512];
+            tokio::time::timeout(PROBE_BOUND, async {
+                while !head.windows(2).any(|w| w == b"\r\n") {
+                    match tcp.read(&mut buf).await {
+                        Ok(0) => return Err("closed the connection without an answer".to_string()),
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                        Err(error) => return Err(format!("failed when read ({error})")),
+                    }
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|_| format!("did not answer within {}s", PROBE_BOUND.as_secs()))??;
+            head
+        }
+    };
+    if head.starts_with(b"SIP/2.0 ") {
+        Ok(())
+    } else {
+        Err(format!(
+            "answered with something other than a SIP response: {:?}",
+            String::from_utf8_lossy(&head[..head.len().min(40)])
+        ))
+    }
+}
+
+/// Waits until every address answers a SIP OPTIONS, the process is gone, or `bound`.
+async fn wait_ready_sip(
+    child: &mut Child,
+    addrs: &[SocketAddr],
+    (domain, transport): (&str, Transport),
+    bound: Duration,
+) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + bound;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("the target exited during start-up ({status})"));
+        }
+        let mut last = None;
+        for addr in addrs {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(remaining, answers_sip(*addr, domain, transport)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => last = Some(format!("{addr} {error}")),
+                Err(_) => last = Some(format!("{addr} did not answer")),
+            }
+        }
+        let Some(last) = last else {
+            return Ok(());
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "SIP ({}) not answering within {bound:?}: {last}",
+                transport.name()
+            ));
+        }
+        // Polling a port has no event to wait on; the interval is short and bounded.
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

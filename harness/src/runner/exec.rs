@@ -108,7 +108,7 @@ fn side(env: &Environment, role: Role) -> &Side {
 }
 
 /// `request` with the line ends of its head (up to the first empty line) made CRLF, so that
-/// scenario files can write HTTP requests in YAML block scalars.
+/// scenario files can write HTTP and SIP requests in YAML block scalars.
 fn crlf_head(request: &str) -> String {
     let normalized = request.replace("\r\n", "\n");
     let (head, body) = normalized
@@ -165,6 +165,12 @@ pub fn step_label(step: &Step) -> String {
         ),
         Step::ExpectXml(e) => format!("expect_xml {}", e.actor),
         Step::ExpectHttp(e) => format!("expect_http {} {}", e.actor, e.status),
+        Step::RawSip(r) => format!(
+            "raw_sip {} {}",
+            r.actor,
+            r.request.split_whitespace().next().unwrap_or_default()
+        ),
+        Step::ExpectSip(e) => format!("expect_sip {} {}", e.actor, e.status),
     }
 }
 
@@ -742,6 +748,13 @@ impl Run<'_> {
                     .await
                     .map_err(|e| StepFailure::new(format!("{} could not send: {e}", raw.actor)))
             }
+            Step::RawSip(raw) => {
+                let request = crlf_head(&self.render(&raw.request, None)?);
+                self.session(&raw.actor)?
+                    .send_raw(&request)
+                    .await
+                    .map_err(|e| StepFailure::new(format!("{} could not send: {e}", raw.actor)))
+            }
             Step::ExpectHttp(expect) => {
                 let headers = expect
                     .headers
@@ -757,6 +770,27 @@ impl Run<'_> {
                     status: expect.status,
                     headers,
                     body_contains,
+                };
+                let within = expect.within.map_or(DEFAULT_WITHIN, |d| d.0);
+                self.wait(&expect.actor, &Matcher::Pattern(pattern), within)
+                    .await
+                    .map(|_| ())
+            }
+            Step::ExpectSip(expect) => {
+                let headers = expect
+                    .headers
+                    .iter()
+                    .map(|(name, value)| Ok((name.clone(), self.render(value, None)?)))
+                    .collect::<Result<Vec<_>, StepFailure>>()?;
+                let reason = expect
+                    .reason
+                    .as_ref()
+                    .map(|reason| self.render(reason, None))
+                    .transpose()?;
+                let pattern = Pattern::Sip {
+                    status: expect.status,
+                    reason,
+                    headers,
                 };
                 let within = expect.within.map_or(DEFAULT_WITHIN, |d| d.0);
                 self.wait(&expect.actor, &Matcher::Pattern(pattern), within)

@@ -10,6 +10,12 @@
 //! and a NOTIFY carrying a message or a property notification, or a SUBSCRIBE or
 //! UNSUBSCRIBE, is a unit a federation check can count.
 //!
+//! Over SIP the tap gives each UDP datagram as one chunk and TCP bytes as they came; the
+//! harness frames them with imfed-sip's codec (a TCP stream per direction, a datagram per
+//! chunk), and a MESSAGE (a message) or a SUBSCRIBE, NOTIFY or PUBLISH (presence) is a unit
+//! a federation check can count. A retransmission (a request again with a branch already
+//! seen that way, RFC 3261 §17.1.2.2) is the same transaction and is not counted twice.
+//!
 //! The view is synced on demand: a check that concludes "not there" first syncs after its
 //! deadline, and a failed sync is an error of the check (a blind observer), not silence.
 
@@ -42,8 +48,8 @@ impl Dir {
     }
 }
 
-/// One unit seen on a server-to-server connection: a first-level XMPP element, or an RVP
-/// request or response.
+/// One unit seen on a server-to-server connection: a first-level XMPP element, or an RVP or
+/// SIP request or response.
 #[derive(Clone, Debug)]
 pub struct WireElement {
     /// When its last byte crossed, milliseconds since the Unix epoch.
@@ -70,6 +76,28 @@ pub enum WireUnit {
     },
     /// An RVP request or response.
     Rvp(RvpUnit),
+    /// A SIP request or response.
+    Sip(SipUnit),
+}
+
+/// A SIP request or response as a federation check sees it.
+#[derive(Clone, Debug, Default)]
+pub struct SipUnit {
+    /// The method of a request (`MESSAGE`); `None` for a response.
+    pub method: Option<String>,
+    /// The status of a response.
+    pub status: Option<u16>,
+    /// A message (MESSAGE) or presence (SUBSCRIBE, NOTIFY, PUBLISH); `None` for anything
+    /// else, responses and retransmissions included.
+    pub kind: Option<StanzaKind>,
+    /// The sender: the `From` AOR of a request, the `To` AOR of a response (it answers).
+    pub from: Option<Address>,
+    /// The recipient: the `To` AOR of a request, the `From` AOR of a response.
+    pub to: Option<Address>,
+    /// The text of a MESSAGE's `text/plain` body.
+    pub body: Option<String>,
+    /// The domains of the sender and of the recipient.
+    pub ends: (String, String),
 }
 
 /// An RVP request or response as a federation check sees it.
@@ -108,6 +136,7 @@ impl WireElement {
         match &self.unit {
             WireUnit::Xmpp { element, .. } => Self::address(element, "from"),
             WireUnit::Rvp(unit) => unit.from.clone(),
+            WireUnit::Sip(unit) => unit.from.clone(),
         }
     }
 
@@ -116,6 +145,7 @@ impl WireElement {
         match &self.unit {
             WireUnit::Xmpp { element, .. } => Self::address(element, "to"),
             WireUnit::Rvp(unit) => unit.to.clone(),
+            WireUnit::Sip(unit) => unit.to.clone(),
         }
     }
 
@@ -130,6 +160,7 @@ impl WireElement {
                 )
             }
             WireUnit::Rvp(unit) => unit.ends.clone(),
+            WireUnit::Sip(unit) => unit.ends.clone(),
         }
     }
 
@@ -137,7 +168,7 @@ impl WireElement {
     pub fn namespace(&self) -> &str {
         match &self.unit {
             WireUnit::Xmpp { element, .. } => &element.ns,
-            WireUnit::Rvp(_) => "",
+            WireUnit::Rvp(_) | WireUnit::Sip(_) => "",
         }
     }
 
@@ -154,12 +185,13 @@ impl WireElement {
         match &self.unit {
             WireUnit::Xmpp { element, .. } => element.name == kind.as_str(),
             WireUnit::Rvp(unit) => unit.kind == Some(kind),
+            WireUnit::Sip(unit) => unit.kind == Some(kind),
         }
     }
 
     /// Whether its `type` is `wanted` ("available" matches no type; a message without a
     /// type is "normal"). An RVP message is a conversation message ("chat"); other RVP
-    /// requests have no type (a declared gap of the profile).
+    /// requests have no type (a declared gap of the profile); so with a SIP MESSAGE.
     pub fn has_type(&self, wanted: &str) -> bool {
         match &self.unit {
             WireUnit::Xmpp { element, .. } => {
@@ -171,6 +203,7 @@ impl WireElement {
                 element.attr("type").unwrap_or(default) == wanted
             }
             WireUnit::Rvp(unit) => unit.kind == Some(StanzaKind::Message) && wanted == "chat",
+            WireUnit::Sip(unit) => unit.kind == Some(StanzaKind::Message) && wanted == "chat",
         }
     }
 
@@ -179,15 +212,16 @@ impl WireElement {
         match &self.unit {
             WireUnit::Xmpp { element, .. } => element.child_text("body", &element.ns),
             WireUnit::Rvp(unit) => unit.body.clone(),
+            WireUnit::Sip(unit) => unit.body.clone(),
         }
     }
 
     /// Whether it is in the content namespace of server streams, as written (XMPP; RVP
-    /// has no such rule).
+    /// and SIP have no such rule).
     pub fn in_content_namespace(&self) -> bool {
         match &self.unit {
             WireUnit::Xmpp { element, .. } => element.ns == Self::CONTENT_NAMESPACE,
-            WireUnit::Rvp(_) => true,
+            WireUnit::Rvp(_) | WireUnit::Sip(_) => true,
         }
     }
 }
@@ -227,6 +261,17 @@ enum Decoder {
     RvpRequests(imfed_rvp::RequestDecoder),
     /// RVP responses.
     RvpResponses(imfed_rvp::ResponseDecoder),
+    /// SIP messages: a TCP stream, or datagrams one per chunk.
+    Sip(imfed_sip::StreamDecoder),
+}
+
+/// Generous limits (as for RVP).
+fn sip_limits() -> imfed_sip::Limits {
+    imfed_sip::Limits {
+        max_message: 16 * 1024 * 1024,
+        max_headers: 1024,
+        max_line: 1024 * 1024,
+    }
 }
 
 /// Generous limits: the observer judges what crossed, it does not protect itself from a
@@ -242,7 +287,10 @@ fn rvp_limits() -> imfed_rvp::Limits {
 impl Half {
     fn new(conn: Option<&ConnInfo>, dir: Dir) -> Half {
         let decoder = match conn {
-            Some(info) if info.rvp => {
+            Some(info) if info.protocol == LinkProtocol::Sip => {
+                Decoder::Sip(imfed_sip::StreamDecoder::new(sip_limits()))
+            }
+            Some(info) if info.protocol == LinkProtocol::Rvp => {
                 // Requests flow from the side that opened the connection.
                 if (dir == Dir::Out) == info.opened_by_us {
                     Decoder::RvpRequests(imfed_rvp::RequestDecoder::new(rvp_limits()))
@@ -268,13 +316,21 @@ impl Half {
 /// The sender and recipient of a request.
 type Ends = (Option<Address>, Option<Address>);
 
+/// What a tapped connection carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LinkProtocol {
+    Xmpp,
+    Rvp,
+    Sip,
+}
+
 /// What the tap says of a connection.
 #[derive(Clone, Copy, Debug)]
 struct ConnInfo {
     /// The reference server opened it.
     opened_by_us: bool,
-    /// It carries RVP.
-    rvp: bool,
+    /// What it carries.
+    protocol: LinkProtocol,
 }
 
 #[derive(Debug, Default)]
@@ -285,6 +341,9 @@ struct View {
     /// Per RVP connection, the sender and recipient of each request not yet answered, so
     /// that a response can be told apart in reports (HTTP/1.1 answers in order).
     pending: HashMap<u64, VecDeque<Ends>>,
+    /// SIP requests seen, by way and transaction (branch and method), to tell a
+    /// retransmission from a new request.
+    sip_seen: std::collections::HashSet<(Dir, String, String)>,
     elements: VecDeque<WireElement>,
     problems: Vec<WireProblem>,
 }
@@ -304,7 +363,11 @@ impl View {
                 conn.id,
                 ConnInfo {
                     opened_by_us: conn.opened_by == "out",
-                    rvp: conn.protocol.as_deref() == Some("rvp"),
+                    protocol: match conn.protocol.as_deref() {
+                        Some("rvp") => LinkProtocol::Rvp,
+                        Some("sip") => LinkProtocol::Sip,
+                        _ => LinkProtocol::Xmpp,
+                    },
                 },
             );
         }
@@ -381,6 +444,37 @@ impl View {
                                 .or_default()
                                 .push_back((unit.from.clone(), unit.to.clone()));
                             units.push((WireUnit::Rvp(unit), raw));
+                        }
+                        Err(error) => break Err(error.to_string()),
+                    }
+                }
+            }
+            Decoder::Sip(decoder) => {
+                // A chunk that starts at a message boundary may be one datagram, whose
+                // Content-Length is optional (RFC 3261 §18.3): read it as one if the stream
+                // reading fails before a message.
+                let at_boundary = decoder.buffered() == 0;
+                decoder.feed(bytes);
+                let mut read = 0;
+                loop {
+                    match decoder.next_message() {
+                        Ok(None) => break Ok(()),
+                        Ok(Some(message)) => {
+                            read += 1;
+                            units.push(sip_unit(&message, dir, &mut self.sip_seen));
+                        }
+                        Err(error) if at_boundary && read == 0 => {
+                            *decoder = imfed_sip::StreamDecoder::new(sip_limits());
+                            match imfed_sip::parse_datagram(bytes, &sip_limits()) {
+                                Ok(Some(message)) => {
+                                    units.push(sip_unit(&message, dir, &mut self.sip_seen));
+                                    break Ok(());
+                                }
+                                Ok(None) => break Ok(()),
+                                Err(datagram) => {
+                                    break Err(format!("{error}; as a datagram: {datagram}"));
+                                }
+                            }
                         }
                         Err(error) => break Err(error.to_string()),
                     }
@@ -490,6 +584,71 @@ fn rvp_request(request: &imfed_rvp::Request) -> RvpUnit {
     unit
 }
 
+/// A SIP message in the terms of federation checks (PROFILE.md §4, §6): who sent it to whom
+/// (AORs), what it carries; a request again on a branch already seen that way is a
+/// retransmission and carries nothing countable.
+fn sip_unit(
+    message: &imfed_sip::Message,
+    dir: Dir,
+    seen: &mut std::collections::HashSet<(Dir, String, String)>,
+) -> (WireUnit, String) {
+    let raw = String::from_utf8_lossy(&message.to_bytes()).into_owned();
+    let headers = message.headers();
+    let aor = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|value| imfed_sip::NameAddr::parse(value).ok())
+            .map(|name_addr| crate::driver::sip::address_of(&name_addr.uri.aor()))
+    };
+    let (from, to) = (aor("From"), aor("To"));
+    let domain = |address: &Option<Address>| {
+        address
+            .as_ref()
+            .map(|address| address.domain.clone())
+            .unwrap_or_default()
+    };
+    let unit = match message {
+        imfed_sip::Message::Request(request) => {
+            let method = request.method.to_string();
+            let branch = request
+                .top_via()
+                .ok()
+                .and_then(|via| via.branch().map(str::to_string))
+                .unwrap_or_default();
+            let first = branch.is_empty() || seen.insert((dir, branch, method.clone()));
+            let kind = match request.method {
+                imfed_sip::Method::Message => Some(StanzaKind::Message),
+                imfed_sip::Method::Subscribe
+                | imfed_sip::Method::Notify
+                | imfed_sip::Method::Publish => Some(StanzaKind::Presence),
+                _ => None,
+            }
+            .filter(|_| first);
+            let body = (request.method == imfed_sip::Method::Message)
+                .then(|| String::from_utf8_lossy(&request.body).into_owned());
+            SipUnit {
+                method: Some(method),
+                status: None,
+                kind,
+                ends: (domain(&from), domain(&to)),
+                from,
+                to,
+                body,
+            }
+        }
+        imfed_sip::Message::Response(response) => SipUnit {
+            method: None,
+            status: Some(response.status),
+            kind: None,
+            ends: (domain(&to), domain(&from)),
+            from: to,
+            to: from,
+            body: None,
+        },
+    };
+    (WireUnit::Sip(unit), raw)
+}
+
 /// The wire view of one run, fed from one reference server's tap.
 #[derive(Debug)]
 pub struct WireTap {
@@ -596,7 +755,7 @@ mod tests {
     fn xmpp(element: &WireElement) -> (&Element, Option<&StreamHeader>) {
         match &element.unit {
             WireUnit::Xmpp { element, header } => (element, header.as_ref()),
-            WireUnit::Rvp(_) => panic!("an XMPP element"),
+            WireUnit::Rvp(_) | WireUnit::Sip(_) => panic!("an XMPP element"),
         }
     }
 
@@ -649,6 +808,84 @@ mod tests {
         assert!(!elements[1].is(StanzaKind::Message));
         assert_eq!(elements[1].sender(), Some(alice));
         assert!(matches!(&elements[1].unit, WireUnit::Rvp(unit) if unit.status == Some(412)));
+    }
+
+    #[test]
+    fn sip_datagrams_and_tcp_streams_are_framed_and_retransmissions_counted_once() {
+        let message = |branch: &str, body: &str| {
+            format!(
+                "MESSAGE sip:alice@a.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch={branch}\r\n\
+                 From: <sip:bob@b.test>;tag=1\r\nTo: <sip:alice@a.test>\r\nCall-ID: c1\r\n\
+                 CSeq: 1 MESSAGE\r\nMax-Forwards: 69\r\nContent-Type: text/plain\r\n\
+                 Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        let ok = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n\
+                  From: <sip:bob@b.test>;tag=1\r\nTo: <sip:alice@a.test>;tag=2\r\nCall-ID: c1\r\n\
+                  CSeq: 1 MESSAGE\r\n\r\n";
+        // A datagram without Content-Length (RFC 3261 §18.3 allows it over UDP).
+        let bare = "MESSAGE sip:alice@a.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK3\r\n\
+                    From: <sip:bob@b.test>;tag=1\r\nTo: <sip:alice@a.test>\r\nCall-ID: c3\r\n\
+                    CSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\n\r\nno length";
+        let first = message("z9hG4bK1", "héllo");
+        let mut view = View::default();
+        view.apply(
+            page_of(
+                1,
+                vec![
+                    chunk(1, "in", "data", &first),
+                    // Retransmitted: the same transaction.
+                    chunk(2, "in", "data", &first),
+                    chunk(3, "out", "data", ok),
+                    chunk(4, "in", "data", bare),
+                ],
+                Some("sip"),
+            ),
+            0,
+        )
+        .unwrap();
+        assert!(view.problems.is_empty(), "{:?}", view.problems);
+        let elements: Vec<&WireElement> = view.elements.iter().collect();
+        assert_eq!(elements.len(), 4);
+        let bob = crate::driver::sip::parse_address("bob@b.test").unwrap();
+        let alice = crate::driver::sip::parse_address("alice@a.test").unwrap();
+        assert!(elements[0].is(StanzaKind::Message) && elements[0].has_type("chat"));
+        assert_eq!(elements[0].sender(), Some(bob.clone()));
+        assert_eq!(elements[0].recipient(), Some(alice.clone()));
+        assert_eq!(elements[0].body().as_deref(), Some("héllo"));
+        assert_eq!(elements[0].link_ends(), ("b.test".into(), "a.test".into()));
+        assert!(!elements[1].is(StanzaKind::Message), "a retransmission");
+        assert!(!elements[2].is(StanzaKind::Message));
+        assert_eq!(elements[2].sender(), Some(alice));
+        assert!(elements[3].is(StanzaKind::Message));
+        assert_eq!(elements[3].body().as_deref(), Some("no length"));
+
+        // TCP: two messages split across chunks at arbitrary points.
+        let mut tcp = View::default();
+        let stream = format!(
+            "{}{}",
+            message("z9hG4bKa", "one"),
+            message("z9hG4bKb", "two")
+        );
+        let (a, rest) = stream.split_at(30);
+        let (b, c) = rest.split_at(rest.len() - 200);
+        tcp.apply(
+            page_of(
+                1,
+                vec![
+                    chunk(1, "in", "data", a),
+                    chunk(2, "in", "data", b),
+                    chunk(3, "in", "data", c),
+                ],
+                Some("sip"),
+            ),
+            0,
+        )
+        .unwrap();
+        assert!(tcp.problems.is_empty(), "{:?}", tcp.problems);
+        let bodies: Vec<Option<String>> = tcp.elements.iter().map(WireElement::body).collect();
+        assert_eq!(bodies, vec![Some("one".into()), Some("two".into())]);
     }
 
     const HEADER: &str = "<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' from='b.test' to='a.test' version='1.0'>";

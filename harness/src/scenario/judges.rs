@@ -13,8 +13,9 @@
 //! - with no `from` otherwise the origin is open, so both;
 //! - a roster state judges the actor's server and the contact's;
 //! - a federation check judges the server that put the stanza on the link: the sender's;
-//! - an HTTP answer (`expect_http`) answers the actor's last request: like an error without
-//!   `from`, it judges the actor's server and that of the request's target.
+//! - an HTTP answer (`expect_http`) or a SIP response (`expect_sip`) answers the actor's
+//!   last request: like an error without `from`, it judges the actor's server and that of
+//!   the request's target.
 //!
 //! Actions (log in, send, subscribe...) judge nothing by themselves.
 
@@ -97,6 +98,8 @@ pub(crate) fn last_recipient<'a>(
             Step::Presence(presence) if presence.actor == actor => presence.to.as_deref(),
             // The request target of an HTTP request as written (`NOTIFY {bob.jid} HTTP/1.1`).
             Step::RawHttp(raw) if raw.actor == actor => raw.request.split_whitespace().nth(1),
+            // The Request-URI of a SIP request as written (`MESSAGE {bob.jid} SIP/2.0`).
+            Step::RawSip(raw) if raw.actor == actor => raw.request.split_whitespace().nth(1),
             _ => None,
         })
 }
@@ -126,6 +129,9 @@ pub fn judged(scenario: &Scenario, index: usize) -> BTreeSet<Role> {
         },
         Step::ExpectXml(xml) => receiving(scenario, &xml.actor, None),
         Step::ExpectHttp(answer) => {
+            bounce(&answer.actor).unwrap_or_else(|| receiving(scenario, &answer.actor, None))
+        }
+        Step::ExpectSip(answer) => {
             bounce(&answer.actor).unwrap_or_else(|| receiving(scenario, &answer.actor, None))
         }
         Step::Federation(fed) => actor_role(scenario, &fed.from).into_iter().collect(),

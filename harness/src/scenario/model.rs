@@ -344,6 +344,12 @@ pub enum Step {
     ExpectXml(ExpectXml),
     /// Wait for an HTTP answer of a given shape (RVP escape hatch).
     ExpectHttp(ExpectHttp),
+    /// Send a SIP request as written to the actor's home server (SIP escape hatch); the
+    /// response is received like anything else (a final status other than 2xx is an error
+    /// report).
+    RawSip(RawSipStep),
+    /// Wait for a SIP response of a given shape (SIP escape hatch).
+    ExpectSip(ExpectSip),
 }
 
 /// A message to send.
@@ -728,6 +734,40 @@ pub struct ExpectHttp {
     /// Texts its body must contain (templated).
     #[serde(default)]
     pub body_contains: Vec<String>,
+    /// Bound (default 10s).
+    #[serde(default)]
+    pub within: Option<Dur>,
+}
+
+/// A SIP request to send as it is written (the SIP profile's escape hatch).
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSipStep {
+    /// Who sends it: from its user agent's UDP socket, or over a TCP connection of its own.
+    pub actor: String,
+    /// The request (templated): request line, headers, an empty line, the body. Line ends
+    /// of the head may be written as LF; they are sent as CRLF. Nothing is added: a `Via`
+    /// with `rport` (RFC 3581) brings a UDP answer back to the actor.
+    pub request: String,
+}
+
+/// A SIP response the actor must receive: to a `raw_sip` request or to anything its user
+/// agent sent (the SIP profile's escape hatch).
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSip {
+    /// Who receives it.
+    pub actor: String,
+    /// The status code.
+    pub status: u16,
+    /// A text its reason phrase must contain (templated).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Headers it must have, each with a text its value must contain (templated; names are
+    /// compared without case, compact forms as their full names, `""` only asks for the
+    /// header).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
     /// Bound (default 10s).
     #[serde(default)]
     pub within: Option<Dur>,

@@ -265,6 +265,37 @@ fn check_step(step: &At<Step>, actors: &[&str]) -> Vec<String> {
                 templates.push(("body_contains", text.clone()));
             }
         }
+        Step::RawSip(raw) => {
+            actor(&raw.actor, "actor");
+            templates.push(("request", raw.request.clone()));
+            // Malformed requests are what negative scenarios send, so only the request line
+            // is checked here.
+            let first = raw.request.lines().next().unwrap_or_default();
+            let words: Vec<&str> = first.split_whitespace().collect();
+            if words.len() != 3 || words[2] != "SIP/2.0" {
+                problems.push(format!(
+                    "request: the first line must be `METHOD Request-URI SIP/2.0`, found {first:?}"
+                ));
+            }
+        }
+        Step::ExpectSip(expect) => {
+            actor(&expect.actor, "actor");
+            if !(100..=699).contains(&expect.status) {
+                problems.push(format!(
+                    "status: {} is not a SIP status code",
+                    expect.status
+                ));
+            }
+            if let Some(reason) = &expect.reason {
+                templates.push(("reason", reason.clone()));
+            }
+            for (name, value) in &expect.headers {
+                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+                    problems.push(format!("headers: {name:?} is not a header name"));
+                }
+                templates.push(("headers", value.clone()));
+            }
+        }
         Step::ExpectXml(expect) => {
             actor(&expect.actor, "actor");
             templates.push(("match", expect.pattern.clone()));

@@ -467,7 +467,7 @@ impl Session {
             .await
             .and_then(|received| match received.wire {
                 Form::Xmpp(stanza) => Ok(stanza),
-                Form::Rvp(_) => Err(WaitError {
+                Form::Rvp(_) | Form::Sip(_) => Err(WaitError {
                     arrived: Vec::new(),
                     ended: None,
                     cut_short: false,
