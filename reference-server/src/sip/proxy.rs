@@ -21,6 +21,8 @@ use crate::state::State;
 
 /// `Max-Forwards` added to a request that has none (§16.6 step 3).
 const DEFAULT_MAX_FORWARDS: u32 = 70;
+/// Above this size a request to another server goes over TCP (RFC 3261 §18.1.1).
+const UDP_LIMIT: usize = 1300;
 /// The methods this server handles or forwards (for `Allow`).
 pub const ALLOW: &str = "REGISTER, MESSAGE, SUBSCRIBE, NOTIFY, PUBLISH, OPTIONS";
 
@@ -329,19 +331,31 @@ pub async fn forward(
         }
     }
     let mut branches = Vec::new();
-    for (index, (uri, dest)) in targets.into_iter().enumerate() {
+    for (index, (uri, mut dest)) in targets.into_iter().enumerate() {
         let mut copy = request.clone();
         if let Some(uri) = uri {
             copy.uri = uri;
         }
         let local = state.sip_local();
         let branch = new_branch(&format!("{hash}.{index}{}", crate::xmpp::random_id(6)));
-        let via = Via::new(
-            dest.transport.via_name(),
-            &local.ip().to_string(),
-            local.port(),
-            &branch,
-        );
+        let via = |transport: Transport| {
+            Via::new(
+                transport.via_name(),
+                &local.ip().to_string(),
+                local.port(),
+                &branch,
+            )
+        };
+        // §18.1.1: a request over 1300 bytes (path MTU unknown) goes over a congestion
+        // controlled transport. Another domain's server listens on TCP at the same port
+        // (PROFILE.md §1); a user agent's Contact says how it can be reached, so it keeps
+        // its transport (loopback carries the datagram whole).
+        let size =
+            copy.to_bytes().len() + "Via: \r\n".len() + via(dest.transport).to_string().len();
+        if peer && dest.transport == Transport::Udp && size > UDP_LIMIT {
+            dest.transport = Transport::Tcp;
+        }
+        let via = via(dest.transport);
         copy.headers.prepend("Via", via.to_string());
         let task_state = state.clone();
         branches.push(tokio::spawn(async move {

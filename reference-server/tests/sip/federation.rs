@@ -53,6 +53,20 @@ async fn exchange(transport: &str) {
     assert_eq!(answer.status(), 200);
     assert_eq!(received.body, "hi alice");
 
+    // Over 1300 bytes the link is TCP whatever the route says (RFC 3261 §18.1.1).
+    let long = "long ".repeat(400);
+    let (answer, received) = tokio::join!(alice.send(message, &long), bob.request("MESSAGE"));
+    assert_eq!(answer.status(), 200, "{answer:?}");
+    assert_eq!(received.body, long);
+    assert!(
+        received
+            .all("via")
+            .iter()
+            .any(|via| via.starts_with("SIP/2.0/TCP")),
+        "b.test got it from a.test over TCP: {:?}",
+        received.all("via")
+    );
+
     // Presence across domains: alice watches bob; the NOTIFYs come through a.test.
     let subscribe = format!(
         "SUBSCRIBE sip:bob@b.test SIP/2.0\nTo: <sip:bob@b.test>\nFrom: <sip:alice@a.test>;tag=x1\nEvent: presence\nContact: {}\nExpires: 600",
