@@ -210,6 +210,21 @@ switches! {
     SipNoTerminatedNotify = "sip_no_terminated_notify", Accounts;
     /// SIP: changes of a presentity's state are not NOTIFYed to its watchers (RFC 3856 §6.6).
     SipDropPresenceNotify = "sip_drop_presence_notify", Accounts;
+    /// SIP: a refresh of a subscription (an in-dialog SUBSCRIBE with a new `Expires`) is
+    /// answered 200 and NOTIFYed, but the subscription keeps the expiry it had
+    /// (RFC 6665 §4.2.1.2 broken).
+    SipIgnoreSubscriptionRefresh = "sip_ignore_subscription_refresh", Accounts;
+    /// SIP: a PUBLISH that refreshes or modifies a publication (`SIP-If-Match`) is answered
+    /// 200, but the event state keeps the expiry it had (RFC 3903 §6 step 5 broken).
+    SipIgnorePublicationRefresh = "sip_ignore_publication_refresh", Accounts;
+    /// SIP: a request for a user that does not exist on a hosted domain is answered 480
+    /// Temporarily Unavailable, as if the user were known and offline, instead of 404
+    /// Not Found (RFC 3261 §16.5, §21.4.5 broken).
+    SipUnknownUserAsOffline = "sip_unknown_user_as_offline", Accounts;
+    /// SIP: a request that does not parse (a malformed start line, a bad header line, a
+    /// `Content-Length` longer than its datagram) is dropped in silence instead of answered
+    /// 400 (RFC 3261 §16.3 step 1, §18.3; PROFILE.md §9 broken).
+    SipDropUnparseable = "sip_drop_unparseable", Accounts;
 }
 
 /// The protocol a switch breaks.

@@ -114,18 +114,40 @@ pub struct SipMessage {
     pub body: String,
 }
 
+/// What a [`Pattern::Sip`] asks of a SIP message's start line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SipWanted {
+    /// A response with this status, its reason phrase containing the text if one is given.
+    Response {
+        /// The status code.
+        status: u16,
+        /// A text the reason phrase must contain.
+        reason: Option<String>,
+    },
+    /// A request of this method (compared without case).
+    Request {
+        /// The method.
+        method: String,
+    },
+}
+
 impl SipMessage {
-    /// Whether this is a response matching a [`Pattern::Sip`].
-    fn answers(&self, status: u16, reason: Option<&str>, headers: &[(String, String)]) -> bool {
-        let SipStart::Response {
-            status: actual,
-            reason: phrase,
-        } = &self.start
-        else {
-            return false;
+    /// Whether this message matches a [`Pattern::Sip`].
+    fn matches(&self, wanted: &SipWanted, headers: &[(String, String)]) -> bool {
+        let start = match (wanted, &self.start) {
+            (
+                SipWanted::Response { status, reason },
+                SipStart::Response {
+                    status: actual,
+                    reason: phrase,
+                },
+            ) => actual == status && reason.as_deref().is_none_or(|text| phrase.contains(text)),
+            (SipWanted::Request { method }, SipStart::Request { method: actual, .. }) => {
+                actual.eq_ignore_ascii_case(method)
+            }
+            _ => false,
         };
-        *actual == status
-            && reason.is_none_or(|wanted| phrase.contains(wanted))
+        start
             && headers.iter().all(|(name, text)| {
                 self.headers.iter().any(|(actual, value)| {
                     imfed_sip::headers::same_name(actual, name) && value.contains(text.as_str())
@@ -195,13 +217,12 @@ pub enum Pattern {
         /// Texts the body must contain.
         body_contains: Vec<String>,
     },
-    /// A SIP response (the SIP profile's `expect_sip`): its status, a text its reason phrase
-    /// contains, and headers whose values contain texts.
+    /// A SIP message (the SIP profile's `expect_sip`): a response of a status (a text its
+    /// reason phrase contains) or a request of a method, and headers whose values contain
+    /// texts.
     Sip {
-        /// The status code.
-        status: u16,
-        /// A text the reason phrase must contain.
-        reason: Option<String>,
+        /// The start line wanted.
+        wanted: SipWanted,
         /// Header names (compact forms count as their full names) and a text each value
         /// must contain (`""`: present).
         headers: Vec<(String, String)>,
@@ -305,15 +326,8 @@ impl Matcher {
         match (self, &received.event) {
             // A successful answer to the actor's own request did not arrive by itself.
             (Matcher::Any, _) => !received.wire.is_success_answer(),
-            (
-                Matcher::Pattern(Pattern::Sip {
-                    status,
-                    reason,
-                    headers,
-                }),
-                _,
-            ) => match &received.wire {
-                Wire::Sip(message) => message.answers(*status, reason.as_deref(), headers),
+            (Matcher::Pattern(Pattern::Sip { wanted, headers }), _) => match &received.wire {
+                Wire::Sip(message) => message.matches(wanted, headers),
                 Wire::Xmpp(_) | Wire::Rvp(_) => false,
             },
             (
@@ -431,15 +445,17 @@ impl Matcher {
                 }
                 text
             }
-            Matcher::Pattern(Pattern::Sip {
-                status,
-                reason,
-                headers,
-            }) => {
-                let mut text = format!("a SIP response {status}");
-                if let Some(reason) = reason {
-                    text.push_str(&format!(" with a reason containing '{reason}'"));
-                }
+            Matcher::Pattern(Pattern::Sip { wanted, headers }) => {
+                let mut text = match wanted {
+                    SipWanted::Response { status, reason } => {
+                        let mut text = format!("a SIP response {status}");
+                        if let Some(reason) = reason {
+                            text.push_str(&format!(" with a reason containing '{reason}'"));
+                        }
+                        text
+                    }
+                    SipWanted::Request { method } => format!("a SIP {method} request"),
+                };
                 for (name, value) in headers {
                     if value.is_empty() {
                         text.push_str(&format!(" with header {name}"));
@@ -582,6 +598,80 @@ mod tests {
     fn received(xml: &str) -> Received {
         let element = super::super::xmpp::parse_fragment(xml).unwrap().remove(0);
         super::super::xmpp::decode(element)
+    }
+
+    #[test]
+    fn sip_patterns_match_a_response_by_status_or_a_request_by_method() {
+        let sip = |start: SipStart, headers: &[(&str, &str)]| Received {
+            event: Event::Other,
+            wire: Wire::Sip(SipMessage {
+                start,
+                headers: headers
+                    .iter()
+                    .map(|(name, value)| (name.to_string(), value.to_string()))
+                    .collect(),
+                body: String::new(),
+            }),
+            text: String::new(),
+        };
+        let notify = sip(
+            SipStart::Request {
+                method: "NOTIFY".into(),
+                uri: "sip:alice@127.0.0.1:5070".into(),
+            },
+            &[("subscription-state", "terminated;reason=timeout")],
+        );
+        let refused = sip(
+            SipStart::Response {
+                status: 412,
+                reason: "Conditional Request Failed".into(),
+            },
+            &[("cseq", "2 PUBLISH")],
+        );
+        let pattern = |wanted: SipWanted, headers: &[(&str, &str)]| {
+            Matcher::Pattern(Pattern::Sip {
+                wanted,
+                headers: headers
+                    .iter()
+                    .map(|(name, value)| (name.to_string(), value.to_string()))
+                    .collect(),
+            })
+        };
+        let terminated = pattern(
+            SipWanted::Request {
+                method: "notify".into(),
+            },
+            &[("Subscription-State", "terminated")],
+        );
+        assert!(terminated.matches(&notify), "the method without case");
+        assert!(!terminated.matches(&refused), "a response is no request");
+        let active = pattern(
+            SipWanted::Request {
+                method: "NOTIFY".into(),
+            },
+            &[("Subscription-State", "active")],
+        );
+        assert!(!active.matches(&notify), "the header's text must be there");
+        let status = |status, reason: Option<&str>| {
+            pattern(
+                SipWanted::Response {
+                    status,
+                    reason: reason.map(str::to_string),
+                },
+                &[("CSeq", "PUBLISH")],
+            )
+        };
+        assert!(status(412, Some("Conditional")).matches(&refused));
+        assert!(!status(412, Some("Precondition")).matches(&refused));
+        assert!(!status(400, None).matches(&refused));
+        assert!(
+            !status(412, None).matches(&notify),
+            "a request is no response"
+        );
+        assert_eq!(
+            terminated.describe(),
+            "a SIP notify request with Subscription-State containing 'terminated'"
+        );
     }
 
     #[test]

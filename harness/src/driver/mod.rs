@@ -234,7 +234,7 @@ impl Session {
     }
 
     /// Renews a leased subscription to `to` (RVP §5.1.2; over SIP an in-dialog SUBSCRIBE
-    /// refresh with `Expires: lifetime`, RFC 6665 §4.1.2.1), or with the actor's own
+    /// refresh with `Expires: lifetime`, RFC 6665 §4.1.2.2), or with the actor's own
     /// address its login (RVP's login subscription, SIP's registration).
     ///
     /// # Errors
@@ -304,6 +304,26 @@ impl Session {
     /// [`DriverError`] when the session has ended.
     pub async fn send_raw(&mut self, text: &str) -> Result<(), DriverError> {
         each!(self, s => s.send_raw(text).await)
+    }
+
+    /// Sends a SIP request as written (`raw_sip`); with `authenticate`, one Digest challenge
+    /// to it is answered with the actor's credentials (RFC 3261 §22.2, §22.3).
+    ///
+    /// # Errors
+    /// [`DriverError::Unsupported`] for `authenticate` on another profile (the runner
+    /// declares SIP's escape hatch a gap there first); as [`Session::send_raw`] otherwise.
+    pub async fn send_raw_sip(
+        &mut self,
+        text: &str,
+        authenticate: bool,
+    ) -> Result<(), DriverError> {
+        match self {
+            Session::Sip(s) if authenticate => s.send_raw_authenticated(text).await,
+            _ if authenticate => Err(DriverError::Unsupported(
+                "authenticate: Digest is answered by the SIP driver only".into(),
+            )),
+            _ => self.send_raw(text).await,
+        }
     }
 
     /// Takes the first event matching `matcher`, waiting up to `bound`.

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::env::{Account, Environment, Side};
 use super::wire::{Dir, WireElement, now_ms};
 use crate::driver::event::{
-    Matcher, OutMessage, OutPresence, Pattern, SubscriptionRecord, truncate,
+    Matcher, OutMessage, OutPresence, Pattern, SipWanted, SubscriptionRecord, truncate,
 };
 use crate::driver::lifecycle::{Liveness, Transcript, WaitError};
 use crate::driver::{Session, random_token};
@@ -117,6 +117,19 @@ fn crlf_head(request: &str) -> String {
     format!("{}\r\n\r\n{body}", head.replace('\n', "\r\n"))
 }
 
+/// `body` padded with `.` to `size` bytes (`send`'s `pad_to`).
+fn padded(mut body: String, size: u32) -> Result<String, StepFailure> {
+    let size = size as usize;
+    if body.len() > size {
+        return Err(StepFailure::new(format!(
+            "pad_to: the body is already {} bytes, more than {size}",
+            body.len()
+        )));
+    }
+    body.extend(std::iter::repeat_n('.', size - body.len()));
+    Ok(body)
+}
+
 /// A short label for a step, for reports.
 pub fn step_label(step: &Step) -> String {
     match step {
@@ -170,7 +183,14 @@ pub fn step_label(step: &Step) -> String {
             r.actor,
             r.request.split_whitespace().next().unwrap_or_default()
         ),
-        Step::ExpectSip(e) => format!("expect_sip {} {}", e.actor, e.status),
+        Step::ExpectSip(e) => format!(
+            "expect_sip {} {}",
+            e.actor,
+            e.status
+                .map(|status| status.to_string())
+                .or(e.method.clone())
+                .unwrap_or_default()
+        ),
     }
 }
 
@@ -650,12 +670,16 @@ impl Run<'_> {
                     let text = |value: &Option<String>| -> Result<Option<String>, StepFailure> {
                         value.as_ref().map(|v| self.render(v, index)).transpose()
                     };
+                    let mut body = text(&send.body)?;
+                    if let Some(size) = send.pad_to {
+                        body = Some(padded(body.unwrap_or_default(), size)?);
+                    }
                     let message = OutMessage {
                         to: to.clone(),
                         kind: send.message_type.unwrap_or(MessageKind::Chat),
                         id: text(&send.id)?,
                         subject: text(&send.subject)?,
-                        body: text(&send.body)?,
+                        body,
                         thread: text(&send.thread)?,
                     };
                     self.session(&send.from)?
@@ -751,7 +775,7 @@ impl Run<'_> {
             Step::RawSip(raw) => {
                 let request = crlf_head(&self.render(&raw.request, None)?);
                 self.session(&raw.actor)?
-                    .send_raw(&request)
+                    .send_raw_sip(&request, raw.authenticate)
                     .await
                     .map_err(|e| StepFailure::new(format!("{} could not send: {e}", raw.actor)))
             }
@@ -787,11 +811,17 @@ impl Run<'_> {
                     .as_ref()
                     .map(|reason| self.render(reason, None))
                     .transpose()?;
-                let pattern = Pattern::Sip {
-                    status: expect.status,
-                    reason,
-                    headers,
+                let wanted = match (&expect.status, &expect.method) {
+                    (Some(status), _) => SipWanted::Response {
+                        status: *status,
+                        reason,
+                    },
+                    // Validation asks for exactly one of the two.
+                    (None, method) => SipWanted::Request {
+                        method: method.clone().unwrap_or_default(),
+                    },
                 };
+                let pattern = Pattern::Sip { wanted, headers };
                 let within = expect.within.map_or(DEFAULT_WITHIN, |d| d.0);
                 self.wait(&expect.actor, &Matcher::Pattern(pattern), within)
                     .await
@@ -1342,7 +1372,18 @@ fn humantime(duration: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::crlf_head;
+    use super::{crlf_head, padded};
+
+    #[test]
+    fn pad_to_pads_with_dots_to_the_byte_and_refuses_a_longer_body() {
+        let Ok(body) = padded("grüß ".into(), 12) else {
+            panic!("the body is short enough")
+        };
+        assert_eq!(body, "grüß .....");
+        assert_eq!(body.len(), 12);
+        assert_eq!(padded("exact".into(), 5).ok().as_deref(), Some("exact"));
+        assert!(padded("too long".into(), 3).is_err());
+    }
 
     #[test]
     fn an_http_head_written_with_lf_is_sent_with_crlf_and_the_body_as_written() {

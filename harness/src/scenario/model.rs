@@ -348,7 +348,8 @@ pub enum Step {
     /// response is received like anything else (a final status other than 2xx is an error
     /// report).
     RawSip(RawSipStep),
-    /// Wait for a SIP response of a given shape (SIP escape hatch).
+    /// Wait for a SIP response, or a request the home server sent, of a given shape (SIP
+    /// escape hatch).
     ExpectSip(ExpectSip),
 }
 
@@ -378,6 +379,11 @@ pub struct SendStep {
     /// The stanza id (templated; default: a fresh one per message).
     #[serde(default)]
     pub id: Option<String>,
+    /// Pad the body (after templates) with `.` to this many bytes of UTF-8, for size
+    /// limits (a 32769-byte body needs no 32 KB literal in the file); a body already longer
+    /// fails the step.
+    #[serde(default)]
+    pub pad_to: Option<u32>,
 }
 
 /// A subscription request, optionally leased.
@@ -749,18 +755,29 @@ pub struct RawSipStep {
     /// of the head may be written as LF; they are sent as CRLF. Nothing is added: a `Via`
     /// with `rport` (RFC 3581) brings a UDP answer back to the actor.
     pub request: String,
+    /// Answer one Digest challenge (401 or 407, RFC 3261 §22.2, §22.3) with the actor's
+    /// credentials: the request is sent again with `Authorization` or
+    /// `Proxy-Authorization` added, a new branch in its top `Via` and the next CSeq. The
+    /// request must then parse, with a `z9hG4bK` branch. Default false: nothing is added.
+    #[serde(default)]
+    pub authenticate: bool,
 }
 
-/// A SIP response the actor must receive: to a `raw_sip` request or to anything its user
-/// agent sent (the SIP profile's escape hatch).
+/// A SIP message the actor must receive (the SIP profile's escape hatch): a response (give
+/// `status`) to a `raw_sip` request or to anything its user agent sent, or a request (give
+/// `method`) its home server sent the user agent, such as a NOTIFY. Exactly one of the two.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectSip {
     /// Who receives it.
     pub actor: String,
-    /// The status code.
-    pub status: u16,
-    /// A text its reason phrase must contain (templated).
+    /// A response: its status code.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// A request: its method (`NOTIFY`, `MESSAGE`; compared without case).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// A text the response's reason phrase must contain (templated; with `status` only).
     #[serde(default)]
     pub reason: Option<String>,
     /// Headers it must have, each with a text its value must contain (templated; names are

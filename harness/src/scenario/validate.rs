@@ -7,6 +7,9 @@ use super::load::InputError;
 use super::model::{ActorDef, At, Expect, ExpectNone, Scenario, Step};
 use super::template;
 
+/// The largest body `send`'s `pad_to` makes: 1 MB, more than any server's message limit.
+const MAX_PAD_TO: u32 = 1_000_000;
+
 /// Every problem in `scenario`, each with the line and column of its step (or of the file's
 /// start for scenario-level problems).
 pub fn check(scenario: &Scenario, file: &Path) -> Vec<InputError> {
@@ -114,6 +117,12 @@ fn check_step(step: &At<Step>, actors: &[&str]) -> Vec<String> {
             repeat = send.repeat.is_some();
             if send.repeat == Some(0) || send.repeat.is_some_and(|n| n > 10_000) {
                 problems.push("repeat: must be 1..=10000".into());
+            }
+            if send
+                .pad_to
+                .is_some_and(|size| size == 0 || size > MAX_PAD_TO)
+            {
+                problems.push(format!("pad_to: must be 1..={MAX_PAD_TO} bytes"));
             }
             for (field, value) in [
                 ("body", &send.body),
@@ -280,13 +289,27 @@ fn check_step(step: &At<Step>, actors: &[&str]) -> Vec<String> {
         }
         Step::ExpectSip(expect) => {
             actor(&expect.actor, "actor");
-            if !(100..=699).contains(&expect.status) {
-                problems.push(format!(
-                    "status: {} is not a SIP status code",
-                    expect.status
-                ));
+            match (&expect.status, &expect.method) {
+                (Some(_), Some(_)) | (None, None) => problems.push(
+                    "expect_sip: give status (a response) or method (a request the actor \
+                     receives), not both or neither"
+                        .into(),
+                ),
+                (Some(status), None) if !(100..=699).contains(status) => {
+                    problems.push(format!("status: {status} is not a SIP status code"));
+                }
+                (None, Some(method))
+                    if method.is_empty()
+                        || !method.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-') =>
+                {
+                    problems.push(format!("method: {method:?} is not a SIP method"));
+                }
+                _ => {}
             }
             if let Some(reason) = &expect.reason {
+                if expect.status.is_none() {
+                    problems.push("reason: only a response (status) has a reason phrase".into());
+                }
                 templates.push(("reason", reason.clone()));
             }
             for (name, value) in &expect.headers {
@@ -409,4 +432,66 @@ pub fn expect_none_kinds(none: &ExpectNone) -> Vec<&'static str> {
         }
     }
     kinds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(steps: &str) -> Vec<String> {
+        let text = format!(
+            "id: x\ntitle: t\nspec: [{{doc: RFC 3261, section: '16.3', level: MUST}}]\n\
+             actors: {{alice: ref, bob: sut}}\nsteps:\n{steps}"
+        );
+        let path = Path::new("x.yaml");
+        let scenario = crate::scenario::load::parse_yaml(&text, path).unwrap();
+        check(&scenario, path)
+            .into_iter()
+            .map(|error| error.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn expect_sip_wants_a_status_or_a_method_and_pad_to_a_size() {
+        for fine in [
+            "  - expect_sip: {actor: alice, status: 412, reason: Conditional}\n",
+            "  - expect_sip: {actor: alice, method: NOTIFY, headers: {Subscription-State: terminated}}\n",
+            "  - send: {from: alice, to: bob, body: big, pad_to: 32769}\n",
+        ] {
+            assert!(problems(fine).is_empty(), "{fine}: {:?}", problems(fine));
+        }
+        for (bad, wanted) in [
+            ("  - expect_sip: {actor: alice}\n", "not both or neither"),
+            (
+                "  - expect_sip: {actor: alice, status: 200, method: NOTIFY}\n",
+                "not both or neither",
+            ),
+            (
+                "  - expect_sip: {actor: alice, method: 'NO TIFY'}\n",
+                "is not a SIP method",
+            ),
+            (
+                "  - expect_sip: {actor: alice, method: NOTIFY, reason: OK}\n",
+                "only a response",
+            ),
+            (
+                "  - expect_sip: {actor: alice, status: 99}\n",
+                "not a SIP status code",
+            ),
+            (
+                "  - send: {from: alice, to: bob, pad_to: 0}\n",
+                "pad_to: must be",
+            ),
+            (
+                "  - send: {from: alice, to: bob, pad_to: 2000000}\n",
+                "pad_to: must be",
+            ),
+        ] {
+            let found = problems(bad);
+            assert!(
+                found.len() == 1 && found[0].contains(wanted),
+                "{bad}: {found:?}"
+            );
+        }
+    }
 }

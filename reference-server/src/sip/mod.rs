@@ -473,7 +473,20 @@ pub fn refuse_unparsed(
     }
     let (status, reason) = error.status();
     let mut response = Response::new(status, &reason);
-    if let Some(headers) = imfed_sip::codec::salvage(bytes) {
+    let salvaged = imfed_sip::codec::salvage(bytes);
+    if let Some(headers) = &salvaged {
+        let involved: Vec<Address> = [headers.from().ok(), headers.to().ok()]
+            .into_iter()
+            .flatten()
+            .filter_map(|addr| {
+                let user = addr.uri.user.clone()?;
+                Some(Address::new(user, addr.uri.host.to_ascii_lowercase()))
+            })
+            .collect();
+        if state.sip_fault(Switch::SipDropUnparseable, &involved, None) {
+            debug!(%error, "unparseable request dropped (fault)");
+            return;
+        }
         for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
             for value in headers.get_all(name) {
                 response.headers.push(name, value.to_string());

@@ -119,11 +119,20 @@ pub async fn publish(state: &State, request: Request, context: Context, aor: Add
         std::slice::from_ref(&aor),
         None,
     );
+    let keep_expiry = state.sip_fault(
+        Switch::SipIgnorePublicationRefresh,
+        std::slice::from_ref(&aor),
+        None,
+    );
     let etag = {
         let mut inner = state.sip.lock();
+        // The expiry the replaced event state had (the fault keeps it).
+        let mut old_deadline = None;
         if let Some(old) = &if_match {
             inner.publications.remove(old);
-            inner.leases.remove(&LeaseKey::Publication(old.clone()));
+            let key = LeaseKey::Publication(old.clone());
+            old_deadline = inner.leases.deadline(&key);
+            inner.leases.remove(&key);
         }
         if expires == 0 {
             None
@@ -138,8 +147,15 @@ pub async fn publish(state: &State, request: Request, context: Context, aor: Add
                     order,
                 },
             );
-            if !never_lapse {
-                state.sip_lease(&mut inner, LeaseKey::Publication(etag.clone()), expires);
+            match old_deadline {
+                _ if never_lapse => {}
+                Some(deadline) if keep_expiry => {
+                    inner
+                        .leases
+                        .set(LeaseKey::Publication(etag.clone()), deadline);
+                    state.sip.wake.notify_one();
+                }
+                _ => state.sip_lease(&mut inner, LeaseKey::Publication(etag.clone()), expires),
             }
             Some(etag)
         }
@@ -169,7 +185,8 @@ pub async fn subscribe(state: &State, request: Request, context: Context, aor: A
         return;
     }
     if !state.core().exists(&aor) {
-        answer(state, &context, &request, 404, None).await;
+        let status = super::proxy::not_found_status(state, &request);
+        answer(state, &context, &request, status, None).await;
         return;
     }
     if !event_is_presence(state, &request, &context).await {
@@ -246,7 +263,7 @@ pub async fn subscribe(state: &State, request: Request, context: Context, aor: A
     debug!(presentity = %aor, %tag, expires, "subscription accepted");
 }
 
-/// An in-dialog SUBSCRIBE: a refresh, or with `Expires: 0` the end (RFC 6665 §4.1.2.1-3).
+/// An in-dialog SUBSCRIBE: a refresh, or with `Expires: 0` the end (RFC 6665 §4.1.2.2, §4.1.2.3).
 pub async fn resubscribe(state: &State, request: Request, context: Context, tag: &str) {
     let presentity = state
         .sip
@@ -318,11 +335,9 @@ pub async fn resubscribe(state: &State, request: Request, context: Context, tag:
     if let Some(watch) = inner.watches.get_mut(tag) {
         watch.expires = expires;
     }
-    if !state.sip_fault(
-        Switch::SipSubscriptionNeverLapses,
-        std::slice::from_ref(&presentity),
-        None,
-    ) {
+    let faulty = |switch| state.sip_fault(switch, std::slice::from_ref(&presentity), None);
+    if !faulty(Switch::SipSubscriptionNeverLapses) && !faulty(Switch::SipIgnoreSubscriptionRefresh)
+    {
         state.sip_lease(&mut inner, LeaseKey::Watch(tag.to_string()), expires);
     }
     enqueue(&mut inner, state, tag, active(expires), body, false);
@@ -434,7 +449,14 @@ fn build(
 /// Sends a subscription's NOTIFYs one at a time; a NOTIFY answered 481 or not at all ends
 /// the subscription (RFC 6665 §4.2.2).
 async fn notifier(state: State, mut rx: mpsc::UnboundedReceiver<NotifyJob>) {
-    while let Some(job) = rx.recv().await {
+    loop {
+        // A subscription still held at shutdown keeps the queue open: the task ends with
+        // the server all the same.
+        let job = tokio::select! {
+            job = rx.recv() => job,
+            () = state.shutdown.cancelled() => None,
+        };
+        let Some(job) = job else { break };
         let NotifyJob {
             mut request,
             dest,

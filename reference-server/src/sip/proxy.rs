@@ -71,9 +71,12 @@ pub async fn handle(state: &State, mut request: Request, context: Context) {
         return;
     }
     pop_own_route(state, &mut request);
-    // An in-dialog request for the presence agent (RFC 6665 §4.2.1.1 refresh or unsubscribe).
+    // An in-dialog request for this server's presence agent (RFC 6665 §4.2.1.1 refresh or
+    // unsubscribe). One for another domain's notifier still has a route to travel, or a
+    // Request-URI elsewhere: the watcher's server proxies it like any other (§16.12).
     if request.method == Method::Subscribe
         && let Some(tag) = to_tag(&request)
+        && for_presence_agent(state, &request, &tag)
     {
         super::presence::resubscribe(state, request, context, &tag).await;
         return;
@@ -198,7 +201,8 @@ async fn deliver_local(state: &State, request: Request, context: Context, aor: A
         }
     }
     if !state.core().exists(&aor) {
-        answer(state, &context, &request, 404, None).await;
+        let status = not_found_status(state, &request);
+        answer(state, &context, &request, status, None).await;
         return;
     }
     let contacts = state.sip_contacts(&aor);
@@ -221,6 +225,17 @@ async fn deliver_local(state: &State, request: Request, context: Context, aor: A
         .map(|binding| (Some(binding.contact), binding.dest))
         .collect();
     forward(state, request, context, targets, false, None).await;
+}
+
+/// The answer for a user that does not exist on a hosted domain: 404 (§16.5, §21.4.5), or 480 with
+/// the `sip_unknown_user_as_offline` fault.
+pub fn not_found_status(state: &State, request: &Request) -> u16 {
+    let involved = crate::state::Shared::sip_involved(request);
+    if state.sip_fault(Switch::SipUnknownUserAsOffline, &involved, None) {
+        480
+    } else {
+        404
+    }
 }
 
 /// A request for another domain: to its server (PROFILE.md §5).
@@ -472,6 +487,18 @@ pub fn uri_dest(uri: &Uri) -> Option<Dest> {
         addr: SocketAddr::new(ip, uri.port.unwrap_or(5060)),
         transport,
     })
+}
+
+/// Whether an in-dialog SUBSCRIBE (To tag `tag`) is for this server's presence agent: no
+/// route left after this server's own, and a dialog of the agent's or a Request-URI at this
+/// server (the agent's Contact, or a hosted AOR); else it is for another domain's notifier.
+fn for_presence_agent(state: &State, request: &Request, tag: &str) -> bool {
+    if request.routes().is_ok_and(|routes| !routes.is_empty()) {
+        return false;
+    }
+    state.sip.lock().watches.contains_key(tag)
+        || is_own_address(state, &request.uri)
+        || state.sip_hosts(&request.uri.host)
 }
 
 /// The To tag of an in-dialog request.

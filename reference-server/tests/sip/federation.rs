@@ -1,7 +1,7 @@
 //! Two servers federating over SIP (PROFILE.md §5): MESSAGE and presence across domains over
-//! UDP and over TCP, NOTIFYs through the watcher's server (Record-Route), the bytes on the
-//! tap tagged `sip`, 604 for a domain with no route, 482 for a loop; and two `imfed-server`
-//! processes doing the same from their command lines.
+//! UDP and over TCP, NOTIFYs and the unsubscribe through the watcher's server
+//! (Record-Route), the bytes on the tap tagged `sip`, 604 for a domain with no route, 482 for
+//! a loop; and two `imfed-server` processes doing the same from their command lines.
 
 use imfed_server::sip::Route;
 
@@ -99,6 +99,28 @@ async fn exchange(transport: &str) {
         update.all("via").len() >= 2,
         "the NOTIFY came through a.test: {:?}",
         update.all("via")
+    );
+
+    // The unsubscribe is an in-dialog SUBSCRIBE along the route set: a.test proxies it to
+    // b.test's presence agent (RFC 3261 §16.12) rather than taking it for a dialog of its
+    // own, and the final NOTIFY comes back (RFC 6665 §4.1.2.3).
+    let target = accepted.header("contact").expect("the agent's Contact");
+    let target = target.trim_start_matches('<').split('>').next().unwrap();
+    let unsubscribe = format!(
+        "SUBSCRIBE {target} SIP/2.0\nTo: {}\nFrom: <sip:alice@a.test>;tag=x1\nCall-ID: {}\nCSeq: 100 SUBSCRIBE\nRoute: {}\nEvent: presence\nContact: {}\nExpires: 0",
+        accepted.header("to").unwrap(),
+        accepted.header("call-id").unwrap(),
+        record_route[0],
+        alice.contact_header()
+    );
+    let ended = alice.send(&unsubscribe, "").await;
+    assert_eq!(ended.status(), 200, "{ended:?}");
+    let last = alice.request("NOTIFY").await;
+    assert!(
+        last.header("subscription-state")
+            .unwrap()
+            .starts_with("terminated"),
+        "{last:?}"
     );
 
     // A domain with no route: 604; a user unknown over there: 404 relayed.

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use imfed_reports::Flow;
 use imfed_sip::digest::{Challenge, DigestClient};
+use imfed_sip::transaction::new_branch;
 use imfed_sip::{Method, NameAddr, Request, Response, Uri};
 
 use super::transport::{Agent, Transport, TransportError};
@@ -128,6 +129,82 @@ impl Client {
                 return Ok(response);
             }
         }
+    }
+
+    /// Sends a request as it was written (its own top `Via` names the transaction: nothing
+    /// is stamped) and returns its final response within `bound` per attempt. One 401 or
+    /// 407 with a challenge is answered (RFC 3261 §22.2, §22.3): the request goes again with
+    /// `Authorization` or `Proxy-Authorization` for that challenge added, a new branch in its
+    /// top `Via` (a new transaction, §8.1.1.7) and the next CSeq (§8.1.3.5). The session's
+    /// own Digest state is left as it was: the credentials come from a copy of it.
+    pub(super) async fn exchange_raw(
+        &self,
+        mut request: Request,
+        bound: Duration,
+    ) -> Result<Response, TransportError> {
+        let mut answered = false;
+        loop {
+            self.id.record(Flow::Sent, mapping::request_text(&request));
+            let response = match self.agent.send(request.clone(), bound).await {
+                Ok(response) => response,
+                Err(error) => {
+                    self.failed(&request.method, &error);
+                    return Err(error);
+                }
+            };
+            self.id
+                .record(Flow::Received, mapping::response_text(&response));
+            if answered {
+                return Ok(response);
+            }
+            let Some((header, value)) = self.answer_challenge(&request, &response) else {
+                return Ok(response);
+            };
+            answered = true;
+            request.headers.set(header, value);
+            if let Ok(cseq) = request.cseq() {
+                request
+                    .headers
+                    .set("CSeq", format!("{} {}", cseq.seq + 1, cseq.method));
+            }
+            if let Ok(mut via) = request.top_via() {
+                via.set_param("branch", Some(&new_branch(&random_token(16))));
+                request.headers.remove_first("Via");
+                request.headers.prepend("Via", via.to_string());
+            }
+        }
+    }
+
+    /// The credentials header answering a 401's or 407's challenge to `request`, from a copy
+    /// of the session's Digest state.
+    fn answer_challenge(
+        &self,
+        request: &Request,
+        response: &Response,
+    ) -> Option<(&'static str, String)> {
+        let (challenge_header, header) = match response.status {
+            401 => ("WWW-Authenticate", "Authorization"),
+            407 => ("Proxy-Authenticate", "Proxy-Authorization"),
+            _ => return None,
+        };
+        let challenge = challenge_in(response, challenge_header)?;
+        let mut digest = {
+            let auth = self.auth.lock().expect("auth lock");
+            if response.status == 401 {
+                auth.www.clone()
+            } else {
+                auth.proxy.clone()
+            }
+        };
+        if !digest.challenged(challenge) {
+            return None;
+        }
+        let value = digest.authorization(
+            request.method.as_str(),
+            &request.uri.to_string(),
+            &random_token(16),
+        )?;
+        Some((header, value))
     }
 
     /// Records why a request got no final response. A transaction that timed out is no end

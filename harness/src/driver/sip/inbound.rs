@@ -56,6 +56,22 @@ pub(super) fn answer_received(response: &Response, event: Event) -> Received {
     }
 }
 
+/// The event of an answer to a raw request (or to one whose transaction has timed out: a
+/// late answer is still the server's): other than 2xx, an error from the `To` AOR about
+/// what its CSeq method names.
+pub(super) fn raw_answer_event(response: &Response) -> Event {
+    if !mapping::is_error(response.status) {
+        return Event::Other;
+    }
+    let from = response.to_header().ok().map(|to| address_of(&to.uri));
+    let about = match response.cseq().map(|cseq| cseq.method) {
+        Ok(Method::Message) => Some(StanzaKind::Message),
+        Ok(Method::Subscribe | Method::Publish) => Some(StanzaKind::Presence),
+        _ => None,
+    };
+    mapping::error_event(from, about, response.status)
+}
+
 impl Inbound {
     fn deliver(&self, request: &Request, event: Event) {
         // The session may be gone while the agent stops.
@@ -197,20 +213,9 @@ impl Handler for Inbound {
     fn stray(&self, response: Response) {
         self.id
             .record(Flow::Received, mapping::response_text(&response));
-        let event = if mapping::is_error(response.status) {
-            let from = response.to_header().ok().map(|to| address_of(&to.uri));
-            // What it answers, by its CSeq: a raw request, or one whose transaction has timed
-            // out (a late answer is still the server's).
-            let about = match response.cseq().map(|cseq| cseq.method) {
-                Ok(Method::Message) => Some(StanzaKind::Message),
-                Ok(Method::Subscribe | Method::Publish) => Some(StanzaKind::Presence),
-                _ => None,
-            };
-            mapping::error_event(from, about, response.status)
-        } else {
-            Event::Other
-        };
-        let _ = self.arrivals.send(answer_received(&response, event));
+        let _ = self
+            .arrivals
+            .send(answer_received(&response, raw_answer_event(&response)));
     }
 
     fn lost(&self, reason: String) {

@@ -33,10 +33,11 @@ use std::time::Duration;
 
 use imfed_model::{Address, StanzaKind, SubscriptionAction};
 use imfed_reports::Flow;
+use imfed_sip::codec::{Limits, parse_datagram};
 use imfed_sip::dialog::Dialog;
 use imfed_sip::digest::DigestClient;
 use imfed_sip::transaction::Timers;
-use imfed_sip::{Method, NameAddr, Request, Response, Uri, pidf};
+use imfed_sip::{Message, Method, NameAddr, Request, Response, Uri, pidf};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -46,7 +47,7 @@ pub use mapping::{
 pub use transport::{Transport, TransportError};
 
 use self::client::{Auth, Client, Outgoing};
-use self::inbound::{Inbound, Subscription, Subscriptions, answer_received};
+use self::inbound::{Inbound, Subscription, Subscriptions, answer_received, raw_answer_event};
 use self::transport::UserAgent;
 use super::DriverError;
 use super::event::{Event, Matcher, OutMessage, OutPresence, Received, SubscriptionRecord};
@@ -161,8 +162,10 @@ pub struct Session {
     /// The last MESSAGE task per recipient: the next waits for it, so that messages to one
     /// recipient are sent, and processed, in order.
     messages: HashMap<Address, JoinHandle<()>>,
-    /// MESSAGEs queued or waiting for their final response.
+    /// MESSAGEs and authenticated raw requests queued or waiting for their final response.
     queued: Arc<tokio::sync::watch::Sender<usize>>,
+    /// Raw requests sent with `authenticate`, until their final response.
+    raw: Vec<JoinHandle<()>>,
     address: Address,
     settings: Settings,
     ua: Option<UserAgent>,
@@ -191,8 +194,8 @@ impl Drop for Session {
         for ping in self.pings.values() {
             ping.abort();
         }
-        for message in self.messages.values() {
-            message.abort();
+        for task in self.messages.values().chain(&self.raw) {
+            task.abort();
         }
     }
 }
@@ -305,6 +308,7 @@ impl Session {
             arrivals: arrivals_tx,
             messages: HashMap::new(),
             queued: Arc::new(tokio::sync::watch::channel(0).0),
+            raw: Vec::new(),
             address,
             settings,
             ua: Some(ua),
@@ -693,7 +697,7 @@ impl Session {
     }
 
     /// An in-dialog SUBSCRIBE to `contact` with `Expires: expires` (a refresh, or with 0 the
-    /// end, RFC 6665 §4.1.2.1, §4.1.2.3). A 481 says the notifier no longer knows it.
+    /// end, RFC 6665 §4.1.2.2, §4.1.2.3). A 481 says the notifier no longer knows it.
     async fn in_dialog(&mut self, contact: &Address, expires: u32) -> Result<(), DriverError> {
         let dialog = self
             .subscriptions
@@ -849,6 +853,56 @@ impl Session {
             .send_raw(text.as_bytes().to_vec())
             .await
             .map_err(|error| self.driver_error(error))
+    }
+
+    /// `raw_sip` with `authenticate`: the request as written, parsed and sent in a client
+    /// transaction of the user agent (its own top `Via` with a `z9hG4bK` branch names the
+    /// transaction, nothing else is added), one Digest challenge answered with the actor's
+    /// credentials ([`Client::exchange_raw`]). Like a MESSAGE it goes out in the background
+    /// and its final response comes by itself, as a raw request's does (other than 2xx, an
+    /// [`Event::Error`] from the `To` AOR); a liveness round trip waits for it.
+    ///
+    /// # Errors
+    /// [`DriverError::Refused`] for a request that does not parse or has no RFC 3261 branch,
+    /// [`DriverError::Stream`] when the session has ended.
+    pub async fn send_raw_authenticated(&mut self, text: &str) -> Result<(), DriverError> {
+        self.live()?;
+        let request = match parse_datagram(text.as_bytes(), &Limits::default()) {
+            Ok(Some(Message::Request(request))) => request,
+            Ok(_) => {
+                return Err(DriverError::Refused(
+                    "authenticate: the text is not a SIP request".into(),
+                ));
+            }
+            Err(error) => {
+                return Err(DriverError::Refused(format!(
+                    "authenticate: the request must parse to be sent again: {error}"
+                )));
+            }
+        };
+        let branch = request
+            .top_via()
+            .ok()
+            .and_then(|via| via.branch().map(str::to_string));
+        if !branch.is_some_and(|branch| branch.starts_with("z9hG4bK")) {
+            return Err(DriverError::Refused(
+                "authenticate: the request's top Via needs a branch starting z9hG4bK (RFC 3261 \
+                 §8.1.1.7): it names the transaction the challenge answers"
+                    .into(),
+            ));
+        }
+        let (client, arrivals) = (self.client.clone(), self.arrivals.clone());
+        let queued = Queued::new(&self.queued);
+        let bound = self.remote_bound();
+        self.raw.retain(|task| !task.is_finished());
+        self.raw.push(tokio::spawn(async move {
+            let _queued = queued;
+            // No answer is noted by the exchange.
+            if let Ok(response) = client.exchange_raw(request, bound).await {
+                let _ = arrivals.send(answer_received(&response, raw_answer_event(&response)));
+            }
+        }));
+        Ok(())
     }
 
     /// Takes the first event in the inbox matching `matcher`, waiting up to `bound`.

@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
 use super::*;
-use crate::driver::event::{Pattern, SipStart, Wire};
+use crate::driver::event::{Pattern, SipStart, SipWanted, Wire};
 
 const DOMAIN: &str = "sut.test";
 const NONCE: &str = "fakenonce";
@@ -197,8 +197,10 @@ async fn registers_through_a_digest_challenge_answers_messages_and_reports_480()
     assert_eq!(render(&bob.address()), "sip:bob@sut.test");
     // The REGISTER's 200 is there for expect_sip, and is no event.
     let registered = Matcher::Pattern(Pattern::Sip {
-        status: 200,
-        reason: None,
+        wanted: SipWanted::Response {
+            status: 200,
+            reason: None,
+        },
         headers: vec![("contact".into(), "expires=3600".into())],
     });
     assert!(bob.take_matching(&registered).is_some());
@@ -450,8 +452,10 @@ async fn notifies_become_presence_and_the_end_of_the_subscription() {
     let answered = bob
         .wait_for(
             &Matcher::Pattern(Pattern::Sip {
-                status: 400,
-                reason: Some("Call-ID".into()),
+                wanted: SipWanted::Response {
+                    status: 400,
+                    reason: Some("Call-ID".into()),
+                },
                 headers: vec![("v".into(), "z9hG4bKraw".into())],
             }),
             BOUND,
@@ -974,4 +978,127 @@ async fn against_the_reference_server_over_udp_and_tcp() {
         dump(&transcript)
     );
     server.stop().await;
+}
+
+#[tokio::test]
+async fn raw_requests_with_authenticate_answer_one_challenge_and_add_nothing_else() {
+    let home = FakeUdp::bind().await;
+    let transcript = Transcript::new();
+    let login = tokio::spawn({
+        let (addr, transcript) = (home.addr(), transcript.clone());
+        async move {
+            Session::log_in(
+                "bob",
+                addr,
+                &credentials("bob", Transport::Udp),
+                transcript,
+                BOUND,
+            )
+            .await
+        }
+    });
+    home.register().await;
+    let mut bob = login.await.unwrap().unwrap();
+    let raw = |branch: &str| {
+        format!(
+            "PUBLISH sip:bob@sut.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;rport;branch={branch}\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:bob@sut.test>;tag=raw\r\nTo: <sip:bob@sut.test>\r\n\
+             Call-ID: raw-{branch}\r\nCSeq: 7 PUBLISH\r\nEvent: presence\r\n\
+             SIP-If-Match: never-issued\r\n\r\n"
+        )
+    };
+    // A request that cannot name its transaction, or does not parse, is refused up front.
+    assert!(matches!(
+        bob.send_raw_authenticated(&raw("no-cookie")).await,
+        Err(DriverError::Refused(_))
+    ));
+    assert!(matches!(
+        bob.send_raw_authenticated("PUBLISH\r\n\r\n").await,
+        Err(DriverError::Refused(_))
+    ));
+
+    bob.send_raw_authenticated(&raw("z9hG4bKraw1"))
+        .await
+        .unwrap();
+    let (first, from) = home.request().await;
+    assert_eq!(first.top_via().unwrap().branch(), Some("z9hG4bKraw1"));
+    assert!(
+        first.headers.get("Proxy-Authorization").is_none(),
+        "nothing added"
+    );
+    assert!(
+        first.headers.get("Authorization").is_none(),
+        "nothing added"
+    );
+    home.send(
+        &answer(&first, 407, &[("Proxy-Authenticate", &challenge())]).to_bytes(),
+        from,
+    )
+    .await;
+    let (second, from) = home.request().await;
+    assert!(authorized(&second, "Proxy-Authorization").is_some());
+    assert!(second.headers.get("Authorization").is_none());
+    assert_eq!(second.cseq().unwrap().seq, 8, "the next CSeq");
+    assert_eq!(second.call_id(), first.call_id());
+    assert_eq!(second.headers.get("SIP-If-Match"), Some("never-issued"));
+    let branch = second.top_via().unwrap().branch().unwrap().to_string();
+    assert!(
+        branch.starts_with("z9hG4bK") && branch != "z9hG4bKraw1",
+        "{branch}"
+    );
+    home.send(&answer(&second, 412, &[]).to_bytes(), from).await;
+    let refused = bob
+        .wait_for(
+            &Matcher::Pattern(Pattern::Sip {
+                wanted: SipWanted::Response {
+                    status: 412,
+                    reason: None,
+                },
+                headers: vec![("Call-ID".into(), "raw-z9hG4bKraw1".into())],
+            }),
+            BOUND,
+        )
+        .await
+        .expect("the answer to the authenticated request");
+    assert!(matches!(
+        refused.event,
+        Event::Error {
+            about: Some(StanzaKind::Presence),
+            ..
+        }
+    ));
+
+    // Only one challenge is answered: a second 407 is the answer.
+    bob.send_raw_authenticated(&raw("z9hG4bKraw2"))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let (request, from) = home.request().await;
+        home.send(
+            &answer(&request, 407, &[("Proxy-Authenticate", &challenge())]).to_bytes(),
+            from,
+        )
+        .await;
+    }
+    bob.wait_for(
+        &Matcher::Pattern(Pattern::Sip {
+            wanted: SipWanted::Response {
+                status: 407,
+                reason: None,
+            },
+            headers: vec![("Call-ID".into(), "raw-z9hG4bKraw2".into())],
+        }),
+        BOUND,
+    )
+    .await
+    .expect("the second challenge, unanswered");
+    // The next request is the liveness OPTIONS, not a third PUBLISH.
+    let ping = async {
+        let (options, from) = home.request().await;
+        assert_eq!(options.method, Method::Options);
+        home.send(&answer(&options, 200, &[]).to_bytes(), from)
+            .await;
+    };
+    let (_, live) = tokio::join!(ping, bob.round_trip(BOUND));
+    live.unwrap();
 }
