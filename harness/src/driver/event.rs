@@ -432,7 +432,7 @@ impl Matcher {
                 headers,
                 body_contains,
             }) => {
-                let mut text = format!("an HTTP answer {status}");
+                let mut text = format!("HTTP answer {status}");
                 for (name, value) in headers {
                     if value.is_empty() {
                         text.push_str(&format!(" with header {name}"));
@@ -448,13 +448,13 @@ impl Matcher {
             Matcher::Pattern(Pattern::Sip { wanted, headers }) => {
                 let mut text = match wanted {
                     SipWanted::Response { status, reason } => {
-                        let mut text = format!("a SIP response {status}");
+                        let mut text = format!("SIP response {status}");
                         if let Some(reason) = reason {
                             text.push_str(&format!(" with a reason containing '{reason}'"));
                         }
                         text
                     }
-                    SipWanted::Request { method } => format!("a SIP {method} request"),
+                    SipWanted::Request { method } => format!("SIP {method} request"),
                 };
                 for (name, value) in headers {
                     if value.is_empty() {
@@ -670,7 +670,7 @@ mod tests {
         );
         assert_eq!(
             terminated.describe(),
-            "a SIP notify request with Subscription-State containing 'terminated'"
+            "SIP notify request with Subscription-State containing 'terminated'"
         );
     }
 

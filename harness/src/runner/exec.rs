@@ -411,6 +411,14 @@ impl Run<'_> {
                 "blackhole.domain".to_string(),
                 super::env::BLACKHOLE_DOMAIN.to_string(),
             ),
+            (
+                "sip.transport".to_string(),
+                self.env
+                    .sut
+                    .sip
+                    .map_or("udp", |sip| sip.transport.name())
+                    .to_ascii_uppercase(),
+            ),
         ]);
         for (name, def) in &scenario.actors {
             let role = self.role_of(def);

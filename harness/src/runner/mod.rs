@@ -17,6 +17,10 @@ use crate::expectations::Expectations;
 use crate::scenario::load::LoadedScenario;
 use env::Environment;
 
+/// What a scenario `requires` when it checks SIP over UDP datagrams: such a scenario is
+/// unsupported, in both directions, in a run whose SIP transport is TCP.
+pub const SIP_UDP: &str = "udp-datagrams";
+
 /// What to run and how.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -102,6 +106,22 @@ async fn run_job(
             Outcome::Unsupported {
                 capability: capability.clone(),
                 reason: format!("the target {} declares it unsupported", env.target),
+            },
+        );
+    }
+    // A check about datagrams cannot be made over a stream, in either direction: over TCP a
+    // Content-Length longer than what came is a message still arriving (RFC 3261 §18.3).
+    let tcp = env
+        .sut
+        .sip
+        .is_some_and(|sip| sip.transport == crate::driver::sip::Transport::Tcp);
+    if tcp && scenario.requires.iter().any(|c| c == SIP_UDP) {
+        return not_run(
+            job,
+            Outcome::Unsupported {
+                capability: format!("sip:{SIP_UDP}"),
+                reason: "the run's user agents and servers speak SIP over TCP, and the scenario checks what a server does with a datagram (RFC 3261 §18.3)"
+                    .into(),
             },
         );
     }

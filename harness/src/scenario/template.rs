@@ -1,7 +1,9 @@
 //! Templates in scenario strings: `{bob.jid}`, `{bob.full_jid}`, `{bob.domain}`,
 //! `{bob.user}`, `{bob.resource}`, `{ref.domain}`, `{sut.domain}`, `{unknown.domain}` (a
 //! domain no server hosts or routes), `{blackhole.domain}` (a domain whose server accepts
-//! connections and never answers), `{run.id}`, and `{i}` (the index inside a `repeat`).
+//! connections and never answers), `{run.id}`, `{sip.transport}` (`UDP` or `TCP`: how the
+//! run's SIP user agents reach their servers, for the `Via` of a `raw_sip` request), and `{i}`
+//! (the index inside a `repeat`).
 //! `{{` and `}}` stand for literal braces.
 
 use std::collections::BTreeMap;
@@ -63,6 +65,7 @@ pub fn check(text: &str, actors: &[&str], repeat: bool) -> Result<(), String> {
             }
             Some(("run", "id")) => {}
             Some(("ref" | "sut" | "unknown" | "blackhole", "domain")) => {}
+            Some(("sip", "transport")) => {}
             Some((name, field)) if actors.contains(&name) => {
                 if !ACTOR_FIELDS.contains(&field) {
                     return Err(format!(
@@ -145,6 +148,8 @@ mod tests {
     fn checks_and_renders() {
         let actors = ["alice", "bob"];
         assert!(check("hi {bob.full_jid} {{x}}", &actors, false).is_ok());
+        assert!(check("Via: SIP/2.0/{sip.transport} x", &actors, false).is_ok());
+        assert!(check("{sip.port}", &actors, false).is_err());
         assert!(check("{carol.jid}", &actors, false).is_err());
         assert!(check("{bob.password}", &actors, false).is_err());
         assert!(check("m{i}", &actors, false).is_err());

@@ -204,11 +204,18 @@ impl Agent {
 
     /// Writes `bytes` as they are to the home server: a datagram from the agent's socket
     /// (UDP), or a new TCP connection (so that a server closing it on bad input does not end
-    /// the session). Answers come to [`Handler::stray`].
+    /// the session). Over TCP a text without a `Content-Length` header gets one, counted
+    /// from the empty line, since a stream cannot be framed without it (RFC 3261 §18.3): what
+    /// a scenario writes about lengths is otherwise left as it is. Answers come to
+    /// [`Handler::stray`].
     ///
     /// # Errors
     /// [`TransportError`] when they could not be written.
     pub async fn send_raw(&self, bytes: Vec<u8>) -> Result<(), TransportError> {
+        let bytes = match self.transport {
+            Transport::Udp => bytes,
+            Transport::Tcp => with_content_length(bytes),
+        };
         let (reply, answer) = oneshot::channel();
         tokio::time::timeout(NET_BOUND * 2, async {
             self.commands
@@ -229,6 +236,32 @@ impl Agent {
             .await
             .is_ok_and(|settled| settled.is_ok())
     }
+}
+
+/// `bytes` with a `Content-Length` header for the body after the first empty line, unless
+/// the head already has one (in any case, full or compact form).
+fn with_content_length(bytes: Vec<u8>) -> Vec<u8> {
+    let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
+        // A head with no empty line after it (as a datagram may be): the length is 0.
+        let mut head = bytes;
+        while head.ends_with(b"\r\n") {
+            head.truncate(head.len() - 2);
+        }
+        return with_content_length([head, b"\r\n\r\n".to_vec()].concat());
+    };
+    let head = String::from_utf8_lossy(&bytes[..end]);
+    let has = head.split("\r\n").skip(1).any(|line| {
+        line.split_once(':')
+            .is_some_and(|(name, _)| imfed_sip::headers::same_name(name.trim(), "Content-Length"))
+    });
+    if has {
+        return bytes;
+    }
+    let body = bytes.len() - end - 4;
+    let mut out = bytes[..end].to_vec();
+    out.extend_from_slice(format!("\r\nContent-Length: {body}").as_bytes());
+    out.extend_from_slice(&bytes[end..]);
+    out
 }
 
 /// A running user agent: its task and its handle.
@@ -764,5 +797,31 @@ impl<H: Handler> Core<H> {
         }
         self.servers
             .retain(|_, (transaction, _)| !transaction.is_terminated());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_content_length;
+
+    #[test]
+    fn a_raw_request_over_tcp_gets_a_content_length_only_when_it_has_none() {
+        let text = |s: &str| String::from_utf8(with_content_length(s.as_bytes().to_vec())).unwrap();
+        assert_eq!(
+            text("MESSAGE sip:b@x SIP/2.0\r\nCall-ID: 1\r\n\r\nhello"),
+            "MESSAGE sip:b@x SIP/2.0\r\nCall-ID: 1\r\nContent-Length: 5\r\n\r\nhello"
+        );
+        // A head with no empty line is a request with no body.
+        assert_eq!(
+            text("OPTIONS sip:x SIP/2.0\r\nCall-ID: 2\r\n"),
+            "OPTIONS sip:x SIP/2.0\r\nCall-ID: 2\r\nContent-Length: 0\r\n\r\n"
+        );
+        // What the scenario wrote about the length stays, wrong or not, in any form.
+        for written in [
+            "MESSAGE sip:b@x SIP/2.0\r\nContent-Length: 500\r\n\r\nshort",
+            "MESSAGE sip:b@x SIP/2.0\r\nl: 1\r\n\r\nshort",
+        ] {
+            assert_eq!(text(written), written);
+        }
     }
 }
