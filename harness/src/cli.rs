@@ -50,7 +50,8 @@ pub enum Command {
     Schema,
     /// Serve DNS on loopback for implementations that find peers only by DNS: SRV
     /// `_xmpp-server._tcp.DOMAIN` for each `--host`, SRV `_rvp._tcp.DOMAIN` for each
-    /// `--rvp-host`, and the domain's A, NXDOMAIN for anything else. Prints
+    /// `--rvp-host`, SRV `_sip._udp.DOMAIN` for each `--sip-host`, and the domain's A,
+    /// NXDOMAIN for anything else. Prints
     /// `READY dns=IP:PORT`, then serves until SIGTERM or Ctrl-C.
     Dns(DnsArgs),
 }
@@ -71,6 +72,11 @@ pub struct DnsArgs {
     /// `--rvp-host` must use the same IP: it has one A record.
     #[arg(long = "rvp-host", value_name = "DOMAIN=IP:PORT", value_parser = crate::dns::Zone::parse_host)]
     pub rvp_hosts: Vec<(String, std::net::SocketAddr)>,
+
+    /// A domain and its SIP server (repeatable), served as SRV `_sip._udp.DOMAIN` (RFC 3263
+    /// §4.2, protocols/sip/PROFILE.md §5), with the same one-IP rule.
+    #[arg(long = "sip-host", value_name = "DOMAIN=IP:PORT", value_parser = crate::dns::Zone::parse_host)]
+    pub sip_hosts: Vec<(String, std::net::SocketAddr)>,
 }
 
 /// `imfed matrix`.
@@ -350,6 +356,7 @@ async fn dns(args: DnsArgs, cancel: CancellationToken) -> u8 {
     let zone = crate::dns::Zone {
         records: args.hosts.into_iter().collect(),
         rvp: args.rvp_hosts.into_iter().collect(),
+        sip: args.sip_hosts.into_iter().collect(),
     };
     match udp.local_addr() {
         Ok(addr) => println!("READY dns={addr}"),

@@ -1,11 +1,13 @@
 //! A loopback DNS responder for implementations that find remote domains only by DNS
 //! (RFC 6120 §3.2.1: SRV `_xmpp-server._tcp.<domain>`, then the target's address; for RVP,
-//! PROFILE.md §6: SRV `_rvp._tcp.<domain>`).
+//! PROFILE.md §6: SRV `_rvp._tcp.<domain>`; for SIP, RFC 3263 §4.2 as its PROFILE.md §5
+//! uses it: SRV `_sip._udp.<domain>`).
 //!
 //! It is authoritative for the root zone and knows only the domains it is given: for each
 //! XMPP host (`--host`), `_xmpp-server._tcp.<domain>.` SRV (priority 0, weight 0, the port,
 //! target `<domain>.`); for each RVP host (`--rvp-host`), `_rvp._tcp.<domain>.` SRV alike;
-//! and for either, `<domain>.` A or AAAA (the IP, which must then be the same for both).
+//! for each SIP host (`--sip-host`), `_sip._udp.<domain>.` SRV alike; and for each,
+//! `<domain>.` A or AAAA (the IP, which must then be the same for all).
 //! Every other name is NXDOMAIN (so `_xmpps-server._tcp`, RFC 7590's direct TLS, falls
 //! through to STARTTLS), and a name that exists answers other types with no records: public
 //! DNS is never consulted and no query leaves the responder.
@@ -34,6 +36,7 @@ const TCP_RESPONSE_BUFFER: usize = 64;
 /// The SRV service label of each map of a [`Zone`].
 const XMPP_SERVICE: &str = "_xmpp-server._tcp";
 const RVP_SERVICE: &str = "_rvp._tcp";
+const SIP_SERVICE: &str = "_sip._udp";
 
 /// What the responder answers: each domain's server-to-server addresses.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -42,11 +45,14 @@ pub struct Zone {
     pub records: BTreeMap<String, SocketAddr>,
     /// Domain (without the trailing dot) -> its RVP server-to-server listener (`_rvp._tcp`).
     pub rvp: BTreeMap<String, SocketAddr>,
+    /// Domain (without the trailing dot) -> its SIP server (`_sip._udp`, RFC 3263 §4.2;
+    /// `protocols/sip/PROFILE.md` §5).
+    pub sip: BTreeMap<String, SocketAddr>,
 }
 
 impl Zone {
     /// Parses `DOMAIN=IP:PORT` (an IPv6 address in brackets: `DOMAIN=[::1]:PORT`), the form
-    /// of the command line's `--host` and `--rvp-host`.
+    /// of the command line's `--host`, `--rvp-host` and `--sip-host`.
     ///
     /// # Errors
     /// What is wrong, as text.
@@ -81,7 +87,8 @@ impl Zone {
     fn services(&self) -> impl Iterator<Item = (&'static str, &String, &SocketAddr)> {
         let xmpp = self.records.iter().map(|(d, a)| (XMPP_SERVICE, d, a));
         let rvp = self.rvp.iter().map(|(d, a)| (RVP_SERVICE, d, a));
-        xmpp.chain(rvp)
+        let sip = self.sip.iter().map(|(d, a)| (SIP_SERVICE, d, a));
+        xmpp.chain(rvp).chain(sip)
     }
 }
 
@@ -393,19 +400,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn rvp_hosts_answer_rvp_srv_beside_xmpp() {
+    async fn rvp_and_sip_hosts_answer_their_srv_beside_xmpp() {
         let running = start_zone(Zone {
             records: hosts(&[("ref.test", "127.0.0.1:40269")]),
             rvp: hosts(&[
                 ("ref.test", "127.0.0.1:40443"),
                 ("rvp.test", "127.0.0.2:443"),
             ]),
+            sip: hosts(&[("ref.test", "127.0.0.1:45060")]),
         })
         .await;
         let resolver = resolver(running.addr, false);
         for (name, port) in [
             ("_xmpp-server._tcp.ref.test.", 40269),
             ("_rvp._tcp.ref.test.", 40443),
+            ("_sip._udp.ref.test.", 45060),
             ("_rvp._tcp.rvp.test.", 443),
         ] {
             let srv = resolver.srv_lookup(name).await.unwrap();
@@ -438,6 +447,7 @@ mod tests {
         let zone = Zone {
             records: hosts(&[("ref.test", "127.0.0.1:1")]),
             rvp: hosts(&[("ref.test", "127.0.0.2:1")]),
+            ..Zone::default()
         };
         let error = serve(udp, tcp, zone, CancellationToken::new())
             .await
