@@ -671,6 +671,98 @@ async fn reference_server_finds_peers_by_dns_srv() {
     b.stop().await;
 }
 
+/// imfed-server's SIP DNS fallback (RFC 3263 §4.2 as PROFILE.md §5 uses it: SRV
+/// `_sip._udp`) finds another domain's server with no static route through the `imfed dns`
+/// responder: a MESSAGE crosses, and a domain with no record is `604` to its sender.
+#[tokio::test]
+async fn reference_server_finds_sip_peers_by_dns_srv() {
+    use imfed::driver::event::{Event, Matcher, OutMessage};
+    use imfed::driver::lifecycle::Transcript;
+    use imfed::driver::sip::{Credentials, Session, Settings};
+    use imfed_model::{Address, MessageKind};
+    let bound = std::time::Duration::from_secs(10);
+    let server = |domain: &str, dns: Option<std::net::SocketAddr>| imfed_server::Config {
+        domains: vec![domain.to_string()],
+        dns_fallback: dns.is_some(),
+        dns_server: dns,
+        accounts: vec![imfed_server::config::AccountSpec {
+            user: "u".into(),
+            domain: domain.into(),
+            password: "pw".into(),
+        }],
+        ..imfed_server::Config::default()
+    };
+    let b = imfed_server::Server::new(server("b.test", None))
+        .start()
+        .await
+        .unwrap();
+    let (udp, tcp) = imfed::dns::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let dns_addr = udp.local_addr().unwrap();
+    let zone = imfed::dns::Zone {
+        sip: [("b.test".to_string(), b.addresses.sip)].into(),
+        ..imfed::dns::Zone::default()
+    };
+    let stop_dns = tokio_util::sync::CancellationToken::new();
+    let dns = tokio::spawn(imfed::dns::serve(udp, tcp, zone, stop_dns.clone()));
+    // a.test knows b.test only through DNS; b.test answers along the Vias, needing no route.
+    let a = imfed_server::Server::new(server("a.test", Some(dns_addr)))
+        .start()
+        .await
+        .unwrap();
+    let login = |home, domain: &str| {
+        let credentials = Credentials {
+            user: "u".into(),
+            domain: domain.into(),
+            password: "pw".into(),
+            settings: Settings::default(),
+        };
+        async move {
+            Session::log_in("t", home, &credentials, Transcript::new(), bound)
+                .await
+                .unwrap()
+        }
+    };
+    let mut sender = login(a.addresses.sip, "a.test").await;
+    let mut receiver = login(b.addresses.sip, "b.test").await;
+    let to = |domain: &str| Address {
+        user: Some("u".into()),
+        domain: domain.into(),
+        endpoint: None,
+    };
+    let message = |domain: &str| OutMessage {
+        to: to(domain),
+        kind: MessageKind::Chat,
+        id: None,
+        subject: None,
+        body: Some("found you by SRV".into()),
+        thread: None,
+    };
+    sender.send_message(&message("b.test")).await.unwrap();
+    let got = receiver
+        .wait_for(&Matcher::Any, bound)
+        .await
+        .expect("the MESSAGE crossed to a server found by DNS");
+    assert!(
+        matches!(&got.event, Event::Message { body: Some(body), .. } if body == "found you by SRV"),
+        "{got:?}"
+    );
+    sender.send_message(&message("nowhere.test")).await.unwrap();
+    let refused = sender
+        .wait_for(&Matcher::Any, bound)
+        .await
+        .expect("an answer for a domain DNS does not know");
+    assert!(
+        matches!(&refused.event, Event::Error { condition: Some(c), .. } if c == "604"),
+        "{refused:?}"
+    );
+    stop_dns.cancel();
+    let _ = dns.await;
+    a.stop().await;
+    b.stop().await;
+}
+
 /// A real server deliberately misconfigured (Prosody without mod_presence) fails the
 /// scenarios that check presence, in both directions, while messaging still passes: the
 /// pack tells a broken behaviour apart from a broken server.
@@ -1159,64 +1251,15 @@ fn mutation_table_holds_against_the_committed_baseline() {
 /// unsupported with the profile's reason (never run half-way, never passed).
 #[test]
 fn rvp_pack_passes_and_the_core_pack_over_rvp_declares_its_gaps() {
-    let (code, stdout, report, junit) = run_pack(
+    profile_packs_pass(
         "rvp",
-        &["--protocol", "rvp", "scenarios/core", "scenarios/rvp"],
-    );
-    assert_eq!(code, Some(0), "{stdout}");
-    assert_eq!(report.protocol, "rvp");
-    let failures: Vec<String> = report
-        .results
-        .iter()
-        .filter(|r| r.outcome.fails_run())
-        .map(|r| format!("{}: {:?}", r.name(), r.failure))
-        .collect();
-    assert!(failures.is_empty(), "{failures:#?}");
-    let passed = |pack: &str| {
-        report
-            .results
-            .iter()
-            .filter(|r| r.pack == pack && r.outcome == imfed_reports::Outcome::Pass)
-            .count()
-    };
-    let rvp_runs = report.results.iter().filter(|r| r.pack == "rvp").count();
-    assert!(rvp_runs >= 28, "the RVP pack has {rvp_runs} runs");
-    assert_eq!(passed("rvp"), rvp_runs, "every RVP pack run passes");
-    assert!(
-        passed("core") >= 20,
-        "{} core runs passed over RVP",
-        passed("core")
-    );
-    let mut gaps = std::collections::BTreeSet::new();
-    for result in report.results.iter().filter(|r| r.pack == "core") {
-        match &result.outcome {
-            imfed_reports::Outcome::Pass => {}
-            imfed_reports::Outcome::Unsupported { capability, reason } => {
-                // Each reason cites RVP's text, but the escape hatches' (XMPP syntax).
-                assert!(
-                    capability.starts_with("rvp:")
-                        && (reason.contains('§') || capability == "rvp:xmpp-wire"),
-                    "{}: {capability} ({reason})",
-                    result.name()
-                );
-                gaps.insert(capability.clone());
-            }
-            other => panic!("{}: {other:?}", result.name()),
-        }
-    }
-    for expected in [
-        "rvp:subscription-handshake",
-        "rvp:status-text",
-        "rvp:xmpp-wire",
-    ] {
-        assert!(gaps.contains(expected), "{expected} missing from {gaps:?}");
-    }
-    // JUnit readers see the gap and its reason.
-    assert!(
-        junit.contains(
-            "unsupported capability: rvp:subscription-handshake (RVP has no subscription handshake"
-        ),
-        "{junit}"
+        28,
+        &[
+            "rvp:subscription-handshake",
+            "rvp:status-text",
+            "rvp:xmpp-wire",
+        ],
+        "unsupported capability: rvp:subscription-handshake (RVP has no subscription handshake",
     );
 }
 
@@ -1224,90 +1267,23 @@ fn rvp_pack_passes_and_the_core_pack_over_rvp_declares_its_gaps() {
 /// kill the committed table lists still happens.
 #[test]
 fn rvp_mutation_table_holds_against_the_committed_baseline() {
-    let out = scratch("rvp-mutants");
-    let output = imfed(&[
-        "mutants",
-        "--protocol",
-        "rvp",
-        "scenarios/rvp",
-        "--baseline",
-        "scenarios/rvp-mutants.json",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("gaps: none") && stdout.contains("baseline: 0 kills lost"),
-        "{stdout}"
-    );
-    std::fs::remove_dir_all(&out).ok();
+    mutation_table_holds("rvp");
 }
 
 /// The SIP pack passes in both directions against the reference target, and the core pack
 /// over SIP passes what SIP can express and declares the rest a gap with its reason.
 #[test]
 fn sip_pack_passes_and_the_core_pack_over_sip_declares_its_gaps() {
-    let (code, stdout, report, junit) = run_pack(
+    profile_packs_pass(
         "sip",
-        &["--protocol", "sip", "scenarios/core", "scenarios/sip"],
-    );
-    assert_eq!(code, Some(0), "{stdout}");
-    assert_eq!(report.protocol, "sip");
-    let failures: Vec<String> = report
-        .results
-        .iter()
-        .filter(|r| r.outcome.fails_run())
-        .map(|r| format!("{}: {:?}", r.name(), r.failure))
-        .collect();
-    assert!(failures.is_empty(), "{failures:#?}");
-    let passed = |pack: &str| {
-        report
-            .results
-            .iter()
-            .filter(|r| r.pack == pack && r.outcome == imfed_reports::Outcome::Pass)
-            .count()
-    };
-    let sip_runs = report.results.iter().filter(|r| r.pack == "sip").count();
-    assert!(sip_runs >= 32, "the SIP pack has {sip_runs} runs");
-    assert_eq!(passed("sip"), sip_runs, "every SIP pack run passes");
-    assert!(
-        passed("core") >= 20,
-        "{} core runs passed over SIP",
-        passed("core")
-    );
-    let mut gaps = std::collections::BTreeSet::new();
-    for result in report.results.iter().filter(|r| r.pack == "core") {
-        match &result.outcome {
-            imfed_reports::Outcome::Pass => {}
-            imfed_reports::Outcome::Unsupported { capability, reason } => {
-                // Each reason cites the RFCs or the profile, but the XMPP escape hatch's.
-                assert!(
-                    capability.starts_with("sip:")
-                        && (reason.contains('§') || capability == "sip:xmpp-wire"),
-                    "{}: {capability} ({reason})",
-                    result.name()
-                );
-                gaps.insert(capability.clone());
-            }
-            other => panic!("{}: {other:?}", result.name()),
-        }
-    }
-    for expected in [
-        "sip:subscription-handshake",
-        "sip:contact-list",
-        "sip:message-kind-groupchat",
-        "sip:xmpp-wire",
-    ] {
-        assert!(gaps.contains(expected), "{expected} missing from {gaps:?}");
-    }
-    // JUnit readers see the gap and its reason.
-    assert!(
-        junit.contains(
-            "unsupported capability: sip:subscription-handshake (the SIP profile has no subscription handshake"
-        ),
-        "{junit}"
+        34,
+        &[
+            "sip:subscription-handshake",
+            "sip:contact-list",
+            "sip:message-kind-groupchat",
+            "sip:xmpp-wire",
+        ],
+        "unsupported capability: sip:subscription-handshake (the SIP profile has no subscription handshake",
     );
 }
 
@@ -1333,14 +1309,82 @@ fn sip_mutation_table_holds_against_the_committed_baseline() {
     assert_eq!(committed.undetected(), vec!["sip_no_loop_detection"]);
     assert!(committed.gaps().is_empty(), "{:?}", committed.gaps());
 
-    let out = scratch("sip-mutants");
+    mutation_table_holds("sip");
+}
+
+/// `scenarios/core` and `scenarios/<protocol>` over `protocol` against the reference target:
+/// no run fails, every run of the profile's own pack (at least `pack_runs`) passes, at least
+/// 20 core runs pass, and every core run the profile cannot express is unsupported with a
+/// capability of the profile whose reason cites its text (but the XMPP escape hatch's), the
+/// `expected` gaps among them and `junit_reason` visible to JUnit readers.
+fn profile_packs_pass(protocol: &str, pack_runs: usize, expected: &[&str], junit_reason: &str) {
+    let pack = format!("scenarios/{protocol}");
+    let (code, stdout, report, junit) =
+        run_pack(protocol, &["--protocol", protocol, "scenarios/core", &pack]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert_eq!(report.protocol, protocol);
+    let failures: Vec<String> = report
+        .results
+        .iter()
+        .filter(|r| r.outcome.fails_run())
+        .map(|r| format!("{}: {:?}", r.name(), r.failure))
+        .collect();
+    assert!(failures.is_empty(), "{failures:#?}");
+    let passed = |pack: &str| {
+        report
+            .results
+            .iter()
+            .filter(|r| r.pack == pack && r.outcome == imfed_reports::Outcome::Pass)
+            .count()
+    };
+    let own = report.results.iter().filter(|r| r.pack == protocol).count();
+    assert!(own >= pack_runs, "the {protocol} pack has {own} runs");
+    assert_eq!(passed(protocol), own, "every {protocol} pack run passes");
+    assert!(
+        passed("core") >= 20,
+        "{} core runs passed over {protocol}",
+        passed("core")
+    );
+    let prefix = format!("{protocol}:");
+    let escape_hatch = format!("{protocol}:xmpp-wire");
+    let mut gaps = std::collections::BTreeSet::new();
+    for result in report.results.iter().filter(|r| r.pack == "core") {
+        match &result.outcome {
+            imfed_reports::Outcome::Pass => {}
+            imfed_reports::Outcome::Unsupported { capability, reason } => {
+                assert!(
+                    capability.starts_with(&prefix)
+                        && (reason.contains('§') || *capability == escape_hatch),
+                    "{}: {capability} ({reason})",
+                    result.name()
+                );
+                gaps.insert(capability.clone());
+            }
+            other => panic!("{}: {other:?}", result.name()),
+        }
+    }
+    for gap in expected {
+        assert!(gaps.contains(*gap), "{gap} missing from {gaps:?}");
+    }
+    assert!(junit.contains(junit_reason), "{junit}");
+}
+
+/// Every scenario of `scenarios/<protocol>` is killed by a mutant of the reference server's
+/// front-end for `protocol`, and every kill `scenarios/<protocol>-mutants.json` lists still
+/// happens.
+fn mutation_table_holds(protocol: &str) {
+    let out = scratch(&format!("{protocol}-mutants"));
+    let (pack, baseline) = (
+        format!("scenarios/{protocol}"),
+        format!("scenarios/{protocol}-mutants.json"),
+    );
     let output = imfed(&[
         "mutants",
         "--protocol",
-        "sip",
-        "scenarios/sip",
+        protocol,
+        &pack,
         "--baseline",
-        "scenarios/sip-mutants.json",
+        &baseline,
         "--out",
         out.to_str().unwrap(),
     ]);
