@@ -5,8 +5,6 @@
 //! A presentity's state is the composition of its unexpired publications, newest first. Each
 //! subscription is a dialog of its own; its NOTIFYs leave one at a time, in order.
 
-use std::time::Duration;
-
 use imfed_sip::dialog::Dialog;
 use imfed_sip::pidf::{self, Presence};
 use imfed_sip::transaction::new_branch;
@@ -248,7 +246,7 @@ pub async fn subscribe(state: &State, request: Request, context: Context, aor: A
     if expires == 0 {
         // A fetch (RFC 6665 §4.4.3): one NOTIFY with the state, then the end.
         let body = compose(&inner.publications, &aor);
-        finish(&mut inner, &tag, body, true);
+        finish(&mut inner, &tag, body);
         return;
     }
     if !state.sip_fault(
@@ -259,7 +257,7 @@ pub async fn subscribe(state: &State, request: Request, context: Context, aor: A
         state.sip_lease(&mut inner, LeaseKey::Watch(tag.clone()), expires);
     }
     let body = compose(&inner.publications, &aor);
-    enqueue(&mut inner, state, &tag, active(expires), body, false);
+    enqueue(&mut inner, &tag, active(expires), body);
     debug!(presentity = %aor, %tag, expires, "subscription accepted");
 }
 
@@ -328,7 +326,7 @@ pub async fn resubscribe(state: &State, request: Request, context: Context, tag:
             inner.watches.remove(tag);
             return;
         }
-        finish(&mut inner, tag, body, false);
+        finish(&mut inner, tag, body);
         debug!(%presentity, %tag, "unsubscribed");
         return;
     }
@@ -340,7 +338,7 @@ pub async fn resubscribe(state: &State, request: Request, context: Context, tag:
     {
         state.sip_lease(&mut inner, LeaseKey::Watch(tag.to_string()), expires);
     }
-    enqueue(&mut inner, state, tag, active(expires), body, false);
+    enqueue(&mut inner, tag, active(expires), body);
 }
 
 /// A publication's interval ran out: it is removed and watchers told (RFC 3903 §6 step 8).
@@ -359,7 +357,7 @@ pub fn lapse_watch(state: &State, tag: &str) {
         return;
     };
     let body = compose(&inner.publications, &presentity);
-    finish(&mut inner, tag, body, false);
+    finish(&mut inner, tag, body);
     debug!(%presentity, tag, "subscription lapsed");
 }
 
@@ -391,32 +389,23 @@ pub fn notify_watchers(state: &State, aor: &Address) {
         })
         .collect();
     for (tag, left) in tags {
-        enqueue(&mut inner, state, &tag, active(left), body.clone(), false);
+        enqueue(&mut inner, &tag, active(left), body.clone());
     }
 }
 
 /// Removes a subscription and queues its final NOTIFY (`terminated;reason=timeout`).
-fn finish(inner: &mut super::Inner, tag: &str, body: Presence, fetch: bool) {
+fn finish(inner: &mut super::Inner, tag: &str, body: Presence) {
     let Some(mut watch) = inner.watches.remove(tag) else {
         return;
     };
-    let _ = fetch;
     let job = build(&mut watch, tag, terminated(), &body, true);
     let _ = watch.queue.send(job);
 }
 
 /// Queues a NOTIFY on the subscription `tag`.
-fn enqueue(
-    inner: &mut super::Inner,
-    state: &State,
-    tag: &str,
-    sub_state: SubscriptionState,
-    body: Presence,
-    last: bool,
-) {
-    let _ = state;
+fn enqueue(inner: &mut super::Inner, tag: &str, sub_state: SubscriptionState, body: Presence) {
     if let Some(watch) = inner.watches.get_mut(tag) {
-        let job = build(watch, tag, sub_state, &body, last);
+        let job = build(watch, tag, sub_state, &body, false);
         let _ = watch.queue.send(job);
     }
 }
@@ -429,8 +418,6 @@ fn build(
     last: bool,
 ) -> NotifyJob {
     let mut request = watch.dialog.request(Method::Notify);
-    let local = watch.dialog.local_uri.uri.clone();
-    let _ = local;
     request.headers.push("Event", "presence");
     request
         .headers
@@ -495,7 +482,6 @@ async fn notifier(state: State, mut rx: mpsc::UnboundedReceiver<NotifyJob>) {
             break;
         }
     }
-    let _ = Duration::ZERO;
 }
 
 /// The composed state of `aor`: every unexpired publication's tuples and persons, newest

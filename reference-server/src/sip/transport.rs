@@ -413,7 +413,6 @@ async fn accept_tcp(state: State, net: Arc<Net>, listener: TcpListener) {
 /// closes or the server shuts down.
 async fn serve_conn(state: State, stream: TcpStream, conn: Conn, mut rx: mpsc::Receiver<Vec<u8>>) {
     let (mut reader, mut writer) = stream.into_split();
-    let write_state = state.clone();
     let writing = async move {
         while let Some(bytes) = rx.recv().await {
             if writer.write_all(&bytes).await.is_err() {
@@ -421,7 +420,6 @@ async fn serve_conn(state: State, stream: TcpStream, conn: Conn, mut rx: mpsc::R
             }
         }
         let _ = writer.shutdown().await;
-        let _ = write_state;
     };
     let reading = read_conn(&state, &mut reader, &conn);
     tokio::select! {
