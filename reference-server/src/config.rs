@@ -70,6 +70,11 @@ pub struct Config {
     pub dialback_secret: Option<String>,
     /// Bound on setting up an outbound link (connect, TLS and dialback), in milliseconds.
     pub s2s_timeout_ms: u64,
+    /// Bound on an inbound server-to-server connection authenticating a domain (header,
+    /// STARTTLS and dialback), in milliseconds: a peer that has not by then is closed with
+    /// `connection-timeout` (RFC 6120 §4.9.3.4, §13.12: a slow or silent peer cannot hold a
+    /// connection). Streams a peer opens only to verify a key end sooner.
+    pub s2s_auth_timeout_ms: u64,
     /// Largest stanza accepted, in bytes.
     pub max_stanza_bytes: usize,
     /// Accounts created at start.
@@ -120,6 +125,7 @@ impl Default for Config {
             tls_trust: None,
             dialback_secret: None,
             s2s_timeout_ms: 10_000,
+            s2s_auth_timeout_ms: 30_000,
             max_stanza_bytes: 256 * 1024,
             accounts: Vec::new(),
             misbehave: Vec::new(),
@@ -232,6 +238,11 @@ impl Config {
     /// The outbound link setup bound.
     pub fn s2s_timeout(&self) -> Duration {
         Duration::from_millis(self.s2s_timeout_ms)
+    }
+
+    /// [`Config::s2s_auth_timeout_ms`] as a duration.
+    pub fn s2s_auth_timeout(&self) -> Duration {
+        Duration::from_millis(self.s2s_auth_timeout_ms)
     }
 }
 

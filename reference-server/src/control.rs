@@ -18,6 +18,7 @@
 //! | `GET /faults` | every fault that is on, `{"faults": [{"id", "switch", "accounts", "peer"}], "known": [...]}` |
 //! | `POST /faults` | `{"switch", "accounts": ["user@domain"], "peer": "domain"}` turns on a scoped fault (201 `{"id"}`; see [`crate::faults`]) |
 //! | `DELETE /faults/{id}` | turns it off (204; 404) |
+//! | `POST /dialback/key` | `{"originating", "receiving", "stream_id"}`: the XEP-0185 key this server, authoritative for `originating`, would send on that stream, `{"key"}` (404 when it does not host `originating`); how a test plays a peer that dialback must accept |
 
 use std::time::Duration;
 
@@ -71,6 +72,7 @@ pub fn router(state: State) -> Router {
         .route("/misbehave", get(get_misbehave).put(put_misbehave))
         .route("/faults", get(list_faults).post(add_fault))
         .route("/faults/{id}", delete(remove_fault))
+        .route("/dialback/key", post(dialback_key))
         .with_state(state)
 }
 
@@ -278,6 +280,33 @@ async fn tap(AxumState(state): AxumState<State>, Query(params): Query<TapParams>
         _ => state.tap.read_filtered(params.since, params.protocol),
     };
     Json(page).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyRequest {
+    originating: String,
+    receiving: String,
+    stream_id: String,
+}
+
+async fn dialback_key(
+    AxumState(state): AxumState<State>,
+    Json(request): Json<KeyRequest>,
+) -> Response {
+    if !state.hosts(&request.originating) {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("{} is not hosted here", request.originating),
+        );
+    }
+    let key = imfed_xmpp::dialback::key(
+        &state.xmpp.dialback_secret,
+        &request.receiving,
+        &request.originating,
+        &request.stream_id,
+    );
+    Json(json!({ "key": key })).into_response()
 }
 
 async fn reset(AxumState(state): AxumState<State>) -> Response {

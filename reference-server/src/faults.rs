@@ -90,6 +90,20 @@ switches! {
     /// An inbound `<db:result/>` is accepted without asking the sender's authoritative
     /// server (XEP-0220 §2.1.2 broken).
     SkipDialbackVerification = "skip_dialback_verification", Peer;
+    /// A stanza on an inbound server-to-server stream is delivered whatever its 'from'
+    /// domain, authenticated on the stream or not (RFC 6120 §4.9.3.9, §4.9.3.12, §8.1.2.2
+    /// broken: a peer can speak for any domain).
+    AcceptUnauthenticatedStanzas = "accept_unauthenticated_stanzas", Peer;
+    /// A `<db:result type='valid'/>` or `<db:verify type='valid'/>` a peer sends on its own
+    /// inbound stream authenticates the domain it names: the peer answers its own dialback
+    /// (XEP-0220 §2.1.2, §2.2 broken).
+    TrustDialbackAnswers = "trust_dialback_answers", Peer;
+    /// Every stream error sent on an inbound server-to-server stream carries
+    /// `undefined-condition`, not the condition RFC 6120 §4.9.3 names.
+    GenericStreamErrors = "generic_stream_errors", Server;
+    /// Inbound server-to-server connections may take forever to send their header and to
+    /// authenticate (RFC 6120 §13.12 broken: slow-loris peers hold connections).
+    NoAuthTimeout = "no_auth_timeout", Server;
     /// A client connection that has sent nothing for 0.4 s is closed, as an over-eager idle
     /// timeout would (RFC 6120 §4.6 asks servers to keep idle streams; a client is not
     /// required to send keepalives this often).

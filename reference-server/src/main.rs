@@ -115,6 +115,11 @@ struct Cli {
     #[arg(long, value_name = "MS")]
     s2s_timeout_ms: Option<u64>,
 
+    /// Bound on an inbound federation connection authenticating, in milliseconds (default
+    /// 30000): a peer that has not by then is closed with connection-timeout.
+    #[arg(long, value_name = "MS")]
+    s2s_auth_timeout_ms: Option<u64>,
+
     /// Turn on a misbehaviour switch (repeatable; for testing the suite only).
     #[arg(long = "misbehave", value_name = "SWITCH")]
     misbehave: Vec<String>,
@@ -205,6 +210,9 @@ impl Cli {
         }
         if let Some(ms) = self.s2s_timeout_ms {
             config.s2s_timeout_ms = ms;
+        }
+        if let Some(ms) = self.s2s_auth_timeout_ms {
+            config.s2s_auth_timeout_ms = ms;
         }
         config.misbehave.extend(self.misbehave);
         Ok(config)

@@ -208,9 +208,7 @@ async fn open_stream(
         content_ns: ns::CLIENT.into(),
         dialback: false,
     };
-    let mut out = Vec::new();
-    reply.write_to(&mut out);
-    conn.send_bytes(&out).await?;
+    conn.send_header(&reply).await?;
     if header.content_ns != ns::CLIENT {
         return Err(ConnError::protocol(
             StreamErrorCondition::InvalidNamespace,

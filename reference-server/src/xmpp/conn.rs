@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use imfed_xmpp::stream::{STREAM_CLOSE, stream_error};
-use imfed_xmpp::{Element, Limits, ParseError, StreamErrorCondition, StreamEvent, StreamParser};
+use imfed_xmpp::{
+    Element, Limits, ParseError, StreamErrorCondition, StreamEvent, StreamHeader, StreamParser,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
@@ -116,6 +118,9 @@ pub struct Conn {
     pub stream_ns: &'static str,
     /// Whether TLS is active.
     pub secure: bool,
+    /// Whether our stream header for the current stream is out (a stream error needs one
+    /// before it, RFC 6120 §4.9.1.2).
+    header_sent: bool,
     /// The wire tap recording this connection, if it is tapped.
     tap: Option<(Arc<Tap>, u64)>,
 }
@@ -146,6 +151,7 @@ impl Conn {
             buf: vec![0; 16 * 1024],
             stream_ns,
             secure: false,
+            header_sent: false,
             tap: None,
         }
     }
@@ -242,9 +248,29 @@ impl Conn {
         self.send_bytes(&out).await
     }
 
-    /// Sends a stream error and closes the stream (RFC 6120 §4.9.1.1), bounded in time.
+    /// Writes our stream header (at the start, and after each restart).
+    ///
+    /// # Errors
+    /// [`ConnError::Io`].
+    pub async fn send_header(&mut self, header: &StreamHeader) -> Result<(), ConnError> {
+        let mut out = Vec::new();
+        header.write_to(&mut out);
+        self.send_bytes(&out).await?;
+        self.header_sent = true;
+        Ok(())
+    }
+
+    /// Sends a stream error and closes the stream (RFC 6120 §4.9.1.1), bounded in time. A
+    /// stream whose header has not been answered yet gets a header first (§4.9.1.2).
     pub async fn fail(&mut self, condition: StreamErrorCondition, text: Option<&str>) {
         let mut out = Vec::new();
+        if !self.header_sent {
+            StreamHeader {
+                version: Some("1.0".into()),
+                ..StreamHeader::new(self.stream_ns)
+            }
+            .write_to(&mut out);
+        }
         stream_error(condition, text).write_to(&mut out, self.stream_ns);
         out.extend_from_slice(STREAM_CLOSE.as_bytes());
         let _ = tokio::time::timeout(Duration::from_secs(2), self.send_bytes(&out)).await;
@@ -269,6 +295,7 @@ impl Conn {
     /// §6.4.6).
     pub fn restart(&mut self) {
         self.parser.reset();
+        self.header_sent = false;
     }
 
     fn take_tcp(&mut self) -> Result<TcpStream, ConnError> {
@@ -300,6 +327,7 @@ impl Conn {
         self.io = Io::Tls(Box::new(tls.into()));
         self.secure = true;
         self.parser = StreamParser::new(self.limits);
+        self.header_sent = false;
         self.record(TapDirection::Out, ChunkKind::Tls, b"");
         Ok(())
     }
@@ -324,6 +352,7 @@ impl Conn {
         self.io = Io::Tls(Box::new(tls.into()));
         self.secure = true;
         self.parser = StreamParser::new(self.limits);
+        self.header_sent = false;
         self.record(TapDirection::Out, ChunkKind::Tls, b"");
         Ok(())
     }
