@@ -212,6 +212,36 @@ impl Control {
         .map(|_| ())
     }
 
+    /// The dialback key (XEP-0185) the server, authoritative for `originating`, would send
+    /// to `receiving` on the stream `stream_id`: what it confirms when `receiving` asks.
+    ///
+    /// # Errors
+    /// [`ControlError`]; a server that does not host `originating` is `Status` 404.
+    pub async fn dialback_key(
+        &self,
+        originating: &str,
+        receiving: &str,
+        stream_id: &str,
+    ) -> Result<String, ControlError> {
+        #[derive(Deserialize)]
+        struct Key {
+            key: String,
+        }
+        let body = json!({
+            "originating": originating,
+            "receiving": receiving,
+            "stream_id": stream_id,
+        });
+        self.call::<Key>(
+            reqwest::Method::POST,
+            "/dialback/key",
+            Some(body),
+            CONTROL_BOUND,
+        )
+        .await
+        .map(|answer| answer.key)
+    }
+
     /// Routes `domain` to the s2s listener at `addr`.
     ///
     /// # Errors

@@ -10,6 +10,7 @@
 //! tls: optional                     # how actors log in: never | optional | required
 //! tls_ca: "{run.dir}/certs/ca.crt"   # optional: verify its certificate against this CA
 //! unsupported: [offline-storage]    # capabilities it lacks: scenarios requiring them skip
+//! s2s_auth_timeout: 10s             # optional: it closes an s2s connection unauthenticated this long
 //! provision:                        # exactly one of:
 //!   command: [./register.sh, "{run.dir}", "{user}", "{domain}", "{password}"]
 //!   # in_band: true                 # XEP-0077 in-band registration
@@ -52,6 +53,9 @@ use serde::Deserialize;
 
 use crate::scenario::load::{InputError, read_yaml};
 use crate::scenario::model::Dur;
+
+/// The slow-loris bound assumed for a target that declares none.
+pub const DEFAULT_S2S_AUTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How actors on a side log in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
@@ -157,6 +161,11 @@ pub struct TargetFile {
     /// may make the CA at start.
     #[serde(default)]
     pub tls_ca: Option<String>,
+    /// How long it lets a server-to-server connection go without authenticating before it
+    /// closes it (its slow-loris bound; default [`DEFAULT_S2S_AUTH_TIMEOUT`]): checks that
+    /// it does wait this and 5 s more.
+    #[serde(default)]
+    pub s2s_auth_timeout: Option<Dur>,
     /// STARTTLS policy of the reference server's s2s side for this target (default: the
     /// same as `tls`, with never meaning off).
     #[serde(default)]

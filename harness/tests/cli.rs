@@ -1263,6 +1263,58 @@ fn rvp_pack_passes_and_the_core_pack_over_rvp_declares_its_gaps() {
     );
 }
 
+/// The XMPP profile pack (the hostile-peer checks of `scenarios/xmpp/s2s-security`) passes
+/// against the reference target, each run on a peer connection of its own whose verdicts
+/// are in the transcript.
+#[test]
+fn xmpp_security_pack_passes_against_the_reference_target() {
+    let (code, stdout, report, junit) = run_pack("xmpp-security", &["scenarios/xmpp"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    let security: Vec<_> = report
+        .results
+        .iter()
+        .filter(|r| r.file.starts_with("s2s-security/"))
+        .collect();
+    assert!(security.len() >= 13, "{} security runs", security.len());
+    for result in &security {
+        assert_eq!(
+            result.outcome,
+            imfed_reports::Outcome::Pass,
+            "{}",
+            result.id
+        );
+        assert!(
+            result
+                .transcript
+                .iter()
+                .any(|line| line.actor.starts_with("peer ")),
+            "{}: no peer connection in the transcript",
+            result.id
+        );
+    }
+    let refused = report
+        .results
+        .iter()
+        .find(|r| r.id == "xmpp-s2s-invalid-from")
+        .expect("the invalid-from check ran");
+    assert!(
+        refused
+            .transcript
+            .iter()
+            .any(|line| line.text.contains("stream error <invalid-from/>")),
+        "{:#?}",
+        refused.transcript
+    );
+    assert!(junit.contains("xmpp-s2s-slow-loris"), "{junit}");
+}
+
+/// Every XMPP pack scenario is killed by a mutant of the reference server, and every kill
+/// the committed table lists still happens.
+#[test]
+fn xmpp_mutation_table_holds_against_the_committed_baseline() {
+    mutation_table_holds("xmpp");
+}
+
 /// Every RVP pack scenario is killed by an RVP mutant of the reference server, and every
 /// kill the committed table lists still happens.
 #[test]

@@ -447,7 +447,11 @@ pub fn needs(step: &Step, shared: &[String]) -> Vec<Capability> {
             }
             address(&f.to, &mut out);
         }
-        Step::Raw(_) | Step::ExpectXml(_) => out.push(Capability::XmppWire),
+        Step::Raw(_)
+        | Step::ExpectXml(_)
+        | Step::PeerConnect(_)
+        | Step::PeerSend(_)
+        | Step::PeerExpect(_) => out.push(Capability::XmppWire),
         Step::RawHttp(_) | Step::ExpectHttp(_) => out.push(Capability::RvpWire),
         Step::RawSip(_) | Step::ExpectSip(_) => out.push(Capability::SipWire),
     }

@@ -37,6 +37,9 @@ pub const BLACKHOLE_DOMAIN: &str = "blackhole.test";
 /// Bound on outbound link setup on the reference servers, so timeouts show within
 /// scenarios' bounds.
 const S2S_SETUP_BOUND_MS: u64 = 4000;
+/// The built-in servers' bound on an inbound s2s connection authenticating (slow-loris
+/// checks against the reference target wait this long, and a little more).
+const S2S_AUTH_BOUND_MS: u64 = 5000;
 
 /// Why the environment could not be set up: the target is unavailable.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +101,8 @@ pub struct Side {
     /// Faults turned on for each run on this side (an imfed-server's control API and the
     /// switch names), scoped to the run's accounts.
     pub faults: Option<(Control, Vec<String>)>,
+    /// How long it lets a server-to-server connection go without authenticating.
+    pub s2s_auth_timeout: Duration,
 }
 
 /// Where a side speaks SIP (PROFILE.md §1).
@@ -409,6 +414,8 @@ pub struct Environment {
     pub profile: Profile,
     /// The federation link as seen on the wire (the reference server's tap).
     pub wire: WireTap,
+    /// The reference server's control API (its dialback keys for peer connections).
+    pub reference_control: Control,
     /// The target's name.
     pub target: String,
     /// Capabilities the target lacks.
@@ -504,6 +511,7 @@ async fn reference_server(
         s2s_tls: tls,
         allow_plain_without_tls: true,
         s2s_timeout_ms: S2S_SETUP_BOUND_MS,
+        s2s_auth_timeout_ms: S2S_AUTH_BOUND_MS,
         misbehave,
         ..Config::default()
     };
@@ -668,13 +676,15 @@ impl Environment {
                         provisioner: Provisioner::Control(control.clone()),
                         tls_roots: None,
                         faults: (!faults.is_empty()).then(|| (control, faults.to_vec())),
+                        s2s_auth_timeout: Duration::from_millis(S2S_AUTH_BOUND_MS),
                     }
                 };
                 Ok(Environment {
                     reference: side(&reference, REF_DOMAIN, &reference_faults),
                     sut: side(&sut, SUT_DOMAIN, &sut_faults),
                     profile: target.profile(),
-                    wire: WireTap::new(control, target.profile()),
+                    wire: WireTap::new(control.clone(), target.profile()),
+                    reference_control: control,
                     target: target.name(),
                     unsupported: Vec::new(),
                     run_dir,
@@ -871,6 +881,7 @@ impl Environment {
             tls_roots: None,
             faults: (!reference_faults.is_empty())
                 .then(|| (control.clone(), reference_faults.to_vec())),
+            s2s_auth_timeout: Duration::from_millis(S2S_AUTH_BOUND_MS),
         };
         Ok(Environment {
             reference: reference_side,
@@ -888,9 +899,13 @@ impl Environment {
                 provisioner,
                 tls_roots,
                 faults: None,
+                s2s_auth_timeout: file
+                    .s2s_auth_timeout
+                    .map_or(crate::target::DEFAULT_S2S_AUTH_TIMEOUT, |bound| bound.0),
             },
             profile,
-            wire: WireTap::new(control, profile),
+            wire: WireTap::new(control.clone(), profile),
+            reference_control: control,
             target: file.name.clone(),
             unsupported: file.unsupported.clone(),
             run_dir,

@@ -18,8 +18,8 @@ use crate::driver::{Session, random_token};
 use crate::scenario::judges::{judged, judged_by_scenario};
 use crate::scenario::load::LoadedScenario;
 use crate::scenario::model::{
-    ActorDef, ErrorMatch, Expect, ExpectNone, FederationExpect, FromMatch, MessageMatch,
-    PresenceMatch, Role, Step, SubscriptionState,
+    ActorDef, ErrorMatch, Expect, ExpectNone, FederationExpect, FromMatch, MessageMatch, PeerKey,
+    PeerVerdict, PresenceMatch, Role, Step, SubscriptionState,
 };
 use crate::scenario::template::Context;
 
@@ -31,6 +31,8 @@ pub const DEFAULT_SCENARIO_BOUND: Duration = Duration::from_secs(60);
 const REQUEST_BOUND: Duration = Duration::from_secs(10);
 /// Bound on a liveness round trip (a ping to the actor's own server).
 pub const LIVENESS_BOUND: Duration = Duration::from_secs(5);
+/// Where `peer_send` puts filler to reach its `pad_to` size.
+pub const PAD: &str = "{pad}";
 /// How the failure report names the liveness check that follows the last step.
 const AFTER_LAST_STEP: &str = "liveness check after the last step";
 
@@ -80,6 +82,16 @@ impl StepFailure {
     }
 }
 
+impl From<super::peer::PeerFailure> for StepFailure {
+    fn from(failure: super::peer::PeerFailure) -> Self {
+        StepFailure {
+            message: failure.message,
+            awaited: failure.awaited,
+            arrived: failure.arrived,
+        }
+    }
+}
+
 type StepResult = Result<(), StepFailure>;
 
 /// The scenario's run-time state.
@@ -98,6 +110,8 @@ struct Run<'a> {
     /// Whether error `condition`s are in this run's profile's terms (see
     /// [`crate::driver::capability::condition_profile`]) and so are checked.
     conditions_apply: bool,
+    /// The scenario's own server-to-server connections to the implementation.
+    peers: super::peer::Peers,
 }
 
 fn side(env: &Environment, role: Role) -> &Side {
@@ -191,6 +205,27 @@ pub fn step_label(step: &Step) -> String {
                 .or(e.method.clone())
                 .unwrap_or_default()
         ),
+        Step::PeerConnect(c) => format!(
+            "peer_connect {}{}",
+            c.peer,
+            match c.dialback {
+                Some(PeerKey::Reference) => " (dialback)",
+                Some(PeerKey::Wrong) => " (wrong dialback key)",
+                None => "",
+            }
+        ),
+        Step::PeerSend(p) => format!("peer_send {}", p.peer),
+        Step::PeerExpect(e) => format!(
+            "peer_expect {} {}",
+            e.peer,
+            match (&e.dialback, &e.stream_error, e.closed) {
+                (Some(PeerVerdict::Valid), _, _) => "dialback valid".to_string(),
+                (Some(PeerVerdict::Refused), _, _) => "dialback refused".to_string(),
+                (None, Some(conditions), _) => conditions.values().join("|"),
+                (None, None, true) => "closed".to_string(),
+                (None, None, false) => "stanza".to_string(),
+            }
+        ),
     }
 }
 
@@ -215,6 +250,7 @@ pub async fn run_scenario(
         started_ms,
         faults: Vec::new(),
         conditions_apply: crate::driver::capability::condition_profile(scenario) == env.profile,
+        peers: super::peer::Peers::default(),
     };
     let bound = scenario.timeout.map_or(DEFAULT_SCENARIO_BOUND, |d| d.0);
     let setup = run.setup(scenario, run_id).await;
@@ -486,6 +522,7 @@ impl Run<'_> {
     /// # Errors
     /// What could not be undone (a control API that fails), as text.
     async fn teardown(&mut self) -> Result<(), String> {
+        self.peers.close_all().await;
         for actor in self.actors.values_mut() {
             if let Some(session) = actor.session.take() {
                 session.close().await;
@@ -511,6 +548,34 @@ impl Run<'_> {
 
     fn render(&self, text: &str, index: Option<u32>) -> Result<String, StepFailure> {
         self.context.render(text, index).map_err(StepFailure::new)
+    }
+
+    /// `xml` rendered, with [`PAD`] replaced by as much filler as makes it `pad_to` bytes.
+    fn padded_xml(&self, xml: &str, pad_to: Option<u32>) -> Result<String, StepFailure> {
+        let parts = xml
+            .split(PAD)
+            .map(|part| self.render(part, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(size) = pad_to else {
+            return Ok(parts.join(PAD));
+        };
+        let fixed: usize = parts.iter().map(String::len).sum();
+        let gaps = parts.len() - 1;
+        let room = (size as usize).checked_sub(fixed).filter(|_| gaps > 0);
+        let Some(room) = room else {
+            return Err(StepFailure::new(format!(
+                "pad_to: {size} bytes leaves no room for {PAD} in {fixed} bytes of XML"
+            )));
+        };
+        let mut out = String::with_capacity(size as usize);
+        for (index, part) in parts.iter().enumerate() {
+            out.push_str(part);
+            if index < gaps {
+                let share = room / gaps + usize::from(index < room % gaps);
+                out.extend(std::iter::repeat_n('.', share));
+            }
+        }
+        Ok(out)
     }
 
     /// An actor name (its bare address) or a templated address in the profile's syntax.
@@ -834,6 +899,66 @@ impl Run<'_> {
                 self.wait(&expect.actor, &Matcher::Pattern(pattern), within)
                     .await
                     .map(|_| ())
+            }
+            Step::PeerConnect(connect) => {
+                let from = match &connect.from {
+                    Some(from) => self.render(from, None)?,
+                    None => self.env.reference.domain.clone(),
+                };
+                let to = match &connect.to {
+                    Some(to) => self.render(to, None)?,
+                    None => self.env.sut.domain.clone(),
+                };
+                let (env, transcript) = (self.env, self.transcript.clone());
+                self.peers
+                    .connect(env, connect, from, to, &transcript)
+                    .await
+                    .map_err(StepFailure::from)
+            }
+            Step::PeerSend(send) => {
+                let xml = self.padded_xml(&send.xml, send.pad_to)?;
+                let transcript = self.transcript.clone();
+                self.peers
+                    .send(&send.peer, &xml, &transcript)
+                    .await
+                    .map_err(StepFailure::from)
+            }
+            Step::PeerExpect(expect) => {
+                use super::peer::PeerWanted;
+                let wanted = match (&expect.dialback, &expect.stream_error, &expect.pattern) {
+                    (Some(verdict), _, _) => PeerWanted::Dialback(*verdict),
+                    (None, Some(conditions), _) => PeerWanted::StreamError(
+                        conditions
+                            .values()
+                            .into_iter()
+                            .map(str::to_string)
+                            .collect(),
+                    ),
+                    (None, None, Some(pattern)) => {
+                        let text = self.render(pattern, None)?;
+                        let mut elements =
+                            crate::driver::xmpp::parse_fragment_in(&text, imfed_xmpp::ns::SERVER)
+                                .map_err(StepFailure::new)?;
+                        if elements.len() != 1 {
+                            return Err(StepFailure::new("match: the pattern must be one element"));
+                        }
+                        PeerWanted::Stanza(elements.remove(0))
+                    }
+                    // Validation asks for exactly one.
+                    (None, None, None) => PeerWanted::Closed,
+                };
+                let within = match (expect.within, &wanted) {
+                    (Some(within), _) => within.0,
+                    (None, PeerWanted::Closed) => {
+                        self.env.sut.s2s_auth_timeout + super::peer::CLOSE_SLACK
+                    }
+                    (None, _) => DEFAULT_WITHIN,
+                };
+                let transcript = self.transcript.clone();
+                self.peers
+                    .expect(&expect.peer, &wanted, within, &transcript)
+                    .await
+                    .map_err(StepFailure::from)
             }
             Step::ExpectXml(expect) => {
                 let text = self.render(&expect.pattern, None)?;

@@ -135,6 +135,8 @@ pub fn judged(scenario: &Scenario, index: usize) -> BTreeSet<Role> {
             bounce(&answer.actor).unwrap_or_else(|| receiving(scenario, &answer.actor, None))
         }
         Step::Federation(fed) => actor_role(scenario, &fed.from).into_iter().collect(),
+        // A peer connection is always to the implementation's side as written.
+        Step::PeerExpect(_) => BTreeSet::from([Role::Sut]),
         _ => BTreeSet::new(),
     }
 }

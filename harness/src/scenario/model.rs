@@ -351,6 +351,109 @@ pub enum Step {
     /// Wait for a SIP response, or a request the home server sent, of a given shape (SIP
     /// escape hatch).
     ExpectSip(ExpectSip),
+    /// Open a server-to-server connection of the scenario's own to the implementation, as a
+    /// peer server that may lie: claim any domain, authenticate or not (XMPP; the hostile
+    /// peer of `scenarios/xmpp/s2s-security`).
+    PeerConnect(PeerConnect),
+    /// Write bytes on a peer connection as they are (XMPP).
+    PeerSend(PeerSend),
+    /// Wait for the implementation's verdict on a peer connection: a dialback answer, a
+    /// stream error, the end of the connection, or a stanza (XMPP).
+    PeerExpect(PeerExpect),
+}
+
+/// Which dialback key a peer connection presents (XEP-0220 §2.1.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PeerKey {
+    /// The key the reference server, authoritative for the claimed domain, confirms when
+    /// the implementation asks it (XEP-0185): a peer that dialback must accept.
+    Reference,
+    /// A key nobody issued: the reference server denies it.
+    Wrong,
+}
+
+/// A server-to-server connection the scenario opens to the implementation's s2s listener.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConnect {
+    /// The connection's name in later `peer_send` and `peer_expect` steps.
+    pub peer: String,
+    /// The domain its stream claims to be from (templated; default `{ref.domain}`, whose
+    /// authoritative server is the reference server).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// The domain its stream is for (templated; default `{sut.domain}`).
+    #[serde(default)]
+    pub to: Option<String>,
+    /// Open the stream (header, features, STARTTLS when offered) before the next step.
+    /// Default true; false leaves a bare TCP connection for `peer_send` to write a stream
+    /// header of its own.
+    #[serde(default = "yes")]
+    pub open: bool,
+    /// Take STARTTLS when the implementation offers it (default true).
+    #[serde(default = "yes")]
+    pub starttls: bool,
+    /// Send `<db:result/>` for `from` with this key once the stream is open (absent: do
+    /// not authenticate). The answer is awaited with `peer_expect`.
+    #[serde(default)]
+    pub dialback: Option<PeerKey>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Bytes to write on a peer connection.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PeerSend {
+    /// The peer connection.
+    pub peer: String,
+    /// What to write (templated), as it is: well-formed or not.
+    pub xml: String,
+    /// Make the written text exactly this many bytes by replacing `{pad}` in it with
+    /// filler (an oversized stanza).
+    #[serde(default)]
+    pub pad_to: Option<u32>,
+}
+
+/// What the implementation answers on a peer connection: exactly one of `dialback`,
+/// `stream_error`, `closed` and `xml`. What else arrives meanwhile is passed over (and
+/// shown if the step fails).
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PeerExpect {
+    /// The peer connection.
+    pub peer: String,
+    /// The answer to the connection's `<db:result/>`: `valid`, or `refused` (`type`
+    /// `invalid` or `error`, a stream error or the connection's end: no authentication).
+    #[serde(default)]
+    pub dialback: Option<PeerVerdict>,
+    /// A stream error with one of these conditions (RFC 6120 §4.9.3), then the end of the
+    /// stream.
+    #[serde(default)]
+    pub stream_error: Option<OneOrMany>,
+    /// The implementation ends the connection (with a stream error or without). Default
+    /// bound: the target's `s2s_auth_timeout` and 5 s more.
+    #[serde(default)]
+    pub closed: bool,
+    /// A stanza matching this pattern (as `expect_xml`, in the `jabber:server` namespace).
+    #[serde(default, rename = "match")]
+    pub pattern: Option<String>,
+    /// Bound (default 10s).
+    #[serde(default)]
+    pub within: Option<Dur>,
+}
+
+/// How a peer's dialback was answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PeerVerdict {
+    /// `<db:result type='valid'/>`: the domain is authenticated on the stream.
+    Valid,
+    /// Anything that does not authenticate it.
+    Refused,
 }
 
 /// A message to send.

@@ -72,6 +72,7 @@ pub fn check(scenario: &Scenario, file: &Path) -> Vec<InputError> {
     for (index, step) in scenario.steps.iter().enumerate() {
         problems.extend(check_step(step, &names).into_iter().map(|m| (index, m)));
     }
+    problems.extend(check_peers(scenario));
     // The window rule needs steps whose actors exist.
     if problems.is_empty() {
         problems.extend(super::windows::check(scenario));
@@ -87,6 +88,45 @@ pub fn check(scenario: &Scenario, file: &Path) -> Vec<InputError> {
         ));
     }
     errors
+}
+
+/// Peer connections are named like actors, used only after a `peer_connect`, and go to
+/// the implementation as written (a scenario using them runs in one direction).
+fn check_peers(scenario: &Scenario) -> Vec<(usize, String)> {
+    let mut problems = Vec::new();
+    let mut connected: Vec<&str> = Vec::new();
+    for (index, step) in scenario.steps.iter().enumerate() {
+        let (name, connects) = match &step.value {
+            Step::PeerConnect(connect) => (connect.peer.as_str(), true),
+            Step::PeerSend(send) => (send.peer.as_str(), false),
+            Step::PeerExpect(expect) => (expect.peer.as_str(), false),
+            _ => continue,
+        };
+        if scenario.both_directions {
+            problems.push((
+                index,
+                "peer steps attack the implementation as written: the scenario cannot have                  both_directions"
+                    .to_string(),
+            ));
+        }
+        if connects {
+            if !is_actor_name(name) {
+                problems.push((
+                    index,
+                    format!(
+                        "peer {name:?}: names use lowercase letters, digits and '_', starting with a letter"
+                    ),
+                ));
+            }
+            connected.push(name);
+        } else if !connected.contains(&name) {
+            problems.push((
+                index,
+                format!("peer: {name:?} is not connected by an earlier peer_connect"),
+            ));
+        }
+    }
+    problems
 }
 
 fn is_actor_name(name: &str) -> bool {
@@ -320,6 +360,64 @@ fn check_step(step: &At<Step>, actors: &[&str]) -> Vec<String> {
                 templates.push(("headers", value.clone()));
             }
         }
+        Step::PeerConnect(connect) => {
+            templates.extend(connect.from.iter().map(|from| ("from", from.clone())));
+            templates.extend(connect.to.iter().map(|to| ("to", to.clone())));
+            if connect.dialback.is_some() && !connect.open {
+                problems
+                    .push("dialback: a connection that is not opened cannot authenticate".into());
+            }
+        }
+        Step::PeerSend(send) => {
+            let pad = crate::runner::exec::PAD;
+            let parts: Vec<&str> = send.xml.split(pad).collect();
+            templates.extend(parts.iter().map(|part| ("xml", part.to_string())));
+            if send.pad_to.is_some() && parts.len() < 2 {
+                problems.push(format!(
+                    "pad_to: the xml has no {pad} to replace with filler"
+                ));
+            }
+        }
+        Step::PeerExpect(expect) => {
+            let given = [
+                expect.dialback.is_some(),
+                expect.stream_error.is_some(),
+                expect.closed,
+                expect.pattern.is_some(),
+            ];
+            if given.iter().filter(|given| **given).count() != 1 {
+                problems.push(
+                    "peer_expect: give exactly one of dialback, stream_error, closed and match"
+                        .into(),
+                );
+            }
+            if let Some(conditions) = &expect.stream_error {
+                for condition in conditions.values() {
+                    if condition
+                        .parse::<imfed_xmpp::StreamErrorCondition>()
+                        .is_err()
+                    {
+                        problems.push(format!(
+                            "stream_error: {condition:?} is not an RFC 6120 §4.9.3 condition"
+                        ));
+                    }
+                }
+            }
+            if let Some(pattern) = &expect.pattern {
+                templates.push(("match", pattern.clone()));
+                match crate::driver::xmpp::parse_fragment_in(
+                    &template::placeholder(pattern),
+                    imfed_xmpp::ns::SERVER,
+                ) {
+                    Ok(elements) if elements.len() == 1 => {}
+                    Ok(elements) => problems.push(format!(
+                        "match: the pattern must be one element, found {}",
+                        elements.len()
+                    )),
+                    Err(error) => problems.push(format!("match: {error}")),
+                }
+            }
+        }
         Step::ExpectXml(expect) => {
             actor(&expect.actor, "actor");
             templates.push(("match", expect.pattern.clone()));
@@ -450,6 +548,32 @@ mod tests {
             .into_iter()
             .map(|error| error.to_string())
             .collect()
+    }
+
+    #[test]
+    fn peer_steps_need_a_connection_one_verdict_and_one_direction() {
+        let found = problems(concat!(
+            "  - peer_send: {peer: ghost, xml: '<a/>'}\n",
+            "  - peer_connect: {peer: Evil}\n",
+            "  - peer_connect: {peer: evil, open: false, dialback: wrong}\n",
+            "  - peer_expect: {peer: evil, closed: true, stream_error: not-authorized}\n",
+            "  - peer_expect: {peer: evil, stream_error: no-such-condition}\n",
+            "  - peer_send: {peer: evil, xml: '<a/>', pad_to: 100}\n",
+        ));
+        let expected = [
+            "step 1: peer: \"ghost\" is not connected",
+            "step 2: peer \"Evil\": names use lowercase",
+            "step 3: dialback: a connection that is not opened cannot authenticate",
+            "step 4: peer_expect: give exactly one of",
+            "step 5: stream_error: \"no-such-condition\" is not an RFC 6120",
+            "step 6: pad_to: the xml has no {pad}",
+        ];
+        for wanted in expected {
+            assert!(
+                found.iter().any(|p| p.contains(wanted)),
+                "{wanted}: {found:#?}"
+            );
+        }
     }
 
     #[test]

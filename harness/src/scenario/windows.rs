@@ -16,7 +16,7 @@ use std::time::Duration;
 use super::judges::{
     actor_role, last_recipient, role_of_address, sender_of_expect, sender_of_none,
 };
-use super::model::{Role, Scenario, Step};
+use super::model::{PeerVerdict, Role, Scenario, Step};
 
 /// How long a federation link may take to be set up: the reference server's s2s bound in
 /// the built-in targets (a link not up by then bounces what it holds).
@@ -64,6 +64,28 @@ fn markers(scenario: &Scenario, index: usize) -> Vec<Path> {
                 Vec::new()
             } else {
                 vec![(from, to)]
+            }
+        }
+        // A peer connection authenticated for the reference server's domain is a link from
+        // that domain, up and in order (only the implementation can vouch for it).
+        Step::PeerExpect(expect) if expect.dialback == Some(PeerVerdict::Valid) => {
+            let claims_ref =
+                scenario.steps[..index]
+                    .iter()
+                    .rev()
+                    .find_map(|step| match &step.value {
+                        Step::PeerConnect(connect) if connect.peer == expect.peer => Some(
+                            connect
+                                .from
+                                .as_deref()
+                                .is_none_or(|from| from == "{ref.domain}"),
+                        ),
+                        _ => None,
+                    });
+            if claims_ref == Some(true) {
+                vec![(Role::Ref, Role::Sut)]
+            } else {
+                Vec::new()
             }
         }
         _ => Vec::new(),

@@ -239,8 +239,14 @@ pub fn decode(stanza: Element) -> Received {
 /// # Errors
 /// The parser's error, as text.
 pub fn parse_fragment(xml: &str) -> Result<Vec<Element>, String> {
+    parse_fragment_in(xml, ns::CLIENT)
+}
+
+/// [`parse_fragment`] with `content_ns` as the default namespace (`jabber:server` for what
+/// crosses a server-to-server stream).
+pub fn parse_fragment_in(xml: &str, content_ns: &str) -> Result<Vec<Element>, String> {
     let mut header = Vec::new();
-    StreamHeader::new(ns::CLIENT).write_to(&mut header);
+    StreamHeader::new(content_ns).write_to(&mut header);
     let mut parser = StreamParser::new(Limits::default());
     parser.feed(&header);
     parser.feed(xml.as_bytes());

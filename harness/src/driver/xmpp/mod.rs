@@ -7,6 +7,7 @@
 //! are answered as RFC 6121 §2.1.6 and XEP-0199 ask.
 
 mod mapping;
+pub mod peer;
 mod transport;
 
 use std::collections::VecDeque;
@@ -23,7 +24,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 pub use mapping::{
-    address_of, decode, jid_of, parse_address, parse_fragment, pattern_matches, render,
+    address_of, decode, jid_of, parse_address, parse_fragment, parse_fragment_in, pattern_matches,
+    render,
 };
 use transport::{Io, Wire};
 
