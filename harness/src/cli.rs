@@ -709,6 +709,8 @@ async fn matrix(args: MatrixArgs, cancel: CancellationToken) -> u8 {
     };
     let mut code = exit_code::SUCCESS;
     let mut runs: Vec<(String, RunReport)> = Vec::new();
+    // Targets that could not be run: their cells say so, and are no baseline.
+    let mut unavailable: Vec<String> = Vec::new();
     for (column, target) in &targets {
         let expectations = match load_expectations(None, target) {
             Ok(expectations) => expectations,
@@ -717,8 +719,9 @@ async fn matrix(args: MatrixArgs, cancel: CancellationToken) -> u8 {
         let report = match run_target(&plan, target, expectations).await {
             Ok((report, _)) => report,
             Err((exit_code::INTERRUPTED, _)) => return exit_code::INTERRUPTED,
-            Err((unavailable, reason)) => {
-                code = code.max(unavailable);
+            Err((failed, reason)) => {
+                code = code.max(failed);
+                unavailable.push(column.clone());
                 unavailable_report(target, &scenarios, &reason)
             }
         };
@@ -748,6 +751,22 @@ async fn matrix(args: MatrixArgs, cancel: CancellationToken) -> u8 {
             eprintln!("imfed: cannot write report: {error}");
             code = code.max(exit_code::REPORT_FAILED);
         }
+    }
+    if args.update_baseline && (cancel.is_cancelled() || !unavailable.is_empty()) {
+        // A partial matrix would become the reference every later run is held to.
+        eprintln!(
+            "imfed: baseline not updated: {}",
+            if cancel.is_cancelled() {
+                "the run was interrupted".to_string()
+            } else {
+                format!("unavailable: {}", unavailable.join(", "))
+            }
+        );
+        return if cancel.is_cancelled() {
+            exit_code::INTERRUPTED
+        } else {
+            code.max(exit_code::TARGET_UNAVAILABLE)
+        };
     }
     if args.update_baseline
         && let Some(path) = &args.baseline
