@@ -33,7 +33,8 @@ pub struct MutantsArgs {
     #[command(flatten)]
     pub select: SelectArgs,
 
-    /// A mutant to run (repeatable; default: every fault of imfed-server that breaks its
+    /// A mutant to run (repeatable; default: with --baseline, the mutants of that table;
+    /// else, and with --update-baseline, every fault of imfed-server that breaks its
     /// behaviour as a server).
     #[arg(long = "mutant", value_name = "SWITCH")]
     pub mutants: Vec<String>,
@@ -124,10 +125,18 @@ pub async fn mutants(args: MutantsArgs, cancel: CancellationToken) -> u8 {
         Ok(scenarios) => scenarios,
         Err(code) => return code,
     };
-    let mutants = if args.mutants.is_empty() {
-        all_mutants(args.protocol.profile())
-    } else {
-        args.mutants.clone()
+    let baseline = match read_baseline(args.baseline.as_deref(), args.update_baseline, |text| {
+        mutation::from_json(text).map_err(|e| e.to_string())
+    }) {
+        Ok(baseline) => baseline,
+        Err(code) => return code,
+    };
+    // A comparison runs the mutants the committed table was made with (a mutant added to
+    // the server since is tried when the table is updated); otherwise every mutant.
+    let mutants = match (&baseline, args.mutants.is_empty()) {
+        (_, false) => args.mutants.clone(),
+        (Some(baseline), true) => baseline.mutants.clone(),
+        (None, true) => all_mutants(args.protocol.profile()),
     };
     for name in &mutants {
         if let Err(error) = name.parse::<Switch>() {
@@ -135,12 +144,6 @@ pub async fn mutants(args: MutantsArgs, cancel: CancellationToken) -> u8 {
             return exit_code::USAGE;
         }
     }
-    let baseline = match read_baseline(args.baseline.as_deref(), args.update_baseline, |text| {
-        mutation::from_json(text).map_err(|e| e.to_string())
-    }) {
-        Ok(baseline) => baseline,
-        Err(code) => return code,
-    };
     let jobs = runner::jobs(&scenarios);
     eprintln!(
         "imfed: {} scenarios ({} runs) against the reference target and {} mutants",

@@ -1314,6 +1314,19 @@ fn xmpp_security_pack_passes_against_the_reference_target() {
 /// the committed table lists still happens.
 #[test]
 fn xmpp_mutation_table_holds_against_the_committed_baseline() {
+    // The core table runs the mutants it was made with; this one has every XMPP mutant, so
+    // a fault added to the server is tried against a pack before it lands.
+    let committed = imfed_reports::mutation::from_json(
+        &std::fs::read_to_string(workspace().join("scenarios/xmpp-mutants.json"))
+            .expect("scenarios/xmpp-mutants.json is committed"),
+    )
+    .expect("the committed table parses");
+    assert_eq!(
+        committed.mutants,
+        imfed::mutants::all_mutants(imfed::driver::Profile::Xmpp),
+        "the table has every XMPP mutant"
+    );
+    assert!(committed.gaps().is_empty(), "{:?}", committed.gaps());
     mutation_table_holds("xmpp");
 }
 
