@@ -75,6 +75,9 @@ pub struct Config {
     /// `connection-timeout` (RFC 6120 §4.9.3.4, §13.12: a slow or silent peer cannot hold a
     /// connection). Streams a peer opens only to verify a key end sooner.
     pub s2s_auth_timeout_ms: u64,
+    /// Most inbound server-to-server connections open at once from one IP address; more
+    /// are answered with `policy-violation` and closed (RFC 6120 §13.12).
+    pub s2s_max_connections_per_ip: usize,
     /// Largest stanza accepted, in bytes.
     pub max_stanza_bytes: usize,
     /// Accounts created at start.
@@ -126,6 +129,7 @@ impl Default for Config {
             dialback_secret: None,
             s2s_timeout_ms: 10_000,
             s2s_auth_timeout_ms: 30_000,
+            s2s_max_connections_per_ip: 64,
             max_stanza_bytes: 256 * 1024,
             accounts: Vec::new(),
             misbehave: Vec::new(),

@@ -120,6 +120,11 @@ struct Cli {
     #[arg(long, value_name = "MS")]
     s2s_auth_timeout_ms: Option<u64>,
 
+    /// Most inbound federation connections open at once from one IP address (default 64);
+    /// more are refused with policy-violation.
+    #[arg(long, value_name = "N")]
+    s2s_max_connections_per_ip: Option<usize>,
+
     /// Turn on a misbehaviour switch (repeatable; for testing the suite only).
     #[arg(long = "misbehave", value_name = "SWITCH")]
     misbehave: Vec<String>,
@@ -213,6 +218,9 @@ impl Cli {
         }
         if let Some(ms) = self.s2s_auth_timeout_ms {
             config.s2s_auth_timeout_ms = ms;
+        }
+        if let Some(n) = self.s2s_max_connections_per_ip {
+            config.s2s_max_connections_per_ip = n;
         }
         config.misbehave.extend(self.misbehave);
         Ok(config)

@@ -583,3 +583,156 @@ async fn a_slow_reader_loses_no_messages_across_federation() {
     }
     sender.await.unwrap().logout().await;
 }
+
+/// What a hostile s2s connection got back: the stream error condition, if any, and how long
+/// the server took to end the connection.
+async fn hostile(
+    s2s: std::net::SocketAddr,
+    bytes: Vec<u8>,
+    bound: Duration,
+) -> (Option<String>, Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = std::time::Instant::now();
+    let mut tcp = tokio::net::TcpStream::connect(s2s).await.expect("connect");
+    // The server may cut the connection while the bytes are still going out.
+    let _ = tcp.write_all(&bytes).await;
+    let mut received = Vec::new();
+    let mut buf = vec![0; 8192];
+    loop {
+        match tokio::time::timeout(bound, tcp.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => received.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("the server kept a hostile connection open for {bound:?}"),
+        }
+    }
+    let text = String::from_utf8_lossy(&received);
+    let condition = text
+        .split("xmlns='urn:ietf:params:xml:ns:xmpp-streams'")
+        .next()
+        .filter(|_| text.contains("stream:error"))
+        .and_then(|before| before.rsplit('<').next())
+        .map(|name| name.trim().to_string());
+    (condition, started.elapsed())
+}
+
+/// imfed-server refuses hostile input on its s2s listener with the stream error RFC 6120
+/// §4.9.3 names, within its documented bounds (`--s2s-auth-timeout-ms`, the per-address
+/// connection limit, stanza size, nesting depth and attribute count), and afterwards still
+/// serves its users. The figures it prints are in the README.
+#[tokio::test]
+async fn hostile_input_is_refused_within_bounds_and_users_are_still_served() {
+    let server = ServerProc::start(
+        "a.test",
+        &[
+            "--s2s-auth-timeout-ms",
+            "1000",
+            "--s2s-max-connections-per-ip",
+            "16",
+        ],
+    );
+    server.create_account("alice", "pw").await;
+    server.create_account("bob", "pw").await;
+    let header = "<?xml version='1.0'?><stream:stream xmlns='jabber:server' \
+        xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' \
+        from='evil.test' to='a.test' version='1.0'>";
+    let deep = format!("{header}{}", "<a>".repeat(100));
+    let attributes: String = (0..2000).map(|i| format!(" a{i}='x'")).collect();
+    let cases: Vec<(&str, Vec<u8>, &[&str])> = vec![
+        (
+            "a 300 KiB stanza",
+            format!(
+                "{header}<message><body>{}</body></message>",
+                "x".repeat(300 * 1024)
+            )
+            .into_bytes(),
+            &["policy-violation"],
+        ),
+        (
+            "100 levels of nesting",
+            deep.into_bytes(),
+            &["policy-violation"],
+        ),
+        (
+            "2000 attributes",
+            format!("{header}<message{attributes}/>").into_bytes(),
+            &["policy-violation"],
+        ),
+        (
+            "a comment",
+            format!("{header}<!-- x -->").into_bytes(),
+            &["restricted-xml"],
+        ),
+        (
+            "an entity declaration",
+            format!("<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'b'>]>{header}").into_bytes(),
+            &["restricted-xml"],
+        ),
+        (
+            "bytes that are not XML",
+            b"\x00\xff\xfe GET / HTTP/1.1\r\n\r\n".to_vec(),
+            &["not-well-formed", "unsupported-encoding"],
+        ),
+        (
+            "a stanza before authentication",
+            format!("{header}<message from='x@evil.test' to='alice@a.test'/>").into_bytes(),
+            &["not-authorized"],
+        ),
+        (
+            "a header that never ends",
+            header.trim_end_matches('>').as_bytes().to_vec(),
+            &["connection-timeout"],
+        ),
+        (
+            "a stream that never authenticates",
+            header.as_bytes().to_vec(),
+            &["connection-timeout"],
+        ),
+    ];
+    let bound = Duration::from_secs(5);
+    for (what, bytes, conditions) in &cases {
+        let (condition, took) = hostile(server.s2s, bytes.clone(), bound).await;
+        eprintln!("hostile input: {what}: {condition:?} after {took:?}");
+        assert!(
+            condition
+                .as_deref()
+                .is_some_and(|c| conditions.contains(&c)),
+            "{what}: {condition:?}, expected one of {conditions:?}"
+        );
+        if conditions == &["connection-timeout"] {
+            assert!(
+                took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+                "{what}: {took:?}"
+            );
+        }
+    }
+    // 40 silent connections at once from one address: 16 are held until the bound, the
+    // other 24 refused at once.
+    let started = std::time::Instant::now();
+    let flood: Vec<_> = (0..40)
+        .map(|_| tokio::spawn(hostile(server.s2s, Vec::new(), bound)))
+        .collect();
+    let mut refused = 0;
+    let mut timed_out = 0;
+    for joined in flood {
+        match joined.await.expect("flood task").0.as_deref() {
+            Some("policy-violation") => refused += 1,
+            Some("connection-timeout") => timed_out += 1,
+            other => panic!("a flood connection ended with {other:?}"),
+        }
+    }
+    eprintln!(
+        "hostile input: 40 connections at once: {refused} refused, {timed_out} timed out, all closed after {:?}",
+        started.elapsed()
+    );
+    assert_eq!((refused, timed_out), (24, 16));
+    // The server still serves its users.
+    let mut alice = Client::login(server.c2s, "alice@a.test/r", "pw").await;
+    let mut bob = Client::login(server.c2s, "bob@a.test/r", "pw").await;
+    alice.chat("bob@a.test/r", "still here").await;
+    bob.expect("alice's message after the attack", |e| {
+        e.name == "message"
+            && e.child("body", ns::CLIENT)
+                .is_some_and(|b| b.text() == "still here")
+    })
+    .await;
+}

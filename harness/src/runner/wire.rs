@@ -302,6 +302,7 @@ impl Half {
                 parser: StreamParser::observer(Limits {
                     max_stanza_bytes: 16 * 1024 * 1024,
                     max_depth: 256,
+                    max_attributes: 4096,
                 }),
                 header: None,
             },

@@ -23,7 +23,7 @@
 //! | unbound namespace prefix | `bad-namespace-prefix` |
 //! | non-whitespace character data between first-level elements | `bad-format` |
 //! | any other malformed XML: mismatched end tags, bad attribute syntax, duplicate attributes, bad names, characters XML 1.0 forbids | `not-well-formed` |
-//! | a first-level element longer than [`Limits::max_stanza_bytes`] (counted while it arrives) or nested deeper than [`Limits::max_depth`] | `policy-violation` |
+//! | a first-level element longer than [`Limits::max_stanza_bytes`] (counted while it arrives), nested deeper than [`Limits::max_depth`], or an element with more than [`Limits::max_attributes`] attributes | `policy-violation` |
 //!
 //! Whitespace is allowed before the XML declaration and the header, and a UTF-8 byte
 //! order mark is allowed as the very first bytes. After `</stream:stream>` further input
@@ -50,14 +50,18 @@ pub struct Limits {
     pub max_stanza_bytes: usize,
     /// The deepest element nesting inside the stream; a stanza itself is at depth 1.
     pub max_depth: usize,
+    /// The most attributes (namespace declarations included) one element or the stream
+    /// header may carry: checking attributes for duplicates costs the square of their number.
+    pub max_attributes: usize,
 }
 
 impl Default for Limits {
-    /// 256 KiB per stanza and 48 levels of nesting.
+    /// 256 KiB per stanza, 48 levels of nesting and 64 attributes an element.
     fn default() -> Self {
         Limits {
             max_stanza_bytes: 256 * 1024,
             max_depth: 48,
+            max_attributes: 64,
         }
     }
 }
@@ -665,7 +669,7 @@ impl StreamParser {
             TokenKind::StartTag => {
                 let empty = bytes.len() >= 3 && bytes[bytes.len() - 2] == b'/';
                 if self.phase == Phase::Prolog {
-                    let (header, qname) = parse_header(bytes)?;
+                    let (header, qname) = parse_header(bytes, self.limits.max_attributes)?;
                     self.header = HeaderContext {
                         raw: bytes.to_vec(),
                         qname,
@@ -736,7 +740,12 @@ impl StreamParser {
     fn finish_stanza(&mut self, end: usize) -> Result<StreamEvent, ParseError> {
         let stanza = self.stanza.take().expect("a stanza is open");
         let bytes = &self.buf[stanza.start..end];
-        let element = parse_stanza(&self.header.raw, bytes, !self.observe)?;
+        let element = parse_stanza(
+            &self.header.raw,
+            bytes,
+            !self.observe,
+            self.limits.max_attributes,
+        )?;
         if self.observe {
             self.last_raw = bytes.to_vec();
         }
@@ -884,12 +893,22 @@ struct RawAttr<'a> {
 
 /// Reads and decodes the attributes of `start`: value normalization (XML 1.0 §3.3.3),
 /// predefined and numeric references only, legal characters only.
-fn read_attributes<'a>(start: &'a BytesStart<'a>) -> Result<Vec<RawAttr<'a>>, ParseError> {
+fn read_attributes<'a>(
+    start: &'a BytesStart<'a>,
+    max_attributes: usize,
+) -> Result<Vec<RawAttr<'a>>, ParseError> {
     check_attribute_separation(start.attributes_raw())?;
     let mut attributes = start.attributes();
     attributes.with_checks(true);
     let mut out = Vec::new();
     for attribute in attributes {
+        if out.len() == max_attributes {
+            // Before the duplicate check of the next one, whose cost grows with `out`.
+            return Err(ParseError::new(
+                StreamErrorCondition::PolicyViolation,
+                format!("an element with more than {max_attributes} attributes"),
+            ));
+        }
         let attribute = attribute.map_err(|error| xml_error(error.into()))?;
         check_qname(attribute.key.as_ref())?;
         let raw = check_utf8(&attribute.value)?;
@@ -958,7 +977,10 @@ fn is_namespace_declaration(qname: QName<'_>) -> bool {
 }
 
 /// Parses the opening stream tag; returns the header and the tag's qualified name.
-fn parse_header(bytes: &[u8]) -> Result<(StreamHeader, Vec<u8>), ParseError> {
+fn parse_header(
+    bytes: &[u8],
+    max_attributes: usize,
+) -> Result<(StreamHeader, Vec<u8>), ParseError> {
     check_utf8(bytes)?;
     let mut reader = reader(bytes);
     let (resolved, event) = reader.read_resolved_event().map_err(xml_error)?;
@@ -980,7 +1002,7 @@ fn parse_header(bytes: &[u8]) -> Result<(StreamHeader, Vec<u8>), ParseError> {
     }
     let mut header = StreamHeader::new("");
     let mut content_ns = None;
-    for attribute in read_attributes(&start)? {
+    for attribute in read_attributes(&start, max_attributes)? {
         match attribute.qname.as_ref() {
             b"xmlns" => content_ns = Some(attribute.value),
             name if name.starts_with(b"xmlns:") => {
@@ -1051,6 +1073,7 @@ fn element_from_start(
     resolved: Option<String>,
     start: &BytesStart<'_>,
     fold: bool,
+    max_attributes: usize,
 ) -> Result<Element, ParseError> {
     check_qname(start.name().as_ref())?;
     if start
@@ -1070,7 +1093,7 @@ fn element_from_start(
     let mut element = Element::new(local, namespace);
     // Expanded names (namespace, local name) of the prefixed attributes seen so far.
     let mut qualified: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    for attribute in read_attributes(start)? {
+    for attribute in read_attributes(start, max_attributes)? {
         if is_namespace_declaration(attribute.qname) {
             continue;
         }
@@ -1110,7 +1133,12 @@ fn element_from_start(
 /// Parses one complete first-level element, with the stream header in front for prefixes.
 /// Parses one first-level element; with `fold`, both content namespaces become
 /// [`ns::CLIENT`].
-fn parse_stanza(header: &[u8], stanza: &[u8], fold: bool) -> Result<Element, ParseError> {
+fn parse_stanza(
+    header: &[u8],
+    stanza: &[u8],
+    fold: bool,
+    max_attributes: usize,
+) -> Result<Element, ParseError> {
     check_utf8(stanza)?;
     let mut input = Vec::with_capacity(header.len() + stanza.len());
     input.extend_from_slice(header);
@@ -1131,12 +1159,18 @@ fn parse_stanza(header: &[u8], stanza: &[u8], fold: bool) -> Result<Element, Par
         let finished = match event {
             Event::Start(start) => {
                 flush_text(&mut stack, &mut text)?;
-                stack.push(element_from_start(&reader, resolved, &start, fold)?);
+                stack.push(element_from_start(
+                    &reader,
+                    resolved,
+                    &start,
+                    fold,
+                    max_attributes,
+                )?);
                 None
             }
             Event::Empty(start) => {
                 flush_text(&mut stack, &mut text)?;
-                let element = element_from_start(&reader, resolved, &start, fold)?;
+                let element = element_from_start(&reader, resolved, &start, fold, max_attributes)?;
                 match stack.last_mut() {
                     Some(parent) => {
                         parent.children.push(Node::Element(element));
@@ -1642,6 +1676,7 @@ mod tests {
         let limits = Limits {
             max_stanza_bytes: 256,
             max_depth: 3,
+            max_attributes: 4,
         };
         let run = |body: &str| {
             let mut parser = StreamParser::new(limits);
@@ -1660,6 +1695,16 @@ mod tests {
         assert_eq!(
             run("<a><b><c><d/></c></b></a>").map_err(|e| e.condition),
             Err(StreamErrorCondition::PolicyViolation)
+        );
+        assert_eq!(run("<a x='1' y='2' z='3' w='4'/>"), Ok(None));
+        assert_eq!(
+            run("<a x='1' y='2' z='3' w='4' v='5'/>").map_err(|e| e.condition),
+            Err(StreamErrorCondition::PolicyViolation)
+        );
+        assert_eq!(
+            run("<a><b xmlns:p='u' p:x='1' y='2' z='3' w='4'/></a>").map_err(|e| e.condition),
+            Err(StreamErrorCondition::PolicyViolation),
+            "namespace declarations count, at any depth"
         );
         let exact = format!("<a>{}</a>", "x".repeat(256 - 7));
         assert_eq!(exact.len(), 256);

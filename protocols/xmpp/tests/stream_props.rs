@@ -268,7 +268,7 @@ proptest! {
         small_limits in any::<bool>(),
     ) {
         let limits = if small_limits {
-            Limits { max_stanza_bytes: 300, max_depth: 3 }
+            Limits { max_stanza_bytes: 300, max_depth: 3, max_attributes: 8 }
         } else {
             Limits::default()
         };

@@ -8,7 +8,7 @@
 //! with `remote-server-not-found` or `remote-server-timeout` (RFC 6120 §10.4.3).
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -110,6 +110,8 @@ pub struct Links {
     inbound: Mutex<HashMap<u64, SharedInfo>>,
     /// Links that ended, most recent last (bounded), so failures stay visible.
     closed: Mutex<Vec<LinkInfo>>,
+    /// Inbound connections open now, by the peer's IP address.
+    per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
     next_id: AtomicU64,
 }
 
@@ -714,8 +716,62 @@ async fn verify_key(
     Ok(verdict)
 }
 
+/// One inbound connection counted against its address's share (see
+/// [`crate::config::Config::s2s_max_connections_per_ip`]); uncounted when dropped.
+struct IpShare {
+    per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl IpShare {
+    /// Counts a connection from `ip`, unless `max` are open already.
+    fn take(per_ip: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr, max: usize) -> Option<Self> {
+        let mut counts = per_ip.lock().expect("per-ip lock");
+        let count = counts.entry(ip).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(IpShare {
+            per_ip: per_ip.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for IpShare {
+    fn drop(&mut self) {
+        let mut counts = self.per_ip.lock().expect("per-ip lock");
+        if let Some(count) = counts.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// Serves one inbound server-to-server connection.
 pub async fn serve_inbound(state: State, tcp: TcpStream) {
+    let _share = match tcp.peer_addr() {
+        Ok(peer) => {
+            let max = state.config.s2s_max_connections_per_ip;
+            match IpShare::take(&state.xmpp.links.per_ip, peer.ip(), max) {
+                Some(share) => Some(share),
+                None => {
+                    warn!(%peer, max, "refusing an s2s connection over the per-address limit");
+                    let mut conn = Conn::new(tcp, ns::SERVER, state.xmpp.limits);
+                    conn.fail(
+                        StreamErrorCondition::PolicyViolation,
+                        Some("too many connections from this address"),
+                    )
+                    .await;
+                    return;
+                }
+            }
+        }
+        Err(_) => None,
+    };
     let peer = tcp.peer_addr().ok().map(|a| a.to_string());
     let info = state.xmpp.links.new_info(LinkDirection::Inbound, "", "");
     info.lock().expect("link info").peer = peer;
