@@ -797,6 +797,50 @@ fn a_vendor_misconfigured_to_break_presence_fails_the_presence_scenarios() {
     assert_eq!(report.results.len(), 6, "three scenarios, both directions");
 }
 
+/// A real server weakened on purpose (Prosody with a module that takes every dialback key
+/// as valid, `vendors/prosody/mod_imfed_mutant_trust_dialback.lua`) fails the pack's dialback
+/// checks, while the control (a key its authority confirms) still passes: the pack catches a
+/// vendor that accepts forged traffic.
+#[test]
+fn a_vendor_that_skips_dialback_verification_fails_the_security_pack() {
+    let installed = Command::new(workspace().join("vendors/prosody/install.sh")).status();
+    assert!(
+        installed.is_ok_and(|s| s.success()),
+        "vendors/prosody/install.sh failed"
+    );
+    let (code, stdout, report, _) = run_pack(
+        "prosody-trusting-dialback",
+        &[
+            "--target",
+            "harness/tests/fixtures/prosody-trusting-dialback.yaml",
+            "--filter",
+            "id:xmpp-s2s-dialback-*|id:xmpp-s2s-unverified-second-domain",
+            "scenarios/xmpp",
+        ],
+    );
+    assert_eq!(code, Some(1), "{stdout}");
+    let outcome = |id: &str| {
+        report
+            .results
+            .iter()
+            .find(|r| r.id == id)
+            .unwrap_or_else(|| panic!("{id} did not run"))
+            .outcome
+            .clone()
+    };
+    assert_eq!(
+        outcome("xmpp-s2s-dialback-valid-key-delivers"),
+        imfed_reports::Outcome::Pass
+    );
+    for id in [
+        "xmpp-s2s-dialback-wrong-key-refused",
+        "xmpp-s2s-dialback-unreachable-authority",
+        "xmpp-s2s-unverified-second-domain",
+    ] {
+        assert!(outcome(id).fails_run(), "{id}: {:?}", outcome(id));
+    }
+}
+
 /// The interop matrix of the core pack and the XMPP pack (reference, Prosody and ejabberd,
 /// plaintext and STARTTLS, Kamailio over UDP and TCP) matches the committed baseline cell for cell: a pass turning into a failure, an
 /// expected failure starting to pass, or a scenario appearing or vanishing fails this test.

@@ -50,6 +50,9 @@
 #   --disable-module IMFED_PROSODY_DISABLE  a module to put in modules_disabled (repeatable;
 #                                         the env var takes several): a deliberately broken
 #                                         target, for showing that the pack catches it
+#   --enable-module IMFED_PROSODY_ENABLE    a module to add to modules_enabled (repeatable),
+#                                         such as imfed_mutant_trust_dialback (a vendor
+#                                         mutant: mod_imfed_mutant_trust_dialback.lua)
 #   --foreground IMFED_PROSODY_FOREGROUND=1  render the config, then exec prosody -F in place
 #                                         (see "Foreground mode" below)
 #
@@ -105,6 +108,9 @@ FOREGROUND=${IMFED_PROSODY_FOREGROUND:-${PROSODY_FOREGROUND:-0}}
 DISABLE=()
 DISABLE_ENV=${IMFED_PROSODY_DISABLE:-${PROSODY_DISABLE:-}}
 for m in ${DISABLE_ENV//,/ }; do DISABLE+=("$m"); done
+ENABLE=()
+ENABLE_ENV=${IMFED_PROSODY_ENABLE:-${PROSODY_ENABLE:-}}
+for m in ${ENABLE_ENV//,/ }; do ENABLE+=("$m"); done
 ROUTES=()
 ROUTES_ENV=${IMFED_PROSODY_ROUTES:-${PROSODY_ROUTES:-}}
 for r in ${ROUTES_ENV//,/ }; do ROUTES+=("$r"); done
@@ -130,6 +136,7 @@ while [ $# -gt 0 ]; do
     --s2s-timeout) need "$@"; S2S_TIMEOUT=$2; shift 2 ;;
     --foreground) FOREGROUND=1; shift ;;
     --disable-module) need "$@"; DISABLE+=("$2"); shift 2 ;;
+    --enable-module) need "$@"; ENABLE+=("$2"); shift 2 ;;
     -h|--help)   sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
@@ -285,6 +292,12 @@ for m in "${DISABLE[@]}"; do
   disabled+=$'\n'"	\"$m\";  -- --disable-module (a deliberately broken target)"
 done
 
+enabled=""
+for m in "${ENABLE[@]}"; do
+  [[ "$m" =~ ^[a-z0-9_]+$ ]] || die "--enable-module: bad module name $m"
+  enabled+=$'\n'"	\"$m\";  -- --enable-module"
+done
+
 tpl=$(<"$HERE/prosody.cfg.lua.template")
 tpl=${tpl//@@DATA_DIR@@/$RUN_DIR/data}
 tpl=${tpl//@@PLUGIN_DIR@@/$HERE}
@@ -294,6 +307,7 @@ tpl=${tpl//@@C2S_PORT@@/$C2S_PORT}
 tpl=${tpl//@@S2S_PORT@@/$S2S_PORT}
 tpl=${tpl//@@TLS_MODULES@@/$tls_modules}
 tpl=${tpl//@@MODULES_DISABLED@@/$disabled}
+tpl=${tpl//@@MODULES_EXTRA@@/$enabled}
 tpl=${tpl//@@TLS_MODE@@/$TLS_MODE}
 tpl=${tpl//@@NAGLE@@/$NAGLE}
 tpl=${tpl//@@C2S_REQUIRE_ENCRYPTION@@/$c2s_req}

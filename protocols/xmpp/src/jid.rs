@@ -307,6 +307,12 @@ fn prepare_domain(domain: &str) -> Result<String, JidError> {
     let (unicode, result) = uts46.to_unicode(ascii.as_bytes(), AsciiDenyList::URL, Hyphens::Allow);
     result.map_err(|_| invalid("not a valid internationalized domain name"))?;
     let unicode = unicode.into_owned();
+    // Mapping may leave an empty label the raw text did not show ("a.\u{FE00}": the
+    // variation selector is removed, the dot stays). Such a domain would read back as
+    // another one (its trailing dot stripped): refuse it. Found by fuzzing (fuzz/jid).
+    if unicode.split('.').any(str::is_empty) {
+        return Err(invalid("empty label after mapping"));
+    }
     check_len(JidPart::Domain, &unicode)?;
     Ok(unicode)
 }
@@ -317,6 +323,21 @@ mod tests {
 
     fn jid(s: &str) -> Jid {
         Jid::parse(s).unwrap_or_else(|error| panic!("{s}: {error}"))
+    }
+
+    /// A regression from fuzzing (protocols/xmpp/fuzz, target jid): a dot followed by a
+    /// character that mapping removes left a trailing dot, so the JID did not read back as
+    /// itself.
+    #[test]
+    fn a_label_emptied_by_mapping_is_refused() {
+        for text in ["réunion.\u{FE00}", "a.\u{FE00}.b", "x.\u{FE00}.\u{FE00}"] {
+            assert!(
+                matches!(Jid::parse(text), Err(JidError::InvalidDomain { .. })),
+                "{text:?}: {:?}",
+                Jid::parse(text)
+            );
+        }
+        assert_eq!(jid("réunion.").domain(), "réunion");
     }
 
     #[test]
