@@ -1,5 +1,8 @@
 //! Property tests for the RFC 6120 §4 stream parser: round trip through the serializer,
-//! independence from how the bytes are chunked, and no panics on arbitrary input.
+//! independence from how the bytes are chunked, and no panics on arbitrary input; and, as
+//! the cargo-fuzz targets of `protocols/xmpp/fuzz` check them at length, bounded in CI:
+//! a prepared JID reads back as itself (RFC 7622), and the SCRAM server never accepts a
+//! client proof made up without the password (RFC 5802).
 
 use imfed_xmpp::stream::{Limits, STREAM_CLOSE, StreamEvent, StreamHeader, StreamParser};
 use imfed_xmpp::{Element, Node, ParseError, ns};
@@ -321,5 +324,71 @@ proptest! {
         }
         let whole = parse_whole(&input, Limits::default());
         prop_assert_eq!(&parse_chunked(&input, &[1], Limits::default()), &whole);
+    }
+}
+
+/// Text biased towards what JID preparation maps, folds or refuses.
+fn jid_text() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop::sample::select(vec![
+            "a",
+            "Z",
+            "réunion",
+            "ß",
+            "\u{FE00}",
+            "\u{200B}",
+            ".",
+            "．",
+            "。",
+            "@",
+            "/",
+            "[",
+            "]",
+            "::1",
+            "127.0.0.1",
+            "xn--",
+            "-",
+            " ",
+            "\u{1F600}",
+            "Ⅻ",
+            "ﬀ",
+            "\u{0301}",
+        ]),
+        0..12,
+    )
+    .prop_map(|pieces| pieces.concat())
+}
+
+proptest! {
+    /// A JID that parses is a fixed point: its string form and its bare form parse back to
+    /// themselves (the property the fuzzer broke with "a.\u{FE00}").
+    #[test]
+    fn a_prepared_jid_reads_back_as_itself(text in jid_text()) {
+        if let Ok(jid) = imfed_xmpp::Jid::parse(&text) {
+            let again = imfed_xmpp::Jid::parse(&jid.to_string());
+            prop_assert_eq!(again.as_ref(), Ok(&jid), "{:?} -> {}", text, jid);
+            let bare = jid.bare();
+            prop_assert_eq!(imfed_xmpp::Jid::parse(&bare.to_string()), Ok(bare));
+        }
+    }
+
+    /// Whatever a client sends, the SCRAM-SHA-1 server refuses a final message it could
+    /// not have verified: no proof made up without the password passes.
+    #[test]
+    fn scram_never_accepts_a_made_up_proof(
+        user in "[a-z]{1,8}",
+        nonce in "[A-Za-z0-9]{1,24}",
+        proof in prop::collection::vec(any::<u8>(), 20),
+        tail in prop::collection::vec(any::<u8>(), 0..64),
+    ) {
+        use imfed_xmpp::sasl::{ScramCredentials, ScramServer, encode_payload};
+        let mut server = ScramServer::new("servernonce");
+        let first = format!("n,,n={user},r={nonce}");
+        prop_assert!(server.client_first(first.as_bytes()).is_ok());
+        let creds = ScramCredentials::derive("pencil", b"salt", 1).unwrap();
+        prop_assert!(server.server_first(&creds).is_ok());
+        let mut last = format!("c=biws,r={nonce}servernonce,p={}", encode_payload(&proof)).into_bytes();
+        last.extend_from_slice(&tail);
+        prop_assert!(server.client_final(&last).is_err());
     }
 }
