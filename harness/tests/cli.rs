@@ -1309,12 +1309,40 @@ fn rvp_pack_passes_and_the_core_pack_over_rvp_declares_its_gaps() {
     );
 }
 
-/// The XMPP profile pack (the hostile-peer checks of `scenarios/xmpp/s2s-security`) passes
-/// against the reference target, each run on a peer connection of its own whose verdicts
-/// are in the transcript.
+/// The XMPP profile pack passes against the reference target: the hostile-peer checks of
+/// `scenarios/xmpp/s2s-security`, each on a peer connection of its own whose verdicts are
+/// in the transcript, and the files of `scenarios/xmpp/files`, uploaded (XEP-0363), linked
+/// (XEP-0066) and downloaded intact in both directions.
 #[test]
-fn xmpp_security_pack_passes_against_the_reference_target() {
+fn xmpp_security_pack_and_files_pack_pass_against_the_reference_target() {
     let (code, stdout, report, junit) = run_pack("xmpp-security", &["scenarios/xmpp"]);
+    let files: Vec<_> = report
+        .results
+        .iter()
+        .filter(|r| r.file.starts_with("files/"))
+        .collect();
+    assert!(files.len() >= 4, "{} files runs", files.len());
+    for result in &files {
+        assert_eq!(
+            result.outcome,
+            imfed_reports::Outcome::Pass,
+            "{}",
+            result.name()
+        );
+    }
+    let video = files
+        .iter()
+        .find(|r| r.id == "xmpp-files-text-audio-video")
+        .expect("the text, audio and video files ran");
+    assert!(
+        video
+            .transcript
+            .iter()
+            .any(|line| line.text.contains("urn:xmpp:http:upload:0")
+                && line.text.contains("size='3145728'")),
+        "{:#?}",
+        video.transcript
+    );
     assert_eq!(code, Some(0), "{stdout}");
     let security: Vec<_> = report
         .results

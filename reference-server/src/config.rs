@@ -80,6 +80,10 @@ pub struct Config {
     pub s2s_max_connections_per_ip: usize,
     /// Largest stanza accepted, in bytes.
     pub max_stanza_bytes: usize,
+    /// XEP-0363 upload service: its HTTP listener (keep it on loopback).
+    pub upload_listen: SocketAddr,
+    /// The largest file the upload service accepts, in bytes (announced in disco#info).
+    pub upload_max_bytes: u64,
     /// Accounts created at start.
     pub accounts: Vec<AccountSpec>,
     /// Misbehaviour switches enabled at start (see `imfed_server::faults`), with an empty scope: they apply to everything.
@@ -131,6 +135,8 @@ impl Default for Config {
             s2s_auth_timeout_ms: 30_000,
             s2s_max_connections_per_ip: 64,
             max_stanza_bytes: 256 * 1024,
+            upload_listen: loopback(0),
+            upload_max_bytes: 8 * 1024 * 1024,
             accounts: Vec::new(),
             misbehave: Vec::new(),
             rvp_listen: loopback(0),

@@ -316,6 +316,7 @@ async fn reset(AxumState(state): AxumState<State>) -> Response {
     }
     *state.rvp.lock() = crate::rvp::Inner::default();
     state.sip.reset();
+    state.xmpp.uploads.clear();
     state.fedlog.clear();
     state.xmpp.links.clear_closed();
     state.faults.clear();

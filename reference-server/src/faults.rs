@@ -104,6 +104,19 @@ switches! {
     /// Inbound server-to-server connections may take forever to send their header and to
     /// authenticate (RFC 6120 §13.12 broken: slow-loris peers hold connections).
     NoAuthTimeout = "no_auth_timeout", Server;
+    /// The upload service grants slots larger than the max-file-size it announces
+    /// (XEP-0363 §3, §6 broken).
+    UploadIgnoresLimit = "upload_ignores_limit", Server;
+    /// The upload service takes a PUT to an existing file without the slot's
+    /// `Authorization` header and replaces the file (XEP-0363 §7 broken: anyone holding the
+    /// link can overwrite it).
+    UploadAcceptsAnyPut = "upload_accepts_any_put", Server;
+    /// The upload service answers a download of a slot never issued with 200 and an empty
+    /// body instead of 404.
+    UploadServesUnknownSlots = "upload_serves_unknown_slots", Server;
+    /// The upload service serves every file with its last byte changed (corruption in
+    /// storage or transfer).
+    UploadCorruptsFiles = "upload_corrupts_files", Server;
     /// A client connection that has sent nothing for 0.4 s is closed, as an over-eager idle
     /// timeout would (RFC 6120 §4.6 asks servers to keep idle streams; a client is not
     /// required to send keepalives this often).

@@ -12,7 +12,7 @@ use imfed_server::{Server, StartError};
 ///
 /// Serves XMPP clients (RFC 6120/6121) and federates with other servers over
 /// server-to-server streams with dialback (XEP-0220). When ready, prints one JSON line on
-/// stdout with the bound addresses: {"domains":[...],"c2s":"...","s2s":"...","control":"...","rvp":"...","rvp_s2s":"...","sip":"..."}.
+/// stdout with the bound addresses: {"domains":[...],"c2s":"...","s2s":"...","control":"...","rvp":"...","rvp_s2s":"...","sip":"...","upload":"..."}.
 /// SIGTERM or Ctrl-C stops it gracefully; a second signal stops it at once.
 ///
 /// Exit codes: 0 stopped cleanly; 1 could not start (bad configuration, TLS material or
@@ -64,6 +64,14 @@ struct Cli {
     /// SIP listener, UDP and TCP on the same port (default 127.0.0.1:0).
     #[arg(long, value_name = "ADDR")]
     sip: Option<SocketAddr>,
+
+    /// XEP-0363 upload service listener, plain HTTP (keep it on loopback).
+    #[arg(long, value_name = "ADDR")]
+    upload: Option<SocketAddr>,
+
+    /// The largest file the upload service accepts, in bytes (default 8 MiB).
+    #[arg(long, value_name = "BYTES")]
+    upload_max_bytes: Option<u64>,
 
     /// Static route to a remote domain's SIP server (repeatable); `;transport=tcp` picks TCP
     /// (default UDP).
@@ -180,6 +188,12 @@ impl Cli {
             config.sip_listen = addr;
         }
         config.sip_remotes.extend(self.sip_remotes);
+        if let Some(addr) = self.upload {
+            config.upload_listen = addr;
+        }
+        if let Some(bytes) = self.upload_max_bytes {
+            config.upload_max_bytes = bytes;
+        }
         if let Some(addr) = self.s2s {
             config.s2s_listen = addr;
         }

@@ -63,6 +63,8 @@ pub struct Addresses {
     pub rvp_s2s: SocketAddr,
     /// SIP listener: UDP and TCP on this one address, for user agents and other servers.
     pub sip: SocketAddr,
+    /// XEP-0363 upload service (plain HTTP).
+    pub upload: SocketAddr,
 }
 
 /// The server, configured but not yet listening.
@@ -112,6 +114,7 @@ impl Server {
         let control_listener = bind("control", config.control_listen).await?;
         let rvp_listener = bind("rvp", config.rvp_listen).await?;
         let rvp_s2s_listener = bind("rvp_s2s", config.rvp_s2s_listen).await?;
+        let upload_listener = bind("upload", config.upload_listen).await?;
         let sip_sockets = crate::sip::transport::bind(config.sip_listen)
             .await
             .map_err(|source| StartError::Bind {
@@ -128,6 +131,7 @@ impl Server {
             rvp: local(&rvp_listener),
             rvp_s2s: local(&rvp_s2s_listener),
             sip: sip_sockets.local_addr(),
+            upload: local(&upload_listener),
         };
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
@@ -163,6 +167,11 @@ impl Server {
         tasks.spawn(accept_loop(state.clone(), c2s_listener, "c2s"));
         tasks.spawn(accept_loop(state.clone(), s2s_listener, "s2s"));
         tasks.spawn(crate::control::serve(state.clone(), control_listener));
+        state
+            .xmpp
+            .uploads
+            .set_base(format!("http://{}", addresses.upload));
+        tasks.spawn(crate::xmpp::upload::serve(state.clone(), upload_listener));
         tasks.spawn(crate::rvp::http::serve_clients(state.clone(), rvp_listener));
         tasks.spawn(crate::rvp::http::serve_peers(
             state.clone(),

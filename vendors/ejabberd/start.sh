@@ -35,6 +35,9 @@
 #   --dist-port   IMFED_EJABBERD_DIST_PORT   Erlang distribution port on 127.0.0.1 (register.sh
 #                                            talks to the node through it; no epmd); default: a
 #                                            free port picked here
+#   --http-port   IMFED_EJABBERD_HTTP_PORT   XEP-0363 file upload (mod_http_upload) on
+#                                            upload.DOMAIN, HTTP on 127.0.0.1:PORT (files in
+#                                            RUN_DIR/upload, up to 8388608 bytes); absent: no HTTP
 #   --log-level   IMFED_EJABBERD_LOG_LEVEL   ejabberd loglevel: info (default) | debug | warning ...
 #   --negotiation-timeout IMFED_EJABBERD_NEGOTIATION_TIMEOUT  ms (default 5000; ejabberd's 30000):
 #                                            a peer that accepts TCP and never answers is given
@@ -80,6 +83,7 @@ S2S_PORT=${IMFED_EJABBERD_S2S_PORT:-}
 TLS_MODE=${IMFED_EJABBERD_TLS:-plaintext}
 CA_DIR=${IMFED_EJABBERD_CA_DIR:-}
 DIST_PORT=${IMFED_EJABBERD_DIST_PORT:-}
+HTTP_PORT=${IMFED_EJABBERD_HTTP_PORT:-}
 LOG_LEVEL=${IMFED_EJABBERD_LOG_LEVEL:-info}
 NEGOTIATION_TIMEOUT=${IMFED_EJABBERD_NEGOTIATION_TIMEOUT:-5000}
 OUTGOING_TIMEOUT=${IMFED_EJABBERD_OUTGOING_TIMEOUT:-5000}
@@ -102,6 +106,7 @@ while [ $# -gt 0 ]; do
     --tls)         need "$@"; TLS_MODE=$2; shift 2 ;;
     --ca-dir)      need "$@"; CA_DIR=$2; shift 2 ;;
     --dist-port)   need "$@"; DIST_PORT=$2; shift 2 ;;
+    --http-port)   need "$@"; HTTP_PORT=$2; shift 2 ;;
     --log-level)   need "$@"; LOG_LEVEL=$2; shift 2 ;;
     --negotiation-timeout) need "$@"; NEGOTIATION_TIMEOUT=$2; shift 2 ;;
     --outgoing-timeout)    need "$@"; OUTGOING_TIMEOUT=$2; shift 2 ;;
@@ -319,6 +324,25 @@ cat >"$RUN_DIR/inetrc" <<EOF
 {retry, 2}.
 EOF
 
+http_listen=""
+http_upload=""
+if [ -n "$HTTP_PORT" ]; then
+  [[ "$HTTP_PORT" =~ ^[0-9]+$ ]] || die "--http-port must be a number"
+  mkdir -p "$RUN_DIR/upload"
+  http_listen="  -
+    port: $HTTP_PORT
+    ip: \"127.0.0.1\"
+    module: ejabberd_http
+    request_handlers:
+      /upload: mod_http_upload"
+  http_upload="  mod_http_upload:            # XEP-0363, URLs on loopback
+    hosts: [\"upload.$DOMAIN\"]
+    put_url: \"http://127.0.0.1:$HTTP_PORT/upload\"
+    docroot: \"$RUN_DIR/upload\"
+    max_size: 8388608
+    thumbnail: false"
+fi
+
 tpl=$(<"$HERE/ejabberd.yml.template")
 tpl=${tpl//@@TLS_MODE@@/$TLS_MODE}
 tpl=${tpl//@@DOMAIN@@/$DOMAIN}
@@ -332,6 +356,8 @@ tpl=${tpl//@@S2S_MAX_RETRY_DELAY@@/$MAX_RETRY_DELAY}
 tpl=${tpl//'#@@CERTFILES@@'/$certfiles}
 tpl=${tpl//'#@@C2S_TLS@@'/$c2s_tls}
 tpl=${tpl//'#@@S2S_CAFILE@@'/$s2s_cafile}
+tpl=${tpl//'#@@HTTP_LISTEN@@'/$http_listen}
+tpl=${tpl//'#@@HTTP_UPLOAD@@'/$http_upload}
 if [[ "$tpl" == *@@* ]]; then die "template placeholder left unfilled: $(grep -o '@@[A-Z_]*@@' <<<"$tpl" | head -1)"; fi
 printf '%s\n' "$tpl" >"$RUN_DIR/ejabberd.yml"
 

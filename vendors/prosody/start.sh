@@ -50,6 +50,10 @@
 #   --disable-module IMFED_PROSODY_DISABLE  a module to put in modules_disabled (repeatable;
 #                                         the env var takes several): a deliberately broken
 #                                         target, for showing that the pack catches it
+#   --http-port  IMFED_PROSODY_HTTP_PORT  XEP-0363 file sharing (mod_http_file_share) on
+#                                         upload.DOMAIN, HTTP on 127.0.0.1:PORT, files up to
+#                                         --upload-limit bytes (IMFED_PROSODY_UPLOAD_LIMIT,
+#                                         default 8388608); absent: no HTTP at all
 #   --enable-module IMFED_PROSODY_ENABLE    a module to add to modules_enabled (repeatable),
 #                                         such as imfed_mutant_trust_dialback (a vendor
 #                                         mutant: mod_imfed_mutant_trust_dialback.lua)
@@ -109,6 +113,8 @@ DISABLE=()
 DISABLE_ENV=${IMFED_PROSODY_DISABLE:-${PROSODY_DISABLE:-}}
 for m in ${DISABLE_ENV//,/ }; do DISABLE+=("$m"); done
 ENABLE=()
+HTTP_PORT=${IMFED_PROSODY_HTTP_PORT:-${PROSODY_HTTP_PORT:-}}
+UPLOAD_LIMIT=${IMFED_PROSODY_UPLOAD_LIMIT:-${PROSODY_UPLOAD_LIMIT:-8388608}}
 ENABLE_ENV=${IMFED_PROSODY_ENABLE:-${PROSODY_ENABLE:-}}
 for m in ${ENABLE_ENV//,/ }; do ENABLE+=("$m"); done
 ROUTES=()
@@ -137,6 +143,8 @@ while [ $# -gt 0 ]; do
     --foreground) FOREGROUND=1; shift ;;
     --disable-module) need "$@"; DISABLE+=("$2"); shift 2 ;;
     --enable-module) need "$@"; ENABLE+=("$2"); shift 2 ;;
+    --http-port) need "$@"; HTTP_PORT=$2; shift 2 ;;
+    --upload-limit) need "$@"; UPLOAD_LIMIT=$2; shift 2 ;;
     -h|--help)   sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
@@ -212,7 +220,9 @@ if [ -s "$PIDFILE" ]; then
   fi
   rm -f "$PIDFILE"
 fi
-for p in "$C2S_PORT" "$S2S_PORT"; do
+[ -z "$HTTP_PORT" ] || [[ "$HTTP_PORT" =~ ^[0-9]+$ ]] || die "--http-port must be a number"
+[[ "$UPLOAD_LIMIT" =~ ^[0-9]+$ ]] || die "--upload-limit must be a number of bytes"
+for p in "$C2S_PORT" "$S2S_PORT" $HTTP_PORT; do
   port_open "$p" && die "port 127.0.0.1:$p is already in use"
 done
 
@@ -298,6 +308,24 @@ for m in "${ENABLE[@]}"; do
   enabled+=$'\n'"	\"$m\";  -- --enable-module"
 done
 
+# XEP-0363 (mod_http_file_share) on upload.DOMAIN, listed in DOMAIN's disco#items, its
+# URLs on loopback (http_file_share_base_url), HTTP only on 127.0.0.1:HTTP_PORT.
+upload="-- no file sharing (start.sh --http-port enables it)"
+http_global="-- no HTTP (start.sh --http-port enables it)"
+if [ -n "$HTTP_PORT" ]; then
+  http_global="http_ports = { $HTTP_PORT }
+http_interfaces = { \"127.0.0.1\" }
+https_ports = { }
+http_external_url = \"http://127.0.0.1:$HTTP_PORT/\"
+-- Requests to 127.0.0.1 carry no host name of Prosody's: serve them as the upload component.
+http_default_host = \"upload.$DOMAIN\""
+  upload="disco_items = { { \"upload.$DOMAIN\", \"HTTP File Upload\" } }
+
+Component \"upload.$DOMAIN\" \"http_file_share\"
+	http_file_share_size_limit = $UPLOAD_LIMIT
+	http_file_share_daily_quota = $((UPLOAD_LIMIT * 100))"
+fi
+
 tpl=$(<"$HERE/prosody.cfg.lua.template")
 tpl=${tpl//@@DATA_DIR@@/$RUN_DIR/data}
 tpl=${tpl//@@PLUGIN_DIR@@/$HERE}
@@ -308,6 +336,8 @@ tpl=${tpl//@@S2S_PORT@@/$S2S_PORT}
 tpl=${tpl//@@TLS_MODULES@@/$tls_modules}
 tpl=${tpl//@@MODULES_DISABLED@@/$disabled}
 tpl=${tpl//@@MODULES_EXTRA@@/$enabled}
+tpl=${tpl//@@UPLOAD@@/$upload}
+tpl=${tpl//@@HTTP_GLOBAL@@/$http_global}
 tpl=${tpl//@@TLS_MODE@@/$TLS_MODE}
 tpl=${tpl//@@NAGLE@@/$NAGLE}
 tpl=${tpl//@@C2S_REQUIRE_ENCRYPTION@@/$c2s_req}

@@ -451,7 +451,10 @@ pub fn needs(step: &Step, shared: &[String]) -> Vec<Capability> {
         | Step::ExpectXml(_)
         | Step::PeerConnect(_)
         | Step::PeerSend(_)
-        | Step::PeerExpect(_) => out.push(Capability::XmppWire),
+        | Step::PeerExpect(_)
+        | Step::SendFile(_)
+        | Step::ExpectFile(_)
+        | Step::UploadProbe(_) => out.push(Capability::XmppWire),
         Step::RawHttp(_) | Step::ExpectHttp(_) => out.push(Capability::RvpWire),
         Step::RawSip(_) | Step::ExpectSip(_) => out.push(Capability::SipWire),
     }

@@ -112,6 +112,8 @@ struct Run<'a> {
     conditions_apply: bool,
     /// The scenario's own server-to-server connections to the implementation.
     peers: super::peer::Peers,
+    /// The files sent in the run (the files pack).
+    files: super::files::Files,
 }
 
 fn side(env: &Environment, role: Role) -> &Side {
@@ -215,6 +217,12 @@ pub fn step_label(step: &Step) -> String {
             }
         ),
         Step::PeerSend(p) => format!("peer_send {}", p.peer),
+        Step::SendFile(f) => format!(
+            "send_file {} → {} {} ({} bytes)",
+            f.from, f.to, f.name, f.size
+        ),
+        Step::ExpectFile(f) => format!("expect_file {} ← {} {}", f.actor, f.from, f.name),
+        Step::UploadProbe(p) => format!("upload_probe {} {:?}", p.actor, p.rule),
         Step::PeerExpect(e) => format!(
             "peer_expect {} {}",
             e.peer,
@@ -251,6 +259,7 @@ pub async fn run_scenario(
         faults: Vec::new(),
         conditions_apply: crate::driver::capability::condition_profile(scenario) == env.profile,
         peers: super::peer::Peers::default(),
+        files: super::files::Files::default(),
     };
     let bound = scenario.timeout.map_or(DEFAULT_SCENARIO_BOUND, |d| d.0);
     let setup = run.setup(scenario, run_id).await;
@@ -592,6 +601,24 @@ impl Run<'_> {
 
     fn addr_match(&self, text: &Option<String>) -> Result<Option<Address>, StepFailure> {
         text.as_ref().map(|t| self.address(t)).transpose()
+    }
+
+    /// The actor's XMPP session and the run's files (the files steps are XMPP's).
+    fn xmpp_session_and_files(
+        &mut self,
+        actor: &str,
+    ) -> Result<(&mut crate::driver::xmpp::Session, &mut super::files::Files), StepFailure> {
+        let entry = self
+            .actors
+            .get_mut(actor)
+            .ok_or_else(|| StepFailure::new(format!("{actor} is not an actor")))?;
+        match &mut entry.session {
+            Some(Session::Xmpp(session)) => Ok((session, &mut self.files)),
+            Some(_) => Err(StepFailure::new(format!(
+                "{actor}: file transfer (XEP-0363) is an XMPP step"
+            ))),
+            None => Err(StepFailure::new(format!("{actor} is not logged in"))),
+        }
     }
 
     fn session(&mut self, actor: &str) -> Result<&mut Session, StepFailure> {
@@ -959,6 +986,41 @@ impl Run<'_> {
                     .expect(&expect.peer, &wanted, within, &transcript)
                     .await
                     .map_err(StepFailure::from)
+            }
+            Step::SendFile(send) => {
+                let to = self.address(&send.to)?;
+                let name = self.render(&send.name, None)?;
+                let (session, files) = self.xmpp_session_and_files(&send.from)?;
+                files
+                    .send(session, &to, &name, &send.media_type, send.size)
+                    .await
+                    .map_err(|e| {
+                        StepFailure::new(format!("{} could not send {name}: {e}", send.from))
+                    })
+            }
+            Step::ExpectFile(expect) => {
+                let from = self.address(&expect.from)?;
+                let name = self.render(&expect.name, None)?;
+                let within = expect.within.map_or(DEFAULT_WITHIN, |d| d.0);
+                let (session, files) = self.xmpp_session_and_files(&expect.actor)?;
+                files
+                    .receive(session, &from, &name, within)
+                    .await
+                    .map_err(|e| {
+                        StepFailure::new(format!("{} did not get {name}: {e}", expect.actor))
+                    })
+            }
+            Step::UploadProbe(probe) => {
+                let name = probe
+                    .name
+                    .as_ref()
+                    .map(|name| self.render(name, None))
+                    .transpose()?;
+                let (session, files) = self.xmpp_session_and_files(&probe.actor)?;
+                files
+                    .probe(session, probe.rule, name.as_deref())
+                    .await
+                    .map_err(StepFailure::new)
             }
             Step::ExpectXml(expect) => {
                 let text = self.render(&expect.pattern, None)?;

@@ -4,6 +4,7 @@
 pub mod cpu;
 pub mod env;
 pub mod exec;
+pub mod files;
 pub mod peer;
 pub mod wire;
 

@@ -137,6 +137,9 @@ pub fn judged(scenario: &Scenario, index: usize) -> BTreeSet<Role> {
         Step::Federation(fed) => actor_role(scenario, &fed.from).into_iter().collect(),
         // A peer connection is always to the implementation's side as written.
         Step::PeerExpect(_) => BTreeSet::from([Role::Sut]),
+        // The sender's server holds the file, the receiver's delivers the link.
+        Step::ExpectFile(expect) => receiving(scenario, &expect.actor, Some(&expect.from)),
+        Step::UploadProbe(probe) => actor_role(scenario, &probe.actor).into_iter().collect(),
         _ => BTreeSet::new(),
     }
 }

@@ -360,6 +360,75 @@ pub enum Step {
     /// Wait for the implementation's verdict on a peer connection: a dialback answer, a
     /// stream error, the end of the connection, or a stanza (XMPP).
     PeerExpect(PeerExpect),
+    /// Upload a file to the sender's upload service and send its link (XEP-0363 HTTP File
+    /// Upload, XEP-0066 out-of-band data; XMPP).
+    SendFile(SendFile),
+    /// Wait for a file link and download it: the bytes and media type must be the ones
+    /// `send_file` uploaded (XMPP).
+    ExpectFile(ExpectFile),
+    /// Check one rule of the actor's upload service (XMPP).
+    UploadProbe(UploadProbe),
+}
+
+/// A file to upload and send.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendFile {
+    /// The sending actor (its own server's upload service is used).
+    pub from: String,
+    /// The recipient: an actor or an address.
+    pub to: String,
+    /// The file name (templated), unique in the scenario: `expect_file` and
+    /// `upload_probe` refer to it.
+    pub name: String,
+    /// Its media type (`text/plain`, `audio/ogg`, `video/webm`, ...).
+    #[serde(rename = "type")]
+    pub media_type: String,
+    /// Its size in bytes (the content is pseudo-random, fixed by name and size).
+    pub size: u32,
+}
+
+/// A file link the actor must receive, and the file behind it.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectFile {
+    /// Who receives it.
+    pub actor: String,
+    /// Who sent it.
+    pub from: String,
+    /// The name `send_file` gave it (templated).
+    pub name: String,
+    /// Bound on the link arriving (default 10s); the download has its own 30 s.
+    #[serde(default)]
+    pub within: Option<Dur>,
+}
+
+/// A rule of XEP-0363 checked against the actor's upload service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadRule {
+    /// A slot one byte larger than the `max-file-size` the service announces is refused
+    /// with `not-acceptable` and a `<file-too-large/>` naming that limit (§6).
+    OverLimit,
+    /// A download from the service with a slot that was never issued is a 404.
+    UnknownDownload,
+    /// The recipient of a link cannot upload to it: a PUT of other bytes to the GET URL,
+    /// without the uploader's headers, is refused (4xx) and the file is unchanged (§7, §9.1).
+    RecipientPut,
+}
+
+/// One upload-service rule to check.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadProbe {
+    /// Whose server's upload service is checked (for `unknown_download` and
+    /// `recipient_put`: the uploader of `name`).
+    pub actor: String,
+    /// The rule.
+    pub rule: UploadRule,
+    /// The file whose URL `unknown_download` and `recipient_put` start from.
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 /// Which dialback key a peer connection presents (XEP-0220 §2.1.1).

@@ -73,6 +73,7 @@ pub fn check(scenario: &Scenario, file: &Path) -> Vec<InputError> {
         problems.extend(check_step(step, &names).into_iter().map(|m| (index, m)));
     }
     problems.extend(check_peers(scenario));
+    problems.extend(check_files(scenario));
     // The window rule needs steps whose actors exist.
     if problems.is_empty() {
         problems.extend(super::windows::check(scenario));
@@ -123,6 +124,35 @@ fn check_peers(scenario: &Scenario) -> Vec<(usize, String)> {
             problems.push((
                 index,
                 format!("peer: {name:?} is not connected by an earlier peer_connect"),
+            ));
+        }
+    }
+    problems
+}
+
+/// A file is named by an earlier `send_file` before `expect_file` or `upload_probe` use it.
+fn check_files(scenario: &Scenario) -> Vec<(usize, String)> {
+    let mut problems = Vec::new();
+    let mut sent: Vec<&str> = Vec::new();
+    for (index, step) in scenario.steps.iter().enumerate() {
+        let used = match &step.value {
+            Step::SendFile(send) => {
+                if sent.contains(&send.name.as_str()) {
+                    problems.push((index, format!("name: {:?} is sent twice", send.name)));
+                }
+                sent.push(&send.name);
+                continue;
+            }
+            Step::ExpectFile(expect) => Some(expect.name.as_str()),
+            Step::UploadProbe(probe) => probe.name.as_deref(),
+            _ => continue,
+        };
+        if let Some(name) = used
+            && !sent.contains(&name)
+        {
+            problems.push((
+                index,
+                format!("name: {name:?} is not sent by an earlier send_file"),
             ));
         }
     }
@@ -358,6 +388,40 @@ fn check_step(step: &At<Step>, actors: &[&str]) -> Vec<String> {
                     problems.push(format!("headers: {name:?} is not a header name"));
                 }
                 templates.push(("headers", value.clone()));
+            }
+        }
+        Step::SendFile(send) => {
+            actor(&send.from, "from");
+            addresses.push(("to", send.to.as_str()));
+            templates.push(("name", send.name.clone()));
+            if send.name.is_empty() || send.name.contains(['/', '\\']) {
+                problems.push(format!(
+                    "name: {:?} must be a file name, not a path",
+                    send.name
+                ));
+            }
+            if !send.media_type.contains('/') {
+                problems.push(format!("type: {:?} is not a media type", send.media_type));
+            }
+        }
+        Step::ExpectFile(expect) => {
+            actor(&expect.actor, "actor");
+            actor(&expect.from, "from");
+            templates.push(("name", expect.name.clone()));
+        }
+        Step::UploadProbe(probe) => {
+            actor(&probe.actor, "actor");
+            let needs_name = probe.rule != super::model::UploadRule::OverLimit;
+            match (&probe.name, needs_name) {
+                (None, true) => problems.push(format!(
+                    "name: {:?} needs the file it starts from",
+                    probe.rule
+                )),
+                (Some(_), false) => {
+                    problems.push("name: over_limit uploads no file of the scenario".into())
+                }
+                (Some(name), true) => templates.push(("name", name.clone())),
+                (None, false) => {}
             }
         }
         Step::PeerConnect(connect) => {

@@ -33,6 +33,8 @@ pub const ROSTER: &str = "jabber:iq:roster";
 pub const PING: &str = "urn:xmpp:ping";
 /// Service discovery info (XEP-0030).
 pub const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
+/// Service discovery items (XEP-0030).
+pub const DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
 /// In-band registration (XEP-0077).
 pub const REGISTER: &str = "jabber:iq:register";
 /// Delayed delivery (XEP-0203).

@@ -17,7 +17,7 @@ use tracing::{debug, info, warn};
 
 use super::conn::{Conn, ConnError};
 use super::outbox;
-use super::router::{roster_item_element, server_iq_reply, subscription_action, target_of};
+use super::router::{roster_item_element, subscription_action, target_of};
 use super::{
     NEGOTIATION_STEP, QUEUE, SessionCommand, SessionHandle, Shared, State, address_of, jid_of,
     random_id,
@@ -671,7 +671,8 @@ fn client_iq(state: &Shared, session: &Session, iq: &Element, own: bool) -> Opti
     if iq.child("bind", ns::BIND).is_some() {
         return Some(error_of(iq, StanzaErrorCondition::NotAllowed));
     }
-    let mut reply = server_iq_reply(iq)
+    let mut reply = state
+        .server_iq_answer(iq)
         .unwrap_or_else(|| error_of(iq, StanzaErrorCondition::ServiceUnavailable));
     reply.remove_attr("to");
     reply.remove_attr("from");

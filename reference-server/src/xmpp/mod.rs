@@ -6,6 +6,7 @@ pub mod conn;
 pub mod outbox;
 pub mod router;
 pub mod s2s;
+pub mod upload;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -55,6 +56,8 @@ pub struct XmppState {
     pub dialback_secret: Vec<u8>,
     /// Stanza size and depth limits.
     pub limits: Limits,
+    /// The XEP-0363 upload service.
+    pub uploads: upload::Uploads,
 }
 
 impl XmppState {
@@ -73,6 +76,7 @@ impl XmppState {
                 max_stanza_bytes: config.max_stanza_bytes,
                 ..Limits::default()
             },
+            uploads: upload::Uploads::new(config.upload_max_bytes),
         }
     }
 }

@@ -259,11 +259,34 @@ impl Shared {
             Ok(IqType::Get) | Ok(IqType::Set) => {}
             _ => return,
         }
-        if let Some(reply) = server_iq_reply(stanza) {
+        if let Some(reply) = self.server_iq_answer(stanza) {
             self.route(reply);
         } else {
             self.bounce(stanza, StanzaErrorCondition::ServiceUnavailable);
         }
+    }
+
+    /// The answer to an iq get/set addressed to the server: a slot of the upload service
+    /// (XEP-0363) or its error, ping, service discovery; `None` when it is none of these.
+    pub fn server_iq_answer(&self, stanza: &Element) -> Option<Element> {
+        let Some(request) = super::upload::is_request(stanza) else {
+            return server_iq_reply(stanza, &self.xmpp.uploads);
+        };
+        let ignore_limit = self
+            .faults
+            .on(Switch::UploadIgnoresLimit, Default::default());
+        Some(match self.xmpp.uploads.request(request, ignore_limit) {
+            Ok(slot) => iq_answer(stanza, Some(slot)),
+            Err(refusal) => {
+                let mut reply = error_reply(stanza, &refusal.error);
+                if let (Some(extra), Some(error)) =
+                    (refusal.extra, reply.child_mut("error", ns::CLIENT))
+                {
+                    error.children.push(imfed_xmpp::Node::Element(extra));
+                }
+                reply
+            }
+        })
     }
 
     /// Returns an error for `stanza` to its sender, unless it is an error itself
@@ -365,19 +388,9 @@ pub fn roster_item_element(item: &crate::core::RosterItem, removed: bool) -> Ele
 
 /// The answer to an iq get/set the server handles for any requester: ping (XEP-0199) and
 /// service discovery (XEP-0030). `None` when the query is not supported.
-pub fn server_iq_reply(stanza: &Element) -> Option<Element> {
+pub fn server_iq_reply(stanza: &Element, uploads: &super::upload::Uploads) -> Option<Element> {
     let payload = stanza.elements().next()?;
-    let result = |child: Option<Element>| {
-        let mut reply = Element::new("iq", ns::CLIENT)
-            .with_attr("type", "result")
-            .with_opt_attr("id", stanza.attr("id"))
-            .with_opt_attr("to", stanza.attr("from"))
-            .with_opt_attr("from", stanza.attr("to"));
-        if let Some(child) = child {
-            reply = reply.with_child(child);
-        }
-        reply
-    };
+    let result = |child: Option<Element>| iq_answer(stanza, child);
     match (
         stanza.attr("type"),
         payload.name.as_str(),
@@ -391,14 +404,31 @@ pub fn server_iq_reply(stanza: &Element) -> Option<Element> {
                     .with_attr("type", "im")
                     .with_attr("name", "imfed-server"),
             );
-            for feature in [ns::DISCO_INFO, ns::PING, ns::ROSTER] {
+            for feature in [ns::DISCO_INFO, ns::PING, ns::ROSTER, super::upload::NS] {
                 query = query
                     .with_child(Element::new("feature", ns::DISCO_INFO).with_attr("var", feature));
             }
-            Some(result(Some(query)))
+            // XEP-0363 §3: the upload service is the server itself, its limit in a form.
+            Some(result(Some(query.with_child(uploads.disco_form()))))
+        }
+        (Some("get"), "query", ns::DISCO_ITEMS) if payload.attr("node").is_none() => {
+            Some(result(Some(Element::new("query", ns::DISCO_ITEMS))))
         }
         _ => None,
     }
+}
+
+/// The result answering iq `stanza`, with `child` as its payload.
+fn iq_answer(stanza: &Element, child: Option<Element>) -> Element {
+    let mut reply = Element::new("iq", ns::CLIENT)
+        .with_attr("type", "result")
+        .with_opt_attr("id", stanza.attr("id"))
+        .with_opt_attr("to", stanza.attr("from"))
+        .with_opt_attr("from", stanza.attr("to"));
+    if let Some(child) = child {
+        reply = reply.with_child(child);
+    }
+    reply
 }
 
 /// Re-encodes message bodies as if UTF-8 had been read as Latin-1 (misbehaviour only).
@@ -445,12 +475,13 @@ mod tests {
             .with_attr("from", "a@b.test/r")
             .with_attr("to", "b.test")
             .with_child(Element::new("ping", ns::PING));
-        let reply = server_iq_reply(&ping).unwrap();
+        let uploads = crate::xmpp::upload::Uploads::new(1);
+        let reply = server_iq_reply(&ping, &uploads).unwrap();
         assert_eq!(reply.attr("type"), Some("result"));
         assert_eq!(reply.attr("to"), Some("a@b.test/r"));
         let vcard = Element::new("iq", ns::CLIENT)
             .with_attr("type", "get")
             .with_child(Element::new("vCard", "vcard-temp"));
-        assert!(server_iq_reply(&vcard).is_none());
+        assert!(server_iq_reply(&vcard, &uploads).is_none());
     }
 }

@@ -6,6 +6,7 @@
 //! never taken for "nothing arrived". Every wait is bounded; roster pushes and server pings
 //! are answered as RFC 6121 §2.1.6 and XEP-0199 ask.
 
+pub mod files;
 mod mapping;
 pub mod peer;
 mod transport;
@@ -27,7 +28,7 @@ pub use mapping::{
     address_of, decode, jid_of, parse_address, parse_fragment, parse_fragment_in, pattern_matches,
     render,
 };
-use transport::{Io, Wire};
+use transport::{Reader, Wire, Writer};
 
 use super::event::{Matcher, OutMessage, OutPresence, Received, SubscriptionRecord, Wire as Form};
 use super::lifecycle::{EndCause, Ended, Inbox, Liveness, Status, Transcript, WaitError};
@@ -45,9 +46,6 @@ pub struct Credentials {
     /// CA certificates the server's certificate must chain to (none: not verified).
     pub roots: Option<Arc<RootCertStore>>,
 }
-
-type Reader = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
-type Writer = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
 
 /// One actor's connection after login.
 ///
@@ -283,17 +281,7 @@ impl Session {
 
     /// Splits the logged-in stream into its reader and writer tasks.
     fn start(actor: &str, jid: Jid, wire: Wire, transcript: Transcript) -> Session {
-        let (reader, writer): (Reader, Writer) = match wire.io {
-            Io::Plain(tcp) => {
-                let (read, write) = tcp.into_split();
-                (Box::new(read), Box::new(write))
-            }
-            Io::Tls(tls) => {
-                let (read, write) = tokio::io::split(*tls);
-                (Box::new(read), Box::new(write))
-            }
-            Io::Gone => unreachable!("a logged-in stream has a transport"),
-        };
+        let (reader, writer) = wire.io.split().expect("a logged-in stream has a transport");
         let status = Arc::new(Status::default());
         let (arrivals_tx, arrivals) = mpsc::unbounded_channel();
         // Unbounded on purpose: the reader must never wait (it answers the server's pings

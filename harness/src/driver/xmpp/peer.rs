@@ -13,10 +13,10 @@ use imfed_xmpp::{Element, StreamEvent, StreamHeader, ns};
 use rustls::RootCertStore;
 
 use imfed_xmpp::StreamParser;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use super::transport::{Io, Wire};
+use super::transport::{Reader, Wire, Writer};
 use crate::driver::DriverError;
 
 /// How a peer connection is opened.
@@ -106,7 +106,7 @@ pub struct PeerLink {
 }
 
 struct Running {
-    writer: Box<dyn AsyncWrite + Send + Sync + Unpin>,
+    writer: Writer,
     events: mpsc::Receiver<PeerEvent>,
     reader: tokio::task::JoinHandle<()>,
 }
@@ -197,19 +197,8 @@ impl PeerLink {
         let Some(Wire { io, parser, .. }) = self.wire.take() else {
             return;
         };
-        let (reader, writer): (
-            Box<dyn AsyncRead + Send + Sync + Unpin>,
-            Box<dyn AsyncWrite + Send + Sync + Unpin>,
-        ) = match io {
-            Io::Plain(tcp) => {
-                let (read, write) = tcp.into_split();
-                (Box::new(read), Box::new(write))
-            }
-            Io::Tls(tls) => {
-                let (read, write) = tokio::io::split(*tls);
-                (Box::new(read), Box::new(write))
-            }
-            Io::Gone => return,
+        let Some((reader, writer)) = io.split() else {
+            return;
         };
         let (tx, events) = mpsc::channel(64);
         let reader = tokio::spawn(read_events(reader, parser, tx));
@@ -320,11 +309,7 @@ impl PeerLink {
 }
 
 /// The reader task: parses what arrives into events until the stream or connection ends.
-async fn read_events(
-    mut reader: Box<dyn AsyncRead + Send + Sync + Unpin>,
-    mut parser: StreamParser,
-    tx: mpsc::Sender<PeerEvent>,
-) {
+async fn read_events(mut reader: Reader, mut parser: StreamParser, tx: mpsc::Sender<PeerEvent>) {
     let mut buf = vec![0; 16 * 1024];
     loop {
         let event = match parser.next_event() {

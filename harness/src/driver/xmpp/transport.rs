@@ -23,7 +23,27 @@ pub(super) enum Io {
     Gone,
 }
 
+/// The read half of a transport, for a reader task.
+pub(super) type Reader = Box<dyn tokio::io::AsyncRead + Send + Sync + Unpin>;
+/// The write half.
+pub(super) type Writer = Box<dyn tokio::io::AsyncWrite + Send + Sync + Unpin>;
+
 impl Io {
+    /// Its two halves, for a reader task and a writer (`None` when it is gone).
+    pub(super) fn split(self) -> Option<(Reader, Writer)> {
+        match self {
+            Io::Plain(tcp) => {
+                let (read, write) = tcp.into_split();
+                Some((Box::new(read), Box::new(write)))
+            }
+            Io::Tls(tls) => {
+                let (read, write) = tokio::io::split(*tls);
+                Some((Box::new(read), Box::new(write)))
+            }
+            Io::Gone => None,
+        }
+    }
+
     async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         match self {
             Io::Plain(tcp) => tcp.read(buf).await,
