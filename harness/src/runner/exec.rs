@@ -222,7 +222,7 @@ pub fn step_label(step: &Step) -> String {
             f.from, f.to, f.name, f.size
         ),
         Step::ExpectFile(f) => format!("expect_file {} ← {} {}", f.actor, f.from, f.name),
-        Step::UploadProbe(p) => format!("upload_probe {} {:?}", p.actor, p.rule),
+        Step::UploadProbe(p) => format!("upload_probe {} {}", p.actor, p.rule.name()),
         Step::PeerExpect(e) => format!(
             "peer_expect {} {}",
             e.peer,

@@ -417,6 +417,17 @@ pub enum UploadRule {
     RecipientPut,
 }
 
+impl UploadRule {
+    /// The rule as scenarios write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            UploadRule::OverLimit => "over_limit",
+            UploadRule::UnknownDownload => "unknown_download",
+            UploadRule::RecipientPut => "recipient_put",
+        }
+    }
+}
+
 /// One upload-service rule to check.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

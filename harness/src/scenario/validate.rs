@@ -414,8 +414,8 @@ fn check_step(step: &At<Step>, actors: &[&str]) -> Vec<String> {
             let needs_name = probe.rule != super::model::UploadRule::OverLimit;
             match (&probe.name, needs_name) {
                 (None, true) => problems.push(format!(
-                    "name: {:?} needs the file it starts from",
-                    probe.rule
+                    "name: {} needs the file it starts from",
+                    probe.rule.name()
                 )),
                 (Some(_), false) => {
                     problems.push("name: over_limit uploads no file of the scenario".into())
@@ -612,6 +612,33 @@ mod tests {
             .into_iter()
             .map(|error| error.to_string())
             .collect()
+    }
+
+    #[test]
+    fn file_steps_need_a_file_sent_before_and_well_formed_fields() {
+        let found = problems(concat!(
+            "  - expect_file: {actor: bob, from: alice, name: early.txt}\n",
+            "  - send_file: {from: alice, to: bob, name: a/b.txt, type: text, size: 3}\n",
+            "  - send_file: {from: alice, to: bob, name: a.txt, type: text/plain, size: 3}\n",
+            "  - send_file: {from: alice, to: bob, name: a.txt, type: text/plain, size: 3}\n",
+            "  - upload_probe: {actor: bob, rule: recipient_put}\n",
+            "  - upload_probe: {actor: bob, rule: over_limit, name: a.txt}\n",
+        ));
+        let expected = [
+            "step 1: name: \"early.txt\" is not sent by an earlier send_file",
+            "step 2: name: \"a/b.txt\" must be a file name",
+            "step 2: type: \"text\" is not a media type",
+            "step 4: name: \"a.txt\" is sent twice",
+            "step 5: name: recipient_put needs the file it starts from",
+            "step 6: name: over_limit uploads no file",
+        ];
+        for wanted in expected {
+            assert!(
+                found.iter().any(|p| p.contains(wanted)),
+                "{wanted}: {found:#?}"
+            );
+        }
+        assert_eq!(found.len(), expected.len(), "{found:#?}");
     }
 
     #[test]
