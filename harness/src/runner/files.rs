@@ -43,6 +43,9 @@ impl Default for Files {
                 .connect_timeout(Duration::from_secs(5))
                 .timeout(TRANSFER_BOUND)
                 .redirect(reqwest::redirect::Policy::none())
+                // A fresh connection per request: a service may close one after refusing a
+                // PUT (without reading its body), and the next request must not be sent on it.
+                .pool_max_idle_per_host(0)
                 .build()
                 .expect("HTTP client"),
         }
