@@ -154,6 +154,17 @@ fn run_pack(name: &str, args: &[&str]) -> (Option<i32>, String, imfed_reports::R
     (output.status.code(), stdout, report, junit_text)
 }
 
+/// Installs a vendor's Debian package with its own script (idempotent).
+fn install(vendor: &str) {
+    let script = workspace().join(format!("vendors/{vendor}/install.sh"));
+    let installed = Command::new(&script).status();
+    assert!(
+        installed.is_ok_and(|s| s.success()),
+        "{} failed",
+        script.display()
+    );
+}
+
 /// Runs `rfc6121-message-chat-bare` (both directions) against the target file `target` and
 /// checks that the run fails and that every result fails with a message containing
 /// `reason`; returns the JUnit text.
@@ -768,11 +779,7 @@ async fn reference_server_finds_sip_peers_by_dns_srv() {
 /// pack tells a broken behaviour apart from a broken server.
 #[test]
 fn a_vendor_misconfigured_to_break_presence_fails_the_presence_scenarios() {
-    let installed = Command::new(workspace().join("vendors/prosody/install.sh")).status();
-    assert!(
-        installed.is_ok_and(|s| s.success()),
-        "vendors/prosody/install.sh failed"
-    );
+    install("prosody");
     let (code, stdout, report, _) = run_pack(
         "prosody-broken",
         &[
@@ -803,11 +810,7 @@ fn a_vendor_misconfigured_to_break_presence_fails_the_presence_scenarios() {
 /// vendor that accepts forged traffic.
 #[test]
 fn a_vendor_that_skips_dialback_verification_fails_the_security_pack() {
-    let installed = Command::new(workspace().join("vendors/prosody/install.sh")).status();
-    assert!(
-        installed.is_ok_and(|s| s.success()),
-        "vendors/prosody/install.sh failed"
-    );
+    install("prosody");
     let (code, stdout, report, _) = run_pack(
         "prosody-trusting-dialback",
         &[
@@ -847,12 +850,7 @@ fn a_vendor_that_skips_dialback_verification_fails_the_security_pack() {
 #[test]
 fn interop_matrix_matches_the_committed_baseline() {
     for vendor in ["prosody", "ejabberd", "kamailio"] {
-        let installed =
-            Command::new(workspace().join(format!("vendors/{vendor}/install.sh"))).status();
-        assert!(
-            installed.is_ok_and(|s| s.success()),
-            "vendors/{vendor}/install.sh failed"
-        );
+        install(vendor);
     }
     let out = workspace().join("target/imfed/matrix");
     // Columns are implementation × protocol: the reference target speaks XMPP, RVP and SIP,
@@ -914,11 +912,7 @@ fn interop_matrix_matches_the_committed_baseline() {
 /// CA passes (the TLS targets in the matrix), a CA that did not issue it fails the login.
 #[test]
 fn tls_ca_rejects_a_certificate_from_another_ca() {
-    let installed = Command::new(workspace().join("vendors/prosody/install.sh")).status();
-    assert!(
-        installed.is_ok_and(|s| s.success()),
-        "vendors/prosody/install.sh failed"
-    );
+    install("prosody");
     let dir = scratch("other-ca");
     let (ca, key) = (dir.join("ca.crt"), dir.join("ca.key"));
     let made = Command::new("openssl")
