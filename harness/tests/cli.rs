@@ -582,6 +582,59 @@ async fn reference_server_finds_rvp_peers_by_dns_srv() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Two in-process reference servers, each with the account `u` / `pw`: `b.test`, and
+/// `a.test`, whose DNS fallback asks an `imfed dns` responder serving `zone(b)`.
+struct DnsPair {
+    a: imfed_server::Running,
+    b: imfed_server::Running,
+    stop_dns: tokio_util::sync::CancellationToken,
+    dns: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn dns_pair(
+    tune: impl Fn(&mut imfed_server::Config),
+    zone: impl FnOnce(&imfed_server::Running) -> imfed::dns::Zone,
+) -> DnsPair {
+    let start = |domain: &str, dns: Option<std::net::SocketAddr>| {
+        let mut config = imfed_server::Config {
+            domains: vec![domain.to_string()],
+            dns_fallback: dns.is_some(),
+            dns_server: dns,
+            accounts: vec![imfed_server::config::AccountSpec {
+                user: "u".into(),
+                domain: domain.into(),
+                password: "pw".into(),
+            }],
+            ..imfed_server::Config::default()
+        };
+        tune(&mut config);
+        async move { imfed_server::Server::new(config).start().await.unwrap() }
+    };
+    let b = start("b.test", None).await;
+    let (udp, tcp) = imfed::dns::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let dns_addr = udp.local_addr().unwrap();
+    let stop_dns = tokio_util::sync::CancellationToken::new();
+    let dns = tokio::spawn(imfed::dns::serve(udp, tcp, zone(&b), stop_dns.clone()));
+    let a = start("a.test", Some(dns_addr)).await;
+    DnsPair {
+        a,
+        b,
+        stop_dns,
+        dns,
+    }
+}
+
+impl DnsPair {
+    async fn stop(self) {
+        self.stop_dns.cancel();
+        let _ = self.dns.await;
+        self.a.stop().await;
+        self.b.stop().await;
+    }
+}
+
 /// imfed-server's DNS fallback (RFC 6120 §3.2: SRV `_xmpp-server._tcp`) finds a peer with no
 /// static route through the `imfed dns` responder, and a message crosses.
 #[tokio::test]
@@ -589,40 +642,21 @@ async fn reference_server_finds_peers_by_dns_srv() {
     use imfed::driver::event::Event;
     use imfed::driver::lifecycle::Transcript;
     use imfed::driver::xmpp::{Credentials, Session};
-    use imfed_server::config::{Config, TlsMode};
+    use imfed_server::config::TlsMode;
     use imfed_xmpp::client::TlsPolicy;
-    let server = |domain: &str, dns: Option<std::net::SocketAddr>| Config {
-        domains: vec![domain.to_string()],
-        c2s_tls: TlsMode::Off,
-        s2s_tls: TlsMode::Off,
-        allow_plain_without_tls: true,
-        dns_fallback: dns.is_some(),
-        dns_server: dns,
-        accounts: vec![imfed_server::config::AccountSpec {
-            user: "u".into(),
-            domain: domain.into(),
-            password: "pw".into(),
-        }],
-        ..Config::default()
-    };
-    let b = imfed_server::Server::new(server("b.test", None))
-        .start()
-        .await
-        .unwrap();
-    let (udp, tcp) = imfed::dns::bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let dns_addr = udp.local_addr().unwrap();
-    let zone = imfed::dns::Zone {
-        records: [("b.test".to_string(), b.addresses.s2s)].into(),
-        ..imfed::dns::Zone::default()
-    };
-    let stop_dns = tokio_util::sync::CancellationToken::new();
-    let dns = tokio::spawn(imfed::dns::serve(udp, tcp, zone, stop_dns.clone()));
-    let a = imfed_server::Server::new(server("a.test", Some(dns_addr)))
-        .start()
-        .await
-        .unwrap();
+    let pair = dns_pair(
+        |config| {
+            config.c2s_tls = TlsMode::Off;
+            config.s2s_tls = TlsMode::Off;
+            config.allow_plain_without_tls = true;
+        },
+        |b| imfed::dns::Zone {
+            records: [("b.test".to_string(), b.addresses.s2s)].into(),
+            ..imfed::dns::Zone::default()
+        },
+    )
+    .await;
+    let (a, b) = (&pair.a, &pair.b);
     // b.test must route back to a.test for dialback: it gets a static route.
     b.state
         .routes
@@ -676,10 +710,7 @@ async fn reference_server_finds_peers_by_dns_srv() {
         matches!(&got.event, Event::Message { body: Some(body), .. } if body == "found you by SRV"),
         "{got:?}"
     );
-    stop_dns.cancel();
-    let _ = dns.await;
-    a.stop().await;
-    b.stop().await;
+    pair.stop().await;
 }
 
 /// imfed-server's SIP DNS fallback (RFC 3263 §4.2 as PROFILE.md §5 uses it: SRV
@@ -692,36 +723,16 @@ async fn reference_server_finds_sip_peers_by_dns_srv() {
     use imfed::driver::sip::{Credentials, Session, Settings};
     use imfed_model::{Address, MessageKind};
     let bound = std::time::Duration::from_secs(10);
-    let server = |domain: &str, dns: Option<std::net::SocketAddr>| imfed_server::Config {
-        domains: vec![domain.to_string()],
-        dns_fallback: dns.is_some(),
-        dns_server: dns,
-        accounts: vec![imfed_server::config::AccountSpec {
-            user: "u".into(),
-            domain: domain.into(),
-            password: "pw".into(),
-        }],
-        ..imfed_server::Config::default()
-    };
-    let b = imfed_server::Server::new(server("b.test", None))
-        .start()
-        .await
-        .unwrap();
-    let (udp, tcp) = imfed::dns::bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let dns_addr = udp.local_addr().unwrap();
-    let zone = imfed::dns::Zone {
-        sip: [("b.test".to_string(), b.addresses.sip)].into(),
-        ..imfed::dns::Zone::default()
-    };
-    let stop_dns = tokio_util::sync::CancellationToken::new();
-    let dns = tokio::spawn(imfed::dns::serve(udp, tcp, zone, stop_dns.clone()));
     // a.test knows b.test only through DNS; b.test answers along the Vias, needing no route.
-    let a = imfed_server::Server::new(server("a.test", Some(dns_addr)))
-        .start()
-        .await
-        .unwrap();
+    let pair = dns_pair(
+        |_| {},
+        |b| imfed::dns::Zone {
+            sip: [("b.test".to_string(), b.addresses.sip)].into(),
+            ..imfed::dns::Zone::default()
+        },
+    )
+    .await;
+    let (a, b) = (&pair.a, &pair.b);
     let login = |home, domain: &str| {
         let credentials = Credentials {
             user: "u".into(),
@@ -768,10 +779,7 @@ async fn reference_server_finds_sip_peers_by_dns_srv() {
         matches!(&refused.event, Event::Error { condition: Some(c), .. } if c == "604"),
         "{refused:?}"
     );
-    stop_dns.cancel();
-    let _ = dns.await;
-    a.stop().await;
-    b.stop().await;
+    pair.stop().await;
 }
 
 /// A real server deliberately misconfigured (Prosody without mod_presence) fails the
@@ -842,6 +850,48 @@ fn a_vendor_that_skips_dialback_verification_fails_the_security_pack() {
     ] {
         assert!(outcome(id).fails_run(), "{id}: {:?}", outcome(id));
     }
+}
+
+/// `imfed matrix --update-baseline` with a target that cannot start writes the reports but
+/// leaves the baseline as it was: a matrix with an unavailable column is no reference for
+/// later runs.
+#[test]
+fn a_matrix_with_an_unavailable_target_does_not_update_the_baseline() {
+    let dir = scratch("matrix-unavailable");
+    let target = dir.join("gone.yaml");
+    std::fs::write(
+        &target,
+        "name: gone\nprotocol: xmpp\ndomain: gone.test\nc2s: 127.0.0.1:{ports.c2s}\n\
+         s2s: 127.0.0.1:{ports.s2s}\ntls: never\nprovision: {accounts: []}\n\
+         launch: {command: [false], ready_timeout: 5s}\n",
+    )
+    .unwrap();
+    let baseline = dir.join("baseline.json");
+    std::fs::write(&baseline, "committed").unwrap();
+    let output = imfed(&[
+        "matrix",
+        "--target",
+        target.to_str().unwrap(),
+        "--filter",
+        "id:rfc6121-message-chat-bare",
+        "--baseline",
+        baseline.to_str().unwrap(),
+        "--update-baseline",
+        "--out",
+        dir.join("out").to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("baseline not updated: unavailable: gone"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&baseline).unwrap(), "committed");
+    assert!(
+        dir.join("out/matrix.json").is_file(),
+        "the reports are still written"
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// The interop matrix of the core pack and the XMPP pack (reference, Prosody and ejabberd,

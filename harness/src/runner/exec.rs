@@ -133,12 +133,12 @@ fn crlf_head(request: &str) -> String {
     format!("{}\r\n\r\n{body}", head.replace('\n', "\r\n"))
 }
 
-/// `body` padded with `.` to `size` bytes (`send`'s `pad_to`).
+/// `body` padded with `.` to `size` bytes (`send`'s and `peer_send`'s `pad_to`).
 fn padded(mut body: String, size: u32) -> Result<String, StepFailure> {
     let size = size as usize;
     if body.len() > size {
         return Err(StepFailure::new(format!(
-            "pad_to: the body is already {} bytes, more than {size}",
+            "pad_to: the text is already {} bytes, more than {size}",
             body.len()
         )));
     }
@@ -559,32 +559,19 @@ impl Run<'_> {
         self.context.render(text, index).map_err(StepFailure::new)
     }
 
-    /// `xml` rendered, with [`PAD`] replaced by as much filler as makes it `pad_to` bytes.
+    /// `xml` rendered; with `pad_to`, its one [`PAD`] replaced by as much filler as makes it
+    /// `pad_to` bytes (validation asks for exactly one `{pad}` then, and none otherwise).
     fn padded_xml(&self, xml: &str, pad_to: Option<u32>) -> Result<String, StepFailure> {
-        let parts = xml
-            .split(PAD)
-            .map(|part| self.render(part, None))
-            .collect::<Result<Vec<_>, _>>()?;
-        let Some(size) = pad_to else {
-            return Ok(parts.join(PAD));
+        let (Some(size), Some((head, tail))) = (pad_to, xml.split_once(PAD)) else {
+            return self.render(xml, None);
         };
-        let fixed: usize = parts.iter().map(String::len).sum();
-        let gaps = parts.len() - 1;
-        let room = (size as usize).checked_sub(fixed).filter(|_| gaps > 0);
-        let Some(room) = room else {
-            return Err(StepFailure::new(format!(
-                "pad_to: {size} bytes leaves no room for {PAD} in {fixed} bytes of XML"
-            )));
-        };
-        let mut out = String::with_capacity(size as usize);
-        for (index, part) in parts.iter().enumerate() {
-            out.push_str(part);
-            if index < gaps {
-                let share = room / gaps + usize::from(index < room % gaps);
-                out.extend(std::iter::repeat_n('.', share));
-            }
-        }
-        Ok(out)
+        let tail = self.render(tail, None)?;
+        let room = (size as usize).checked_sub(tail.len()).ok_or_else(|| {
+            StepFailure::new(format!(
+                "pad_to: {size} bytes is less than the XML after {PAD}"
+            ))
+        })?;
+        Ok(padded(self.render(head, None)?, room as u32)? + &tail)
     }
 
     /// An actor name (its bare address) or a templated address in the profile's syntax.

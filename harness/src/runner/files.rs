@@ -26,19 +26,19 @@ pub struct SentFile {
     pub get_url: String,
 }
 
-/// The files of one scenario run, by name, and the HTTP client.
-#[derive(Debug)]
+/// The files of one scenario run, by name, and the HTTP client (made on first use: most
+/// runs send no file).
+#[derive(Debug, Default)]
 pub struct Files {
     /// Uploaded files by name.
     pub sent: BTreeMap<String, SentFile>,
-    client: reqwest::Client,
+    client: std::sync::OnceLock<reqwest::Client>,
 }
 
-impl Default for Files {
-    fn default() -> Self {
-        Files {
-            sent: BTreeMap::new(),
-            client: reqwest::Client::builder()
+impl Files {
+    fn client(&self) -> &reqwest::Client {
+        self.client.get_or_init(|| {
+            reqwest::Client::builder()
                 .no_proxy()
                 .connect_timeout(Duration::from_secs(5))
                 .timeout(TRANSFER_BOUND)
@@ -47,8 +47,8 @@ impl Default for Files {
                 // PUT (without reading its body), and the next request must not be sent on it.
                 .pool_max_idle_per_host(0)
                 .build()
-                .expect("HTTP client"),
-        }
+                .expect("HTTP client")
+        })
     }
 }
 
@@ -129,7 +129,7 @@ impl Files {
     ) -> Result<StatusCode, String> {
         let url = loopback_url(slot_url)?;
         let mut request = self
-            .client
+            .client()
             .put(url)
             .header(reqwest::header::CONTENT_TYPE, media_type)
             .body(bytes);
@@ -170,7 +170,7 @@ impl Files {
     pub async fn get(&self, url: &str) -> Result<Download, String> {
         let parsed = loopback_url(url)?;
         let response = self
-            .client
+            .client()
             .get(parsed)
             .send()
             .await

@@ -492,8 +492,8 @@ pub struct PeerSend {
     pub peer: String,
     /// What to write (templated), as it is: well-formed or not.
     pub xml: String,
-    /// Make the written text exactly this many bytes by replacing `{pad}` in it with
-    /// filler (an oversized stanza).
+    /// Make the written text exactly this many bytes (1 to 16 MiB) by replacing the one
+    /// `{pad}` in it with `.` filler (an oversized stanza).
     #[serde(default)]
     pub pad_to: Option<u32>,
 }

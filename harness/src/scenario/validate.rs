@@ -9,6 +9,8 @@ use super::template;
 
 /// The largest body `send`'s `pad_to` makes: 1 MB, more than any server's message limit.
 const MAX_PAD_TO: u32 = 1_000_000;
+/// The largest text `peer_send`'s `pad_to` makes: 16 MiB, past any server's stanza limit.
+const MAX_PEER_PAD_TO: u32 = 16 * 1024 * 1024;
 
 /// Every problem in `scenario`, each with the line and column of its step (or of the file's
 /// start for scenario-level problems).
@@ -436,10 +438,18 @@ fn check_step(step: &At<Step>, actors: &[&str]) -> Vec<String> {
             let pad = crate::runner::exec::PAD;
             let parts: Vec<&str> = send.xml.split(pad).collect();
             templates.extend(parts.iter().map(|part| ("xml", part.to_string())));
-            if send.pad_to.is_some() && parts.len() < 2 {
-                problems.push(format!(
-                    "pad_to: the xml has no {pad} to replace with filler"
-                ));
+            match (send.pad_to, parts.len()) {
+                (Some(_), 2) | (None, 1) => {}
+                (Some(_), _) => problems.push(format!(
+                    "pad_to: the xml needs exactly one {pad} to replace with filler"
+                )),
+                (None, _) => problems.push(format!("xml: {pad} is only replaced with pad_to")),
+            }
+            if send
+                .pad_to
+                .is_some_and(|size| size == 0 || size > MAX_PEER_PAD_TO)
+            {
+                problems.push(format!("pad_to: must be 1..={MAX_PEER_PAD_TO} bytes"));
             }
         }
         Step::PeerExpect(expect) => {
@@ -657,7 +667,7 @@ mod tests {
             "step 3: dialback: a connection that is not opened cannot authenticate",
             "step 4: peer_expect: give exactly one of",
             "step 5: stream_error: \"no-such-condition\" is not an RFC 6120",
-            "step 6: pad_to: the xml has no {pad}",
+            "step 6: pad_to: the xml needs exactly one {pad}",
         ];
         for wanted in expected {
             assert!(
