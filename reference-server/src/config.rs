@@ -63,9 +63,19 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key matching `tls_cert`.
     pub tls_key: Option<PathBuf>,
-    /// PEM CA certificates trusted for outbound TLS. When absent, outbound links accept any
-    /// certificate and rely on dialback for authentication (XEP-0220 §2 over TLS).
+    /// PEM CA certificates trusted for server-to-server certificate authentication. With
+    /// it, an inbound s2s peer whose certificate chains to one of them and names the domain
+    /// its stream claims is offered SASL EXTERNAL (RFC 6120 §6.3.4, XEP-0178 §3); other
+    /// peers authenticate with dialback, unless the local domain is a secure one.
     pub tls_trust: Option<PathBuf>,
+    /// Every hosted domain authenticates its server-to-server links by certificate only:
+    /// TLS is required, inbound peers must use SASL EXTERNAL with a certificate that
+    /// `tls_trust` verifies (dialback is refused), and outbound links verify the peer's
+    /// certificate and authenticate with SASL EXTERNAL (XEP-0178). Needs `tls_trust`.
+    pub s2s_secure_auth: bool,
+    /// Hosted domains that authenticate as [`Config::s2s_secure_auth`] says while the others
+    /// keep dialback (one server can then show both policies).
+    pub s2s_secure_domains: Vec<String>,
     /// Dialback secret (XEP-0185); random at start when absent.
     pub dialback_secret: Option<String>,
     /// Bound on setting up an outbound link (connect, TLS and dialback), in milliseconds.
@@ -130,6 +140,8 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             tls_trust: None,
+            s2s_secure_auth: false,
+            s2s_secure_domains: Vec::new(),
             dialback_secret: None,
             s2s_timeout_ms: 10_000,
             s2s_auth_timeout_ms: 30_000,
@@ -234,6 +246,20 @@ impl Config {
                 "tls_cert and tls_key must be given together".into(),
             ));
         }
+        for domain in &self.s2s_secure_domains {
+            if !self.domains.contains(domain) {
+                return Err(ConfigError::Invalid(format!(
+                    "s2s_secure_domains: {domain:?} is not hosted"
+                )));
+            }
+        }
+        if (self.s2s_secure_auth || !self.s2s_secure_domains.is_empty()) && self.tls_trust.is_none()
+        {
+            return Err(ConfigError::Invalid(
+                "certificate authentication (s2s_secure_auth, s2s_secure_domains) needs tls_trust"
+                    .into(),
+            ));
+        }
         for account in &self.accounts {
             if !self.domains.contains(&account.domain) {
                 return Err(ConfigError::Invalid(format!(
@@ -248,6 +274,11 @@ impl Config {
     /// The outbound link setup bound.
     pub fn s2s_timeout(&self) -> Duration {
         Duration::from_millis(self.s2s_timeout_ms)
+    }
+
+    /// Whether `local`'s server-to-server links authenticate by certificate only.
+    pub fn secure_domain(&self, local: &str) -> bool {
+        self.s2s_secure_auth || self.s2s_secure_domains.iter().any(|d| d == local)
     }
 
     /// [`Config::s2s_auth_timeout_ms`] as a duration.

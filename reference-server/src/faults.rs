@@ -98,6 +98,15 @@ switches! {
     /// inbound stream authenticates the domain it names: the peer answers its own dialback
     /// (XEP-0220 §2.1.2, §2.2 broken).
     TrustDialbackAnswers = "trust_dialback_answers", Peer;
+    /// A certificate an inbound server-to-server peer presents is taken as valid for the
+    /// domain its stream claims, whoever issued it, whatever it names, expired or not: SASL
+    /// EXTERNAL authenticates anyone with a certificate (RFC 6120 §13.7.2, XEP-0178 §3
+    /// broken).
+    TrustAnyCertificate = "trust_any_certificate", Peer;
+    /// A domain that authenticates by certificate only accepts plaintext streams and
+    /// dialback like any other (XEP-0178 and the domain's policy broken: a peer without a
+    /// valid certificate, or without TLS, is let in).
+    SecureDomainsAllowDialback = "secure_domains_allow_dialback", Peer;
     /// Every stream error sent on an inbound server-to-server stream carries
     /// `undefined-condition`, not the condition RFC 6120 §4.9.3 names.
     GenericStreamErrors = "generic_stream_errors", Server;

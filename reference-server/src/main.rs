@@ -102,10 +102,21 @@ struct Cli {
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
 
-    /// PEM CA certificates to verify remote servers with; without it any certificate is
-    /// accepted and dialback authenticates the peer.
+    /// PEM CA certificates for server-to-server certificate authentication: a peer whose
+    /// certificate chains to one and names its domain is offered SASL EXTERNAL; without it
+    /// every peer authenticates with dialback.
     #[arg(long, value_name = "FILE")]
     tls_trust: Option<PathBuf>,
+
+    /// Authenticate every federation link by certificate only (SASL EXTERNAL, XEP-0178):
+    /// dialback is refused; needs --tls-trust.
+    #[arg(long)]
+    s2s_secure_auth: bool,
+
+    /// A hosted domain that authenticates its federation links by certificate only, the
+    /// others keeping dialback (repeatable; needs --tls-trust).
+    #[arg(long = "s2s-secure-domain", value_name = "DOMAIN")]
+    s2s_secure_domains: Vec<String>,
 
     /// Allow SASL PLAIN without TLS (tests only).
     #[arg(long)]
@@ -219,6 +230,8 @@ impl Cli {
             config.tls_cert = self.tls_cert;
             config.tls_key = self.tls_key;
         }
+        config.s2s_secure_auth |= self.s2s_secure_auth;
+        config.s2s_secure_domains.extend(self.s2s_secure_domains);
         if self.tls_trust.is_some() {
             config.tls_trust = self.tls_trust;
         }

@@ -37,10 +37,21 @@ pub enum TlsError {
 /// The server's TLS acceptor and connector.
 #[derive(Clone)]
 pub struct TlsContext {
-    /// For inbound STARTTLS (c2s and s2s).
+    /// For inbound STARTTLS on client streams.
     pub acceptor: TlsAcceptor,
-    /// For outbound STARTTLS on s2s links.
+    /// For inbound STARTTLS on server streams: asks for a client certificate but takes any
+    /// (or none), so that a certificate which fails is a SASL or stream verdict the peer can
+    /// read (XEP-0178 §3), not a handshake alert. See [`TlsContext::verify_peer`].
+    pub s2s_acceptor: TlsAcceptor,
+    /// For outbound STARTTLS on s2s links: presents this server's certificate (for SASL
+    /// EXTERNAL at the receiving end) and takes any server certificate, dialback
+    /// authenticating the peer (XEP-0220 §2).
     pub connector: TlsConnector,
+    /// For outbound links of a domain that authenticates by certificate only (XEP-0178):
+    /// the peer's certificate must chain to `tls_trust` and name it.
+    pub strict_connector: Option<TlsConnector>,
+    /// Verifies peers' certificates against `tls_trust` (none: no certificate is valid).
+    verifier: Option<Arc<rustls::client::WebPkiServerVerifier>>,
     /// For inbound RVP server-to-server connections: a client certificate is required and
     /// verified against `tls_trust` (PROFILE.md §6).
     pub rvp_acceptor: TlsAcceptor,
@@ -102,26 +113,75 @@ impl TlsContext {
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
             .with_single_cert(chain.clone(), key.clone_key())?;
-        let builder = rustls::ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()?;
+        let s2s_server = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .with_client_cert_verifier(Arc::new(AnyClientCertificate(provider())))
+            .with_single_cert(chain.clone(), key.clone_key())?;
         let trust = match &config.tls_trust {
             Some(path) => Some(read_pem_certs(path)?),
             None => None,
         };
         let roots = rvp_roots(trust.as_deref())?;
         let (rvp_acceptor, rvp_connector) = rvp_contexts(&roots, &chain, &key)?;
-        let connector = match trust {
-            Some(_) => TlsConnector::from(Arc::new(
-                builder.with_root_certificates(roots).with_no_client_auth(),
-            )),
-            None => insecure_connector(),
+        let verifier = match trust {
+            Some(_) => Some(
+                rustls::client::WebPkiServerVerifier::builder_with_provider(
+                    Arc::new(roots.clone()),
+                    provider(),
+                )
+                .build()
+                .map_err(|error| rustls::Error::General(error.to_string()))?,
+            ),
+            None => None,
+        };
+        let connector = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
+            .with_client_auth_cert(chain.clone(), key.clone_key())?;
+        let strict_connector = match &verifier {
+            Some(verifier) => Some(TlsConnector::from(Arc::new(
+                rustls::ClientConfig::builder_with_provider(provider())
+                    .with_safe_default_protocol_versions()?
+                    .with_webpki_verifier(verifier.clone())
+                    .with_client_auth_cert(chain.clone(), key.clone_key())?,
+            ))),
+            None => None,
         };
         Ok(TlsContext {
             acceptor: TlsAcceptor::from(Arc::new(server)),
-            connector,
+            s2s_acceptor: TlsAcceptor::from(Arc::new(s2s_server)),
+            connector: TlsConnector::from(Arc::new(connector)),
+            strict_connector,
+            verifier,
             rvp_acceptor,
             rvp_connector,
         })
+    }
+
+    /// Whether a peer's certificate `chain` (end entity first) chains to `tls_trust`, is
+    /// valid now and names `domain` (RFC 6120 §13.7.2; XEP-0178 §3). `Err` says why not.
+    ///
+    /// # Errors
+    /// A sentence naming what failed: no trust configured, no certificate, or the check.
+    pub fn verify_peer(
+        &self,
+        chain: &[CertificateDer<'static>],
+        domain: &str,
+    ) -> Result<(), String> {
+        let verifier = self
+            .verifier
+            .as_ref()
+            .ok_or_else(|| "no trusted CA is configured".to_string())?;
+        let (end_entity, intermediates) = chain
+            .split_first()
+            .ok_or_else(|| "no certificate was presented".to_string())?;
+        let name = ServerName::try_from(domain.to_string())
+            .map_err(|error| format!("{domain:?} is not a DNS name: {error}"))?;
+        verifier
+            .verify_server_cert(end_entity, intermediates, &name, &[], UnixTime::now())
+            .map(|_| ())
+            .map_err(|error| error.to_string())
     }
 }
 
@@ -179,12 +239,88 @@ pub fn certificate_names(cert: &CertificateDer<'_>, domain: &str) -> bool {
         .is_ok_and(|end_entity| end_entity.verify_is_valid_for_subject_name(&name).is_ok())
 }
 
+/// When a certificate is valid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Validity {
+    /// From a day ago for a year.
+    Current,
+    /// For a day that ended a year ago.
+    Expired,
+}
+
+/// A CA's parameters, key and certificate PEM.
+fn new_ca(name: &str) -> Result<(rcgen::CertificateParams, rcgen::KeyPair, String), TlsError> {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let key = rcgen::KeyPair::generate()?;
+    let pem = params.clone().self_signed(&key)?.pem();
+    Ok((params, key, pem))
+}
+
+/// A server certificate's parameters (usable as client certificate too, for SASL EXTERNAL
+/// between servers) and a fresh key.
+fn leaf(
+    names: &[String],
+    validity: Validity,
+) -> Result<(rcgen::CertificateParams, rcgen::KeyPair), TlsError> {
+    let mut params = rcgen::CertificateParams::new(names.to_vec())?;
+    params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        names.first().map_or("server", String::as_str),
+    );
+    params.extended_key_usages = vec![
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    // Seconds since the Unix epoch, as rcgen takes dates from its own calendar type.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let day = std::time::Duration::from_secs(86_400);
+    let (start, end) = match validity {
+        Validity::Current => (now.saturating_sub(day), now + 365 * day),
+        Validity::Expired => (now.saturating_sub(366 * day), now.saturating_sub(365 * day)),
+    };
+    let epoch = rcgen::date_time_ymd(1970, 1, 1);
+    params.not_before = epoch + start;
+    params.not_after = epoch + end;
+    Ok((params, rcgen::KeyPair::generate()?))
+}
+
+/// A certificate for `names` that no run CA signed: self-signed (`ca: None`) or signed by a
+/// CA of its own that nobody trusts. Certificate PEM and key PEM.
+///
+/// # Errors
+/// [`TlsError::Generate`].
+pub fn untrusted_certificate(names: &[String], own_ca: bool) -> Result<(String, String), TlsError> {
+    let (params, key) = leaf(names, Validity::Current)?;
+    let cert = if own_ca {
+        let (ca_params, ca_key, _) = new_ca("imfed untrusted CA")?;
+        params.signed_by(&key, &rcgen::Issuer::new(ca_params, ca_key))?
+    } else {
+        params.self_signed(&key)?
+    };
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
 /// A per-run PKI: one CA and a certificate per server (DNS SANs = its domains), for tests
 /// and the harness's in-process reference target.
 #[derive(Clone, Debug)]
 pub struct RunPki {
     /// The CA certificate, PEM.
     pub ca_pem: String,
+    /// The CA's private key, PEM (a launch script signs its server's certificate with it).
+    pub ca_key_pem: String,
+    /// What the CA certificate was made from, to issue more certificates.
+    ca_params: rcgen::CertificateParams,
     /// Per server, in the order given: certificate PEM and private key PEM.
     pub servers: Vec<(String, String)>,
 }
@@ -195,37 +331,36 @@ impl RunPki {
     /// # Errors
     /// [`TlsError::Generate`].
     pub fn new(servers: &[&[&str]]) -> Result<RunPki, TlsError> {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "imfed run CA");
-        params.key_usages = vec![
-            rcgen::KeyUsagePurpose::KeyCertSign,
-            rcgen::KeyUsagePurpose::CrlSign,
-            rcgen::KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate()?)?;
-        let mut issued = Vec::new();
+        let (ca_params, ca_key, ca_pem) = new_ca("imfed run CA")?;
+        let mut pki = RunPki {
+            ca_pem,
+            ca_key_pem: ca_key.serialize_pem(),
+            ca_params,
+            servers: Vec::new(),
+        };
         for domains in servers {
             let names: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
-            let mut params = rcgen::CertificateParams::new(names)?;
-            params.distinguished_name.push(
-                rcgen::DnType::CommonName,
-                domains.first().copied().unwrap_or("server"),
-            );
-            params.extended_key_usages = vec![
-                rcgen::ExtendedKeyUsagePurpose::ServerAuth,
-                rcgen::ExtendedKeyUsagePurpose::ClientAuth,
-            ];
-            let key = rcgen::KeyPair::generate()?;
-            let cert = params.signed_by(&key, &ca)?;
-            issued.push((cert.pem(), key.serialize_pem()));
+            let issued = pki.issue(&names, Validity::Current)?;
+            pki.servers.push(issued);
         }
-        Ok(RunPki {
-            ca_pem: ca.pem(),
-            servers: issued,
-        })
+        Ok(pki)
+    }
+
+    /// A certificate for `names` (DNS SANs; the first is also the common name) signed by the
+    /// run's CA, with its key: certificate PEM and key PEM.
+    ///
+    /// # Errors
+    /// [`TlsError::Generate`].
+    pub fn issue(
+        &self,
+        names: &[String],
+        validity: Validity,
+    ) -> Result<(String, String), TlsError> {
+        let ca_key = rcgen::KeyPair::from_pem(&self.ca_key_pem)?;
+        let issuer = rcgen::Issuer::new(self.ca_params.clone(), ca_key);
+        let (params, key) = leaf(names, validity)?;
+        let cert = params.signed_by(&key, &issuer)?;
+        Ok((cert.pem(), key.serialize_pem()))
     }
 
     /// Writes the CA and server `index`'s certificate and key into `dir` (created if needed)
@@ -260,6 +395,63 @@ pub fn insecure_connector() -> TlsConnector {
         .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
         .with_no_client_auth();
     TlsConnector::from(Arc::new(client))
+}
+
+/// Asks a server-to-server peer for a certificate and takes whatever it presents (or
+/// nothing); the handshake signatures are still checked, so the peer holds the key of the
+/// certificate it presented, and [`TlsContext::verify_peer`] judges the certificate itself.
+#[derive(Debug)]
+struct AnyClientCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::server::danger::ClientCertVerifier for AnyClientCertificate {
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// Accepts any certificate but still checks the handshake signatures, so the channel is

@@ -206,6 +206,110 @@ async fn federation_with_starttls() {
     federation_round(&["--tls", "required"], true).await;
 }
 
+/// XEP-0178 both ways: two servers that authenticate by certificate only exchange
+/// everything [`exchange`] does over SASL EXTERNAL, no dialback on the wire; a third whose
+/// certificate no trusted CA signed is refused, and its user's message bounces.
+#[tokio::test]
+async fn federation_by_certificate_only() {
+    let dir = std::env::temp_dir().join(format!(
+        "imfed-external-{}-{}",
+        std::process::id(),
+        imfed_server::xmpp::random_id(6)
+    ));
+    let pki = imfed_server::tls::RunPki::new(&[&["a.test"], &["b.test"]]).unwrap();
+    let mut paths = Vec::new();
+    for index in 0..2 {
+        let mut config = imfed_server::config::Config::default();
+        pki.configure(index, &dir, &mut config).unwrap();
+        let show = |path: Option<std::path::PathBuf>| path.unwrap().display().to_string();
+        paths.push((
+            show(config.tls_cert),
+            show(config.tls_key),
+            show(config.tls_trust),
+        ));
+    }
+    let start = |domain: &str, (cert, key, trust): &(String, String, String)| {
+        ServerProc::start(
+            domain,
+            &[
+                "--tls",
+                "required",
+                "--s2s-secure-auth",
+                "--tls-cert",
+                cert,
+                "--tls-key",
+                key,
+                "--tls-trust",
+                trust,
+                "--s2s-timeout-ms",
+                "3000",
+            ],
+        )
+    };
+    let a = start("a.test", &paths[0]);
+    let b = start("b.test", &paths[1]);
+    // c.test trusts the run's CA but presents the self-signed certificate made at start.
+    let c = ServerProc::start(
+        "c.test",
+        &[
+            "--tls",
+            "required",
+            "--s2s-secure-auth",
+            "--tls-trust",
+            &paths[0].2,
+            "--s2s-timeout-ms",
+            "3000",
+        ],
+    );
+    a.route("b.test", &b.s2s.to_string()).await;
+    b.route("a.test", &a.s2s.to_string()).await;
+    c.route("b.test", &b.s2s.to_string()).await;
+    a.create_account("alice", "pw-a").await;
+    b.create_account("bob", "pw-b").await;
+    c.create_account("carol", "pw-c").await;
+    exchange(
+        (&a.c2s, "alice@a.test/phone", "pw-a"),
+        (&b.c2s, "bob@b.test/laptop", "pw-b"),
+    )
+    .await;
+    for (server, remote) in [(&a, "b.test"), (&b, "a.test")] {
+        let log = server.get(&format!("/log?remote={remote}")).await;
+        let xml: Vec<&str> = log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["xml"].as_str().unwrap())
+            .collect();
+        assert!(
+            xml.iter()
+                .any(|x| x.starts_with("<auth") && x.contains("EXTERNAL")),
+            "{}: {xml:?}",
+            server.domain
+        );
+        assert!(xml.iter().any(|x| x.starts_with("<success")), "{xml:?}");
+        assert!(!xml.iter().any(|x| x.starts_with("<db:")), "{xml:?}");
+    }
+    let mut carol = Client::login(c.c2s, "carol@c.test/r", "pw-c").await;
+    carol.chat("bob@b.test", "let me in").await;
+    let bounce = carol
+        .expect(
+            "bounce",
+            stanza_from("message", "bob@b.test", Some("error")),
+        )
+        .await;
+    assert!(error_condition(&bounce).is_some(), "{bounce:?}");
+    let links = b.get("/links").await;
+    assert!(
+        !links
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["remote"] == "c.test" && l["state"] == "established"),
+        "{links}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[tokio::test]
 async fn unreachable_domains_bounce_within_the_bound() {
     // A closed port: connection refused, so remote-server-not-found.

@@ -8,6 +8,7 @@ pub mod client;
 pub mod dialback;
 pub mod element;
 pub mod errors;
+pub mod external;
 pub mod jid;
 pub mod ns;
 pub mod sasl;

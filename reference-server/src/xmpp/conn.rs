@@ -310,6 +310,20 @@ impl Conn {
         }
     }
 
+    /// The certificate chain the peer presented in the TLS handshake, end entity first
+    /// (empty without TLS or without a certificate).
+    pub fn peer_certificates(&self) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+        match &self.io {
+            Io::Tls(tls) => tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .map(|chain| chain.iter().map(|c| c.clone().into_owned()).collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Server side of STARTTLS after `<proceed/>` was sent.
     ///
     /// # Errors

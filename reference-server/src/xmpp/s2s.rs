@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use imfed_xmpp::dialback::{self, Dialback, DialbackResult};
+use imfed_xmpp::external;
 use imfed_xmpp::stanza::{MessageType, StanzaKind};
 use imfed_xmpp::{
     Element, StanzaErrorCondition, StreamErrorCondition, StreamEvent, StreamHeader, ns,
@@ -323,14 +324,16 @@ async fn resolve(state: &Shared, remote: &str) -> Result<Vec<SocketAddr>, ConnEr
 }
 
 /// Connects to `remote` and negotiates a stream up to (not including) authentication:
-/// header exchange, features and STARTTLS per our policy. Returns the stream and the id the
-/// peer gave it.
+/// header exchange, features and STARTTLS per our policy (required, with the peer's
+/// certificate verified, for a secure local domain). Returns the stream, the id the peer
+/// gave it and the features it offered last.
 async fn open_outgoing(
     state: &Shared,
     local: &str,
     remote: &str,
     info: Option<&SharedInfo>,
-) -> Result<(Conn, String), ConnError> {
+) -> Result<(Conn, String, Option<Element>), ConnError> {
+    let secure = state.config.secure_domain(local);
     let addrs = resolve(state, remote).await?;
     let mut last_error = None;
     let mut tcp = None;
@@ -397,21 +400,22 @@ async fn open_outgoing(
         let starttls = features
             .as_ref()
             .and_then(|features| features.child("starttls", ns::TLS));
-        let use_tls = !tls_done && starttls.is_some() && state.config.s2s_tls != TlsMode::Off;
+        let use_tls =
+            !tls_done && starttls.is_some() && (state.config.s2s_tls != TlsMode::Off || secure);
         if !use_tls {
-            if state.config.s2s_tls == TlsMode::Required && !conn.secure {
+            if (state.config.s2s_tls == TlsMode::Required || secure) && !conn.secure {
                 return Err(ConnError::Tls(format!("{remote} does not offer STARTTLS")));
             }
             let dialback_feature = features
                 .as_ref()
                 .is_some_and(|f| f.child("dialback", ns::DIALBACK_FEATURE).is_some());
-            if !reply.dialback && !dialback_feature {
+            if !secure && !reply.dialback && !dialback_feature {
                 return Err(ConnError::protocol(
                     StreamErrorCondition::UnsupportedFeature,
                     format!("{remote} does not support dialback"),
                 ));
             }
-            return Ok((conn, stream_id));
+            return Ok((conn, stream_id, features));
         }
         let request = Element::new("starttls", ns::TLS);
         state.log(local, remote, FedDirection::Out, &request);
@@ -423,7 +427,11 @@ async fn open_outgoing(
         if !answer.is("proceed", ns::TLS) {
             return Err(ConnError::Tls(format!("{remote} refused STARTTLS")));
         }
-        conn.connect_tls(&state.tls.connector, remote, NEGOTIATION_STEP)
+        let connector = match (&state.tls.strict_connector, secure) {
+            (Some(strict), true) => strict,
+            _ => &state.tls.connector,
+        };
+        conn.connect_tls(connector, remote, NEGOTIATION_STEP)
             .await?;
         tls_done = true;
         if let Some(info) = info {
@@ -512,8 +520,12 @@ async fn establish(
     remote: &str,
     info: &SharedInfo,
 ) -> Result<Conn, ConnError> {
-    let (mut conn, stream_id) = open_outgoing(state, local, remote, Some(info)).await?;
+    let (mut conn, stream_id, features) = open_outgoing(state, local, remote, Some(info)).await?;
     info.lock().expect("link info").state = LinkState::Authenticating;
+    if state.config.secure_domain(local) {
+        authenticate_external(state, &mut conn, local, remote, features.as_ref()).await?;
+        return Ok(conn);
+    }
     let key = dialback::key(&state.xmpp.dialback_secret, remote, local, &stream_id);
     let request = Dialback::Result {
         from: local.to_string(),
@@ -544,6 +556,73 @@ async fn establish(
             _ => debug!(name = %element.name, "ignoring element while awaiting dialback"),
         }
     }
+}
+
+/// Originating role with a certificate (XEP-0178 §3): SASL EXTERNAL for `local` on a TLS
+/// stream whose peer certificate was verified, then the stream restart (RFC 6120 §6.4.6).
+async fn authenticate_external(
+    state: &Shared,
+    conn: &mut Conn,
+    local: &str,
+    remote: &str,
+    features: Option<&Element>,
+) -> Result<(), ConnError> {
+    if !features.is_some_and(external::offered) {
+        return Err(ConnError::protocol(
+            StreamErrorCondition::NotAuthorized,
+            format!("{remote} does not offer SASL EXTERNAL to {local}'s certificate"),
+        ));
+    }
+    let auth = external::auth(Some(local));
+    state.log(local, remote, FedDirection::Out, &auth);
+    conn.send(&auth).await?;
+    let answer = conn
+        .next_element_within(NEGOTIATION_STEP, "the SASL EXTERNAL answer")
+        .await?;
+    state.log(local, remote, FedDirection::In, &answer);
+    match external::parse_answer(&answer) {
+        Some(external::Answer::Success) => {}
+        Some(external::Answer::Failure(condition)) => {
+            return Err(ConnError::protocol(
+                StreamErrorCondition::NotAuthorized,
+                format!("{remote} refused SASL EXTERNAL for {local}: <{condition}/>"),
+            ));
+        }
+        None => {
+            return Err(ConnError::protocol(
+                StreamErrorCondition::NotAuthorized,
+                format!("{remote} answered SASL EXTERNAL with <{}/>", answer.name),
+            ));
+        }
+    }
+    conn.restart();
+    let header = StreamHeader {
+        from: Some(local.to_string()),
+        to: Some(remote.to_string()),
+        id: None,
+        version: Some("1.0".into()),
+        lang: None,
+        content_ns: ns::SERVER.into(),
+        dialback: false,
+    };
+    conn.send_header(&header).await?;
+    match conn
+        .next_event_within(NEGOTIATION_STEP, "the restarted stream's header")
+        .await?
+    {
+        StreamEvent::Header(_) => {}
+        _ => {
+            return Err(ConnError::protocol(
+                StreamErrorCondition::InvalidXml,
+                "expected a stream header",
+            ));
+        }
+    }
+    let features = conn
+        .next_element_within(NEGOTIATION_STEP, "the restarted stream's features")
+        .await?;
+    state.log(local, remote, FedDirection::In, &features);
+    Ok(())
 }
 
 /// Writes queued stanzas to an established link until it ends or the server stops.
@@ -690,7 +769,7 @@ async fn verify_key(
     stream_id: &str,
     key: &str,
 ) -> Result<bool, ConnError> {
-    let (mut conn, _) = open_outgoing(state, receiving, originating, None).await?;
+    let (mut conn, _, _) = open_outgoing(state, receiving, originating, None).await?;
     let request = Dialback::Verify {
         from: receiving.to_string(),
         to: originating.to_string(),
@@ -849,8 +928,9 @@ async fn inbound_stream(
     conn: &mut Conn,
     info: &SharedInfo,
 ) -> Result<(), ConnError> {
-    // (local, remote) pairs dialback has authorized on this stream.
+    // (local, remote) pairs dialback or SASL EXTERNAL has authorized on this stream.
     let mut authorized: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut externally_authenticated = false;
     loop {
         // The whole negotiation is bounded by `unauthenticated_for`; this bound is for a
         // restart after STARTTLS on a stream that authenticated nothing yet.
@@ -905,8 +985,31 @@ async fn inbound_stream(
             info.state = LinkState::Negotiating;
         }
         let remote_label = header.from.clone().unwrap_or_default();
-        let tls_offered = state.config.s2s_tls != TlsMode::Off && !conn.secure;
-        let tls_required = state.config.s2s_tls == TlsMode::Required && !conn.secure;
+        let peer_involved = crate::faults::Involved {
+            accounts: &[],
+            peer: Some(&remote_label),
+        };
+        // XEP-0178: a secure domain takes TLS and a certificate, nothing less.
+        let secure_domain = state.config.secure_domain(&local)
+            && !state
+                .faults
+                .on(Switch::SecureDomainsAllowDialback, peer_involved);
+        let tls_offered = (state.config.s2s_tls != TlsMode::Off || secure_domain) && !conn.secure;
+        let tls_required =
+            (state.config.s2s_tls == TlsMode::Required || secure_domain) && !conn.secure;
+        // RFC 6120 §13.7.2.1: the certificate must chain to a trusted CA and name the
+        // domain the stream claims; only then is SASL EXTERNAL offered.
+        let certificate = if conn.secure && !externally_authenticated {
+            Some(peer_certificate(state, conn, &remote_label, peer_involved))
+        } else {
+            None
+        };
+        if secure_domain && let Some(Err(reason)) = &certificate {
+            return Err(ConnError::protocol(
+                StreamErrorCondition::PolicyViolation,
+                format!("{local} authenticates servers by certificate only: {reason}"),
+            ));
+        }
         if header
             .version
             .as_deref()
@@ -920,7 +1023,10 @@ async fn inbound_stream(
                 }
                 features = features.with_child(starttls);
             }
-            if !tls_required {
+            if matches!(certificate, Some(Ok(()))) {
+                features = features.with_child(external::offer());
+            }
+            if !tls_required && !secure_domain {
                 features = features.with_child(
                     Element::new("dialback", ns::DIALBACK_FEATURE)
                         .with_child(Element::new("errors", ns::DIALBACK_FEATURE)),
@@ -929,7 +1035,7 @@ async fn inbound_stream(
             state.log(&local, &remote_label, FedDirection::Out, &features);
             conn.send(&features).await?;
         }
-        // Elements until the stream restarts (after STARTTLS) or ends.
+        // Elements until the stream restarts (after STARTTLS or SASL) or ends.
         loop {
             let element = match conn.next_event().await? {
                 StreamEvent::Element(element) => element,
@@ -947,7 +1053,7 @@ async fn inbound_stream(
                 let proceed = Element::new("proceed", ns::TLS);
                 state.log(&local, &remote_now, FedDirection::Out, &proceed);
                 conn.send(&proceed).await?;
-                conn.accept_tls(&state.tls.acceptor, NEGOTIATION_STEP)
+                conn.accept_tls(&state.tls.s2s_acceptor, NEGOTIATION_STEP)
                     .await?;
                 info.lock().expect("link info").tls = true;
                 break;
@@ -956,6 +1062,32 @@ async fn inbound_stream(
                 return Err(ConnError::protocol(
                     StreamErrorCondition::PolicyViolation,
                     "STARTTLS is required first",
+                ));
+            }
+            if element.is("auth", ns::SASL) {
+                let verdict = external_verdict(&element, &remote_label, certificate.as_ref());
+                let answer = match &verdict {
+                    Ok(()) => external::success(),
+                    Err(condition) => external::failure(condition),
+                };
+                state.log(&local, &remote_now, FedDirection::Out, &answer);
+                conn.send(&answer).await?;
+                if verdict.is_ok() {
+                    let mut info = info.lock().expect("link info");
+                    info.state = LinkState::Established;
+                    info.established_ms.get_or_insert_with(now_ms);
+                    authorized.insert((local.clone(), remote_label.clone()));
+                    externally_authenticated = true;
+                    drop(info);
+                    conn.restart();
+                    break;
+                }
+                continue;
+            }
+            if secure_domain && Dialback::parse(&element).is_some() {
+                return Err(ConnError::protocol(
+                    StreamErrorCondition::PolicyViolation,
+                    format!("{local} authenticates servers by certificate only, not dialback"),
                 ));
             }
             if let Some(dialback) = Dialback::parse(&element) {
@@ -970,6 +1102,49 @@ async fn inbound_stream(
             }
             debug!(name = %element.name, ns = %element.ns, "ignoring unknown element on inbound stream");
         }
+    }
+}
+
+/// Whether the inbound peer's TLS certificate is valid for `claimed` (`Err` says why not).
+fn peer_certificate(
+    state: &Shared,
+    conn: &Conn,
+    claimed: &str,
+    involved: crate::faults::Involved<'_>,
+) -> Result<(), String> {
+    let chain = conn.peer_certificates();
+    if !chain.is_empty() && state.faults.on(Switch::TrustAnyCertificate, involved) {
+        warn!(%claimed, "taking any certificate as valid (misbehaviour)");
+        return Ok(());
+    }
+    if claimed.is_empty() {
+        return Err("the stream header has no 'from' to check the certificate against".into());
+    }
+    state
+        .tls
+        .verify_peer(&chain, claimed)
+        .map_err(|reason| format!("the certificate is not valid for {claimed}: {reason}"))
+}
+
+/// The answer to an inbound `<auth/>` (RFC 6120 §6.4.5, §6.5; XEP-0178 §3): `Ok` for
+/// EXTERNAL with a certificate valid for the stream's `from` and no other identity asked
+/// for, else the failure condition.
+fn external_verdict(
+    auth: &Element,
+    claimed: &str,
+    certificate: Option<&Result<(), String>>,
+) -> Result<(), &'static str> {
+    match external::parse_auth(auth) {
+        Err(error) => Err(error.condition()),
+        Ok(external::AuthRequest::Other(_)) => Err("invalid-mechanism"),
+        Ok(external::AuthRequest::External(Some(authzid))) if authzid != claimed => {
+            Err("invalid-authzid")
+        }
+        Ok(external::AuthRequest::External(_)) => match certificate {
+            Some(Ok(())) => Ok(()),
+            Some(Err(_)) => Err("not-authorized"),
+            None => Err("encryption-required"),
+        },
     }
 }
 
