@@ -10,6 +10,8 @@
 //! tls: optional                     # how actors log in: never | optional | required
 //! tls_ca: "{run.dir}/certs/ca.crt"   # optional: verify its certificate against this CA
 //! unsupported: [offline-storage]    # capabilities it lacks: scenarios requiring them skip
+//! run_ca: true                      # optional: a CA per run in {pki.dir} it trusts for s2s
+//! secure_domain: secure.sut.test    # optional: a hosted domain taking certificates only
 //! s2s_auth_timeout: 10s             # optional: it closes an s2s connection unauthenticated this long
 //! provision:                        # exactly one of:
 //!   command: [./register.sh, "{run.dir}", "{user}", "{domain}", "{password}"]
@@ -24,7 +26,7 @@
 //! ```
 //!
 //! Templates in `launch` and `provision`: `{ports.NAME}`, `{run.dir}` (a fresh directory per
-//! run), `{domain}`, `{ref.domain}`, `{ref.s2s}`, `{blackhole.domain}`, `{blackhole.s2s}`,
+//! run), `{pki.dir}` (with `run_ca`), `{domain}`, `{secure_domain}`, `{ref.domain}`, `{ref.s2s}`, `{blackhole.domain}`, `{blackhole.s2s}`,
 //! `{unknown.domain}`, and in `provision.command` also `{user}` and `{password}`. Relative
 //! command paths are resolved against the target file's folder.
 //!
@@ -170,6 +172,20 @@ pub struct TargetFile {
     /// same as `tls`, with never meaning off).
     #[serde(default)]
     pub s2s_tls: Option<LoginTls>,
+    /// Make a CA for each run before launch, in `{pki.dir}` (`ca.crt` and `ca.key`, PEM;
+    /// the launch environment's `IMFED_CA_DIR`): the launch script signs the
+    /// implementation's certificate with it and trusts it for server-to-server certificate
+    /// authentication (XEP-0178), so peers with the run's certificates can use SASL
+    /// EXTERNAL. Without it, the scenarios that need the `s2s-certificates` capability are
+    /// unsupported.
+    #[serde(default)]
+    pub run_ca: bool,
+    /// A domain the implementation also hosts whose server-to-server links authenticate by
+    /// certificate only (its `s2s_secure_auth`): TLS required, dialback refused. The
+    /// `{sut.secure_domain}` of scenarios; without it, those that need the
+    /// `s2s-secure-auth` capability are unsupported. Needs `run_ca`.
+    #[serde(default)]
+    pub secure_domain: Option<String>,
     /// Capabilities it lacks.
     #[serde(default)]
     pub unsupported: Vec<String>,
@@ -307,6 +323,18 @@ fn check(file: &TargetFile, path: &Path) -> Result<(), InputError> {
     }
     if imfed_xmpp::Jid::new(None, &file.domain, None).is_err() {
         return fail(format!("domain {:?} is not a valid domain", file.domain));
+    }
+    if let Some(secure) = &file.secure_domain {
+        if !file.run_ca {
+            return fail(format!(
+                "secure_domain {secure:?}: certificate authentication needs run_ca: true"
+            ));
+        }
+        if imfed_xmpp::Jid::new(None, secure, None).is_err() || secure == &file.domain {
+            return fail(format!(
+                "secure_domain {secure:?} is not a valid domain other than domain"
+            ));
+        }
     }
     Ok(())
 }

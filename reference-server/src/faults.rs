@@ -103,6 +103,10 @@ switches! {
     /// EXTERNAL authenticates anyone with a certificate (RFC 6120 §13.7.2, XEP-0178 §3
     /// broken).
     TrustAnyCertificate = "trust_any_certificate", Peer;
+    /// SASL EXTERNAL is neither offered nor accepted on server-to-server streams, however
+    /// good the peer's certificate (RFC 6120 §6.3.4, XEP-0178 §3 broken: certificate
+    /// authentication is impossible).
+    NoSaslExternal = "no_sasl_external", Server;
     /// A domain that authenticates by certificate only accepts plaintext streams and
     /// dialback like any other (XEP-0178 and the domain's policy broken: a peer without a
     /// valid certificate, or without TLS, is let in).

@@ -134,11 +134,7 @@ impl TlsContext {
             ),
             None => None,
         };
-        let connector = rustls::ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
-            .with_client_auth_cert(chain.clone(), key.clone_key())?;
+        let connector = insecure_connector_presenting(Some((chain.clone(), key.clone_key())))?;
         let strict_connector = match &verifier {
             Some(verifier) => Some(TlsConnector::from(Arc::new(
                 rustls::ClientConfig::builder_with_provider(provider())
@@ -151,7 +147,7 @@ impl TlsContext {
         Ok(TlsContext {
             acceptor: TlsAcceptor::from(Arc::new(server)),
             s2s_acceptor: TlsAcceptor::from(Arc::new(s2s_server)),
-            connector: TlsConnector::from(Arc::new(connector)),
+            connector,
             strict_connector,
             verifier,
             rvp_acceptor,
@@ -388,13 +384,46 @@ impl RunPki {
 
 /// A connector that accepts any server certificate (tests and dialback-authenticated links).
 pub fn insecure_connector() -> TlsConnector {
-    let client = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default protocol versions")
+    insecure_connector_presenting(None).expect("a connector without a client certificate")
+}
+
+/// [`insecure_connector`] that presents `identity` (a certificate chain and its key) as a
+/// client certificate, as a server does for SASL EXTERNAL (XEP-0178).
+///
+/// # Errors
+/// [`TlsError::Rustls`] when rustls refuses the certificate or key.
+pub fn insecure_connector_presenting(
+    identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+) -> Result<TlsConnector, TlsError> {
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
-        .with_no_client_auth();
-    TlsConnector::from(Arc::new(client))
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())));
+    let client = match identity {
+        Some((chain, key)) => builder.with_client_auth_cert(chain, key)?,
+        None => builder.with_no_client_auth(),
+    };
+    Ok(TlsConnector::from(Arc::new(client)))
+}
+
+/// A certificate chain and key from PEM text (as [`RunPki::issue`] returns them).
+///
+/// # Errors
+/// [`TlsError::Pem`] naming `what` when the text does not parse.
+pub fn identity_from_pem(
+    cert: &str,
+    key: &str,
+    what: &str,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+    let fail = |detail: String| TlsError::Pem {
+        path: what.to_string(),
+        detail,
+    };
+    let chain = CertificateDer::pem_slice_iter(cert.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| fail(error.to_string()))?;
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|error| fail(error.to_string()))?;
+    Ok((chain, key))
 }
 
 /// Asks a server-to-server peer for a certificate and takes whatever it presents (or

@@ -30,6 +30,13 @@ use crate::target::{FixedAccount, LoginTls, TargetFile, TargetSpec, base_dir};
 pub const REF_DOMAIN: &str = "ref.test";
 /// The domain of the second imfed-server in the built-in reference target.
 pub const SUT_DOMAIN: &str = "sut.test";
+/// The second domain of the built-in reference target's implementation: it authenticates
+/// servers by certificate only (XEP-0178), while `sut.test` keeps dialback.
+pub const SECURE_SUT_DOMAIN: &str = "secure.sut.test";
+/// Capability of a target that trusts the run's CA for server-to-server certificates.
+pub const S2S_CERTIFICATES: &str = "s2s-certificates";
+/// Capability of a target hosting a domain that takes certificates only.
+pub const S2S_SECURE_AUTH: &str = "s2s-secure-auth";
 /// A domain nobody hosts or routes (RFC 6761 reserves `.invalid`).
 pub const UNKNOWN_DOMAIN: &str = "nowhere.invalid";
 /// A domain routed to a listener that accepts connections and never answers.
@@ -103,6 +110,8 @@ pub struct Side {
     pub faults: Option<(Control, Vec<String>)>,
     /// How long it lets a server-to-server connection go without authenticating.
     pub s2s_auth_timeout: Duration,
+    /// A second domain it hosts whose s2s links authenticate by certificate only.
+    pub secure_domain: Option<String>,
 }
 
 /// Where a side speaks SIP (PROFILE.md §1).
@@ -420,6 +429,9 @@ pub struct Environment {
     pub target: String,
     /// Capabilities the target lacks.
     pub unsupported: Vec<String>,
+    /// The run's CA, which the implementation trusts for server-to-server certificates
+    /// (peer connections present certificates it issues).
+    pub pki: Option<imfed_server::tls::RunPki>,
     /// A fresh directory for this run.
     pub run_dir: PathBuf,
     servers: Vec<imfed_server::Running>,
@@ -470,29 +482,41 @@ impl Drop for ServerRuntime {
     }
 }
 
-/// The certificates of an RVP run: one CA, a server certificate per domain (RVP's
-/// server-to-server links authenticate by mutual TLS, `protocols/rvp/PROFILE.md` §6).
-struct RvpPki {
+/// The certificates of a run: one CA, a server certificate per domain. RVP's
+/// server-to-server links authenticate by mutual TLS (`protocols/rvp/PROFILE.md` §6), XMPP
+/// peers with SASL EXTERNAL (XEP-0178).
+struct RunCerts {
     pki: imfed_server::tls::RunPki,
     dir: PathBuf,
 }
 
-impl RvpPki {
-    /// Certificates for the reference (index 0) and the implementation (index 1), written
-    /// below `run_dir`.
-    fn new(run_dir: &Path) -> Result<RvpPki, EnvError> {
-        let pki =
-            imfed_server::tls::RunPki::new(&[&[REF_DOMAIN], &[SUT_DOMAIN]]).map_err(|error| {
-                EnvError::NotReady(format!("making the run's certificates: {error}"))
-            })?;
+impl RunCerts {
+    /// A CA and a certificate for each entry of `servers`, written below `run_dir` as the
+    /// servers are configured; the CA's certificate and key also as `ca.crt` and `ca.key`
+    /// there, for a launch script to sign with.
+    fn new(run_dir: &Path, servers: &[&[&str]]) -> Result<RunCerts, EnvError> {
+        let pki = imfed_server::tls::RunPki::new(servers).map_err(|error| {
+            EnvError::NotReady(format!("making the run's certificates: {error}"))
+        })?;
         let dir = run_dir.join("pki");
         std::fs::create_dir_all(&dir)?;
-        Ok(RvpPki { pki, dir })
+        std::fs::write(dir.join("ca.crt"), &pki.ca_pem)?;
+        std::fs::write(dir.join("ca.key"), &pki.ca_key_pem)?;
+        Ok(RunCerts { pki, dir })
     }
 
     fn configure(&self, index: usize, config: &mut Config) -> Result<(), EnvError> {
         Ok(self.pki.configure(index, &self.dir, config)?)
     }
+}
+
+/// How a reference server is given the run's certificates.
+struct ServerCerts<'a> {
+    certs: &'a RunCerts,
+    /// Which of the run's certificates it presents.
+    index: usize,
+    /// A second hosted domain that takes certificates only (XMPP).
+    secure_domain: Option<&'a str>,
 }
 
 async fn reference_server(
@@ -501,7 +525,7 @@ async fn reference_server(
     tls: TlsMode,
     routes: BTreeMap<String, String>,
     misbehave: Vec<String>,
-    pki: Option<(&RvpPki, usize)>,
+    certs: Option<ServerCerts<'_>>,
     sip_routes: Option<BTreeMap<String, String>>,
 ) -> Result<imfed_server::Running, EnvError> {
     let mut config = Config {
@@ -515,9 +539,13 @@ async fn reference_server(
         misbehave,
         ..Config::default()
     };
-    if let Some((pki, index)) = pki {
-        pki.configure(index, &mut config)?;
+    if let Some(certs) = certs {
+        certs.certs.configure(certs.index, &mut config)?;
         config.rvp_remotes = routes;
+        if let Some(secure) = certs.secure_domain {
+            config.domains.push(secure.to_string());
+            config.s2s_secure_domains.push(secure.to_string());
+        }
     }
     if let Some(sip_routes) = sip_routes {
         config.sip_remotes = sip_routes;
@@ -623,7 +651,12 @@ impl Environment {
                 let (reference_faults, reference_global) = FaultPlan::split(&faults.reference);
                 let (sut_faults, sut_global) = FaultPlan::split(&faults.sut);
                 let rvp = target.profile() == Profile::Rvp;
-                let pki = rvp.then(|| RvpPki::new(&run_dir)).transpose()?;
+                let xmpp = target.profile() == Profile::Xmpp;
+                let certs = (rvp || xmpp)
+                    .then(|| {
+                        RunCerts::new(&run_dir, &[&[REF_DOMAIN], &[SUT_DOMAIN, SECURE_SUT_DOMAIN]])
+                    })
+                    .transpose()?;
                 let sip = target.profile() == Profile::Sip;
                 // The reference target's user agents and its link speak UDP, SIP's default
                 // (RFC 3261 §18; a target file can choose TCP).
@@ -634,7 +667,11 @@ impl Environment {
                     mode,
                     routes.clone(),
                     reference_global,
-                    pki.as_ref().map(|pki| (pki, 0)),
+                    certs.as_ref().map(|certs| ServerCerts {
+                        certs,
+                        index: 0,
+                        secure_domain: None,
+                    }),
                     sip.then(|| sip_routes(blackhole_addr)),
                 )
                 .await?;
@@ -644,7 +681,11 @@ impl Environment {
                     mode,
                     routes,
                     sut_global,
-                    pki.as_ref().map(|pki| (pki, 1)),
+                    certs.as_ref().map(|certs| ServerCerts {
+                        certs,
+                        index: 1,
+                        secure_domain: xmpp.then_some(SECURE_SUT_DOMAIN),
+                    }),
                     sip.then(|| sip_routes(blackhole_addr)),
                 )
                 .await?;
@@ -677,16 +718,25 @@ impl Environment {
                         tls_roots: None,
                         faults: (!faults.is_empty()).then(|| (control, faults.to_vec())),
                         s2s_auth_timeout: Duration::from_millis(S2S_AUTH_BOUND_MS),
+                        secure_domain: None,
                     }
+                };
+                let mut sut_side = side(&sut, SUT_DOMAIN, &sut_faults);
+                sut_side.secure_domain = xmpp.then(|| SECURE_SUT_DOMAIN.to_string());
+                let unsupported = if xmpp {
+                    Vec::new()
+                } else {
+                    vec![S2S_CERTIFICATES.to_string(), S2S_SECURE_AUTH.to_string()]
                 };
                 Ok(Environment {
                     reference: side(&reference, REF_DOMAIN, &reference_faults),
-                    sut: side(&sut, SUT_DOMAIN, &sut_faults),
+                    sut: sut_side,
                     profile: target.profile(),
                     wire: WireTap::new(control.clone(), target.profile()),
                     reference_control: control,
                     target: target.name(),
-                    unsupported: Vec::new(),
+                    unsupported,
+                    pki: certs.filter(|_| xmpp).map(|certs| certs.pki),
                     run_dir,
                     sut_shutdown: Some(sut.shutdown_token()),
                     servers: vec![reference, sut],
@@ -746,6 +796,11 @@ impl Environment {
         )
         .await?;
         let control = control_of(&reference);
+        // The run's CA, for the target to sign its certificate with and to trust.
+        let certs = file
+            .run_ca
+            .then(|| RunCerts::new(&run_dir, &[]))
+            .transpose()?;
         // Template values for the target's launch and provisioning.
         let mut vars = BTreeMap::from([
             ("domain".to_string(), file.domain.clone()),
@@ -764,6 +819,12 @@ impl Environment {
         );
         for name in port_names(&all_text) {
             vars.insert(format!("ports.{name}"), free_port()?.to_string());
+        }
+        if let Some(certs) = &certs {
+            vars.insert("pki.dir".into(), certs.dir.display().to_string());
+        }
+        if let Some(secure) = &file.secure_domain {
+            vars.insert("secure_domain".into(), secure.clone());
         }
         let parse_addr = |text: &str| -> Result<SocketAddr, EnvError> {
             let rendered = substitute(text, &vars);
@@ -805,6 +866,12 @@ impl Environment {
                 .env("IMFED_BLACKHOLE_DOMAIN", BLACKHOLE_DOMAIN)
                 .env("IMFED_BLACKHOLE_S2S", blackhole_addr.to_string())
                 .kill_on_drop(true);
+            if let Some(certs) = &certs {
+                command.env("IMFED_CA_DIR", &certs.dir);
+            }
+            if let Some(secure) = &file.secure_domain {
+                command.env("IMFED_SECURE_DOMAIN", secure);
+            }
             for (key, value) in &launch.env {
                 command.env(key, substitute(value, &vars));
             }
@@ -866,6 +933,13 @@ impl Environment {
                 file.provision.accounts.clone().unwrap_or_default().into(),
             ))
         };
+        let mut unsupported = file.unsupported.clone();
+        if !file.run_ca {
+            unsupported.push(S2S_CERTIFICATES.to_string());
+        }
+        if file.secure_domain.is_none() {
+            unsupported.push(S2S_SECURE_AUTH.to_string());
+        }
         let reference_side = Side {
             domain: REF_DOMAIN.to_string(),
             c2s: reference.addresses.c2s,
@@ -882,6 +956,7 @@ impl Environment {
             faults: (!reference_faults.is_empty())
                 .then(|| (control.clone(), reference_faults.to_vec())),
             s2s_auth_timeout: Duration::from_millis(S2S_AUTH_BOUND_MS),
+            secure_domain: None,
         };
         Ok(Environment {
             reference: reference_side,
@@ -902,12 +977,14 @@ impl Environment {
                 s2s_auth_timeout: file
                     .s2s_auth_timeout
                     .map_or(crate::target::DEFAULT_S2S_AUTH_TIMEOUT, |bound| bound.0),
+                secure_domain: file.secure_domain.clone(),
             },
             profile,
             wire: WireTap::new(control.clone(), profile),
             reference_control: control,
             target: file.name.clone(),
-            unsupported: file.unsupported.clone(),
+            unsupported,
+            pki: certs.map(|certs| certs.pki),
             run_dir,
             servers: vec![reference],
             server_runtime: Some(runtime),

@@ -227,6 +227,7 @@ pub fn step_label(step: &Step) -> String {
             "peer_expect {} {}",
             e.peer,
             match (&e.dialback, &e.stream_error, e.closed) {
+                _ if let Some(sasl) = e.sasl => format!("sasl {sasl:?}").to_lowercase(),
                 (Some(PeerVerdict::Valid), _, _) => "dialback valid".to_string(),
                 (Some(PeerVerdict::Refused), _, _) => "dialback refused".to_string(),
                 (None, Some(conditions), _) => conditions.values().join("|"),
@@ -448,6 +449,10 @@ impl Run<'_> {
             ("run.id".to_string(), run_id.to_string()),
             ("ref.domain".to_string(), self.env.reference.domain.clone()),
             ("sut.domain".to_string(), self.env.sut.domain.clone()),
+            (
+                "sut.secure_domain".to_string(),
+                self.env.sut.secure_domain.clone().unwrap_or_default(),
+            ),
             (
                 "unknown.domain".to_string(),
                 super::env::UNKNOWN_DOMAIN.to_string(),
@@ -940,6 +945,7 @@ impl Run<'_> {
             Step::PeerExpect(expect) => {
                 use super::peer::PeerWanted;
                 let wanted = match (&expect.dialback, &expect.stream_error, &expect.pattern) {
+                    _ if let Some(verdict) = expect.sasl => PeerWanted::Sasl(verdict),
                     (Some(verdict), _, _) => PeerWanted::Dialback(*verdict),
                     (None, Some(conditions), _) => PeerWanted::StreamError(
                         conditions

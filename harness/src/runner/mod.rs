@@ -107,7 +107,17 @@ async fn run_job(
             job,
             Outcome::Unsupported {
                 capability: capability.clone(),
-                reason: format!("the target {} declares it unsupported", env.target),
+                reason: match capability.as_str() {
+                    env::S2S_CERTIFICATES => format!(
+                        "the target {} does not trust a per-run CA for server-to-server certificates (target field run_ca)",
+                        env.target
+                    ),
+                    env::S2S_SECURE_AUTH => format!(
+                        "the target {} names no domain that takes certificates only (target field secure_domain)",
+                        env.target
+                    ),
+                    _ => format!("the target {} declares it unsupported", env.target),
+                },
             },
         );
     }

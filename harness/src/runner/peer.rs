@@ -15,8 +15,10 @@ use super::env::Environment;
 use crate::driver::lifecycle::Transcript;
 use crate::driver::random_token;
 use crate::driver::xmpp::pattern_matches;
-use crate::driver::xmpp::peer::{PeerEvent, PeerLink, PeerOptions};
-use crate::scenario::model::{PeerConnect, PeerKey, PeerVerdict};
+use crate::driver::xmpp::peer::{Identity, PeerEvent, PeerLink, PeerOptions, SaslOutcome};
+use crate::scenario::model::{
+    PeerCertificate, PeerConnect, PeerKey, PeerSasl, PeerSaslVerdict, PeerVerdict,
+};
 
 /// Bound on opening a peer stream (each read of the negotiation).
 const OPEN_BOUND: Duration = Duration::from_secs(10);
@@ -49,6 +51,8 @@ impl PeerFailure {
 pub enum PeerWanted {
     /// The answer to the peer's `<db:result/>`.
     Dialback(PeerVerdict),
+    /// How its SASL EXTERNAL went (settled when `peer_connect` returned).
+    Sasl(PeerSaslVerdict),
     /// A stream error with one of these conditions.
     StreamError(Vec<String>),
     /// The end of the connection.
@@ -63,6 +67,10 @@ impl PeerWanted {
             PeerWanted::Dialback(PeerVerdict::Valid) => "<db:result type='valid'/>".into(),
             PeerWanted::Dialback(PeerVerdict::Refused) => {
                 "a refused dialback (type 'invalid' or 'error', a stream error or the end of the connection)".into()
+            }
+            PeerWanted::Sasl(PeerSaslVerdict::Success) => "SASL EXTERNAL <success/>".into(),
+            PeerWanted::Sasl(PeerSaslVerdict::Refused) => {
+                "a refused SASL EXTERNAL (not offered, <failure/>, or the TLS session or stream refused)".into()
             }
             PeerWanted::StreamError(conditions) => format!(
                 "stream error {}",
@@ -79,11 +87,32 @@ impl PeerWanted {
         }
     }
 
+    /// Whether the SASL EXTERNAL `outcome` is what `verdict` wants.
+    fn judge_sasl(verdict: PeerSaslVerdict, outcome: &SaslOutcome) -> Result<(), String> {
+        match (verdict, outcome) {
+            (PeerSaslVerdict::Success, SaslOutcome::Success)
+            | (PeerSaslVerdict::Refused, SaslOutcome::NotOffered)
+            | (PeerSaslVerdict::Refused, SaslOutcome::Failure(_))
+            | (PeerSaslVerdict::Refused, SaslOutcome::Ended(_)) => Ok(()),
+            (PeerSaslVerdict::Refused, SaslOutcome::Success) => Err(
+                "the implementation authenticated the peer by a certificate it must refuse: <success/>"
+                    .into(),
+            ),
+            (PeerSaslVerdict::Success, other) => Err(format!(
+                "the implementation did not authenticate a valid certificate: {}",
+                other.describe()
+            )),
+        }
+    }
+
     /// Whether `event` settles the wait: `Some(Ok)` it is what was wanted, `Some(Err)` it
     /// rules it out, `None` wait on.
     fn judge(&self, from: &str, to: &str, event: &PeerEvent) -> Option<Result<(), String>> {
         let answer = event.dialback_answer(from, to);
         match (self, event) {
+            (PeerWanted::Sasl(_), _) => Some(Err(
+                "SASL EXTERNAL is judged when the connection opens, not on later events".into(),
+            )),
             (PeerWanted::Dialback(PeerVerdict::Valid), _) => match answer {
                 Some(DialbackResult::Valid) => Some(Ok(())),
                 Some(other) => Some(Err(format!(
@@ -131,6 +160,31 @@ impl PeerWanted {
     }
 }
 
+/// The certificate `kind` for a peer claiming `domain` (RFC 6120 §13.7.2): from the run's
+/// CA or from none the implementation trusts.
+fn identity(env: &Environment, kind: PeerCertificate, domain: &str) -> Result<Identity, String> {
+    use imfed_server::tls::{Validity, untrusted_certificate};
+    let names = vec![domain.to_string()];
+    let pki = || {
+        env.pki
+            .as_ref()
+            .ok_or_else(|| format!("the target {} trusts no CA of the run", env.target))
+    };
+    let (cert, key) = match kind {
+        PeerCertificate::Valid => pki()?.issue(&names, Validity::Current),
+        PeerCertificate::Expired => pki()?.issue(&names, Validity::Expired),
+        PeerCertificate::WrongName => {
+            pki()?.issue(&["wrong-name.invalid".to_string()], Validity::Current)
+        }
+        PeerCertificate::Untrusted => untrusted_certificate(&names, true),
+        PeerCertificate::SelfSigned => untrusted_certificate(&names, false),
+    }
+    .map_err(|error| error.to_string())?;
+    let (chain, key) = imfed_server::tls::identity_from_pem(&cert, &key, "the peer certificate")
+        .map_err(|error| error.to_string())?;
+    Ok(Identity { chain, key })
+}
+
 /// The peer connections of one scenario run, by name.
 #[derive(Debug, Default)]
 pub struct Peers {
@@ -161,6 +215,15 @@ impl Peers {
         transcript: &Transcript,
     ) -> Result<(), PeerFailure> {
         let label = Self::label(&step.peer);
+        let identity = match step.certificate {
+            Some(kind) => Some(identity(env, kind, &from).map_err(|error| {
+                PeerFailure::new(format!(
+                    "peer {}: no {kind:?} certificate for {from}: {error}",
+                    step.peer
+                ))
+            })?),
+            None => None,
+        };
         let options = PeerOptions {
             addr: env.sut.s2s,
             from: from.clone(),
@@ -168,6 +231,8 @@ impl Peers {
             open: step.open,
             starttls: step.starttls,
             roots: env.sut.tls_roots.clone(),
+            identity,
+            sasl_external: step.sasl == Some(PeerSasl::External),
         };
         let mut link = PeerLink::connect(options, OPEN_BOUND)
             .await
@@ -190,7 +255,20 @@ impl Peers {
                     .unwrap_or_default()
             ),
         );
-        if let Some(key) = step.dialback {
+        if let Some(certificate) = step.certificate {
+            transcript.record(
+                &label,
+                Flow::Note,
+                format!("presented a {certificate:?} certificate for {from}"),
+            );
+        }
+        if let Some(outcome) = &link.sasl {
+            transcript.record(&label, Flow::Received, outcome.describe());
+        }
+        if let Some(ended) = &link.ended {
+            transcript.record(&label, Flow::Received, format!("connection ended: {ended}"));
+        }
+        if let Some(key) = step.dialback.filter(|_| link.ended.is_none()) {
             let stream_id = link.stream_id.clone().ok_or_else(|| {
                 PeerFailure::new(format!(
                     "peer {}: the implementation's stream header has no id to key dialback on",
@@ -266,6 +344,16 @@ impl Peers {
     ) -> Result<(), PeerFailure> {
         let label = Self::label(name);
         let link = self.link(name)?;
+        if let PeerWanted::Sasl(verdict) = wanted {
+            let outcome = link.sasl.as_ref().ok_or_else(|| {
+                PeerFailure::new(format!("peer {name} did not try SASL EXTERNAL"))
+            })?;
+            return PeerWanted::judge_sasl(*verdict, outcome).map_err(|message| PeerFailure {
+                message,
+                awaited: Some(format!("{} on peer {name}", wanted.describe())),
+                arrived: vec![outcome.describe()],
+            });
+        }
         let deadline = Instant::now() + within;
         let mut arrived = Vec::new();
         let fail = |message: String, arrived: Vec<String>| PeerFailure {

@@ -474,10 +474,64 @@ pub struct PeerConnect {
     /// Take STARTTLS when the implementation offers it (default true).
     #[serde(default = "yes")]
     pub starttls: bool,
+    /// Present this certificate in the TLS handshake (needs `starttls`; absent: none).
+    #[serde(default)]
+    pub certificate: Option<PeerCertificate>,
+    /// Authenticate with SASL EXTERNAL after TLS when it is offered (XEP-0178 §3; needs a
+    /// `certificate`), and restart the stream on success. Whether it worked is awaited with
+    /// `peer_expect: {sasl: ...}`; a refusal is no error of this step.
+    #[serde(default)]
+    pub sasl: Option<PeerSasl>,
     /// Send `<db:result/>` for `from` with this key once the stream is open (absent: do
     /// not authenticate). The answer is awaited with `peer_expect`.
     #[serde(default)]
     pub dialback: Option<PeerKey>,
+}
+
+/// A certificate a peer connection presents (RFC 6120 §13.7.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PeerCertificate {
+    /// Issued by the run's CA for the domain the stream claims, valid now (the scenario
+    /// needs the `s2s-certificates` capability).
+    Valid,
+    /// Issued by the run's CA for that domain, expired a year ago.
+    Expired,
+    /// Issued by the run's CA, valid now, for another domain (`wrong-name.invalid`).
+    WrongName,
+    /// For that domain, valid now, issued by a CA nobody trusts.
+    Untrusted,
+    /// For that domain, valid now, signed by its own key.
+    SelfSigned,
+}
+
+impl PeerCertificate {
+    /// Whether the run's CA issues it.
+    pub fn from_run_ca(self) -> bool {
+        matches!(
+            self,
+            PeerCertificate::Valid | PeerCertificate::Expired | PeerCertificate::WrongName
+        )
+    }
+}
+
+/// A SASL mechanism a peer connection authenticates with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PeerSasl {
+    /// EXTERNAL: the TLS certificate authenticates the claimed domain.
+    External,
+}
+
+/// How a peer's SASL EXTERNAL went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PeerSaslVerdict {
+    /// `<success/>`: the claimed domain is authenticated on the stream.
+    Success,
+    /// Anything else: EXTERNAL not offered, `<failure/>`, the TLS session or the stream
+    /// refused.
+    Refused,
 }
 
 fn yes() -> bool {
@@ -499,7 +553,7 @@ pub struct PeerSend {
 }
 
 /// What the implementation answers on a peer connection: exactly one of `dialback`,
-/// `stream_error`, `closed` and `xml`. What else arrives meanwhile is passed over (and
+/// `sasl`, `stream_error`, `closed` and `match`. What else arrives meanwhile is passed over (and
 /// shown if the step fails).
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -510,6 +564,9 @@ pub struct PeerExpect {
     /// `invalid` or `error`, a stream error or the connection's end: no authentication).
     #[serde(default)]
     pub dialback: Option<PeerVerdict>,
+    /// How the connection's SASL EXTERNAL (`peer_connect` with `sasl`) went.
+    #[serde(default)]
+    pub sasl: Option<PeerSaslVerdict>,
     /// A stream error with one of these conditions (RFC 6120 §4.9.3), then the end of the
     /// stream.
     #[serde(default)]

@@ -1,5 +1,7 @@
 //! Templates in scenario strings: `{bob.jid}`, `{bob.full_jid}`, `{bob.domain}`,
-//! `{bob.user}`, `{bob.resource}`, `{ref.domain}`, `{sut.domain}`, `{unknown.domain}` (a
+//! `{bob.user}`, `{bob.resource}`, `{ref.domain}`, `{sut.domain}`, `{sut.secure_domain}` (a
+//! domain the implementation hosts that authenticates servers by certificate only, on targets
+//! with the `s2s-secure-auth` capability), `{unknown.domain}` (a
 //! domain no server hosts or routes), `{blackhole.domain}` (a domain whose server accepts
 //! connections and never answers), `{run.id}`, `{sip.transport}` (`UDP` or `TCP`: how the
 //! run's SIP user agents reach their servers, for the `Via` of a `raw_sip` request), and `{i}`
@@ -65,6 +67,7 @@ pub fn check(text: &str, actors: &[&str], repeat: bool) -> Result<(), String> {
             }
             Some(("run", "id")) => {}
             Some(("ref" | "sut" | "unknown" | "blackhole", "domain")) => {}
+            Some(("sut", "secure_domain")) => {}
             Some(("sip", "transport")) => {}
             Some((name, field)) if actors.contains(&name) => {
                 if !ACTOR_FIELDS.contains(&field) {
@@ -77,7 +80,7 @@ pub fn check(text: &str, actors: &[&str], repeat: bool) -> Result<(), String> {
             _ => {
                 return Err(format!(
                     "unknown template {{{token}}} (actors: {}; also ref.domain, sut.domain, \
-                     unknown.domain, blackhole.domain, run.id, i)",
+                     sut.secure_domain, unknown.domain, blackhole.domain, run.id, i)",
                     actors.join(", ")
                 ));
             }

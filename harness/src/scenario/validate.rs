@@ -98,7 +98,51 @@ pub fn check(scenario: &Scenario, file: &Path) -> Vec<InputError> {
 fn check_peers(scenario: &Scenario) -> Vec<(usize, String)> {
     let mut problems = Vec::new();
     let mut connected: Vec<&str> = Vec::new();
+    let mut with_sasl: Vec<&str> = Vec::new();
+    let requires = |capability: &str| scenario.requires.iter().any(|c| c == capability);
     for (index, step) in scenario.steps.iter().enumerate() {
+        match &step.value {
+            Step::PeerConnect(connect) => {
+                if connect.certificate.is_some_and(|c| c.from_run_ca())
+                    && !requires(crate::runner::env::S2S_CERTIFICATES)
+                {
+                    problems.push((
+                        index,
+                        format!(
+                            "certificate: the run's CA issues it, so the scenario must require {}",
+                            crate::runner::env::S2S_CERTIFICATES
+                        ),
+                    ));
+                }
+                let secure = [&connect.from, &connect.to]
+                    .iter()
+                    .any(|d| d.as_deref().is_some_and(|d| d.contains("{sut.secure_domain}")));
+                if secure && !requires(crate::runner::env::S2S_SECURE_AUTH) {
+                    problems.push((
+                        index,
+                        format!(
+                            "{{sut.secure_domain}} exists on targets with {}: the scenario must require it",
+                            crate::runner::env::S2S_SECURE_AUTH
+                        ),
+                    ));
+                }
+                if connect.sasl.is_some() {
+                    with_sasl.push(&connect.peer);
+                }
+            }
+            Step::PeerExpect(expect)
+                if expect.sasl.is_some() && !with_sasl.contains(&expect.peer.as_str()) =>
+            {
+                problems.push((
+                    index,
+                    format!(
+                        "sasl: peer {:?} was not connected with sasl: external",
+                        expect.peer
+                    ),
+                ));
+            }
+            _ => {}
+        }
         let (name, connects) = match &step.value {
             Step::PeerConnect(connect) => (connect.peer.as_str(), true),
             Step::PeerSend(send) => (send.peer.as_str(), false),
@@ -108,7 +152,8 @@ fn check_peers(scenario: &Scenario) -> Vec<(usize, String)> {
         if scenario.both_directions {
             problems.push((
                 index,
-                "peer steps attack the implementation as written: the scenario cannot have                  both_directions"
+                "peer steps attack the implementation as written: the scenario cannot have \
+                 both_directions"
                     .to_string(),
             ));
         }
@@ -433,6 +478,16 @@ fn check_step(step: &At<Step>, actors: &[&str]) -> Vec<String> {
                 problems
                     .push("dialback: a connection that is not opened cannot authenticate".into());
             }
+            if connect.certificate.is_some() && !(connect.open && connect.starttls) {
+                problems.push(
+                    "certificate: it is presented in the TLS handshake, so open and starttls \
+                     must be true"
+                        .into(),
+                );
+            }
+            if connect.sasl.is_some() && connect.certificate.is_none() {
+                problems.push("sasl: EXTERNAL authenticates with a certificate: give one".into());
+            }
         }
         Step::PeerSend(send) => {
             let pad = crate::runner::exec::PAD;
@@ -455,13 +510,14 @@ fn check_step(step: &At<Step>, actors: &[&str]) -> Vec<String> {
         Step::PeerExpect(expect) => {
             let given = [
                 expect.dialback.is_some(),
+                expect.sasl.is_some(),
                 expect.stream_error.is_some(),
                 expect.closed,
                 expect.pattern.is_some(),
             ];
             if given.iter().filter(|given| **given).count() != 1 {
                 problems.push(
-                    "peer_expect: give exactly one of dialback, stream_error, closed and match"
+                    "peer_expect: give exactly one of dialback, sasl, stream_error, closed and match"
                         .into(),
                 );
             }
@@ -660,6 +716,10 @@ mod tests {
             "  - peer_expect: {peer: evil, closed: true, stream_error: not-authorized}\n",
             "  - peer_expect: {peer: evil, stream_error: no-such-condition}\n",
             "  - peer_send: {peer: evil, xml: '<a/>', pad_to: 100}\n",
+            "  - peer_connect: {peer: tls, starttls: false, certificate: untrusted}\n",
+            "  - peer_connect: {peer: ext, certificate: valid, sasl: external}\n",
+            "  - peer_connect: {peer: bare, sasl: external, to: '{sut.secure_domain}'}\n",
+            "  - peer_expect: {peer: evil, sasl: success}\n",
         ));
         let expected = [
             "step 1: peer: \"ghost\" is not connected",
@@ -668,6 +728,11 @@ mod tests {
             "step 4: peer_expect: give exactly one of",
             "step 5: stream_error: \"no-such-condition\" is not an RFC 6120",
             "step 6: pad_to: the xml needs exactly one {pad}",
+            "step 7: certificate: it is presented in the TLS handshake",
+            "step 8: certificate: the run's CA issues it, so the scenario must require s2s-certificates",
+            "step 9: sasl: EXTERNAL authenticates with a certificate",
+            "step 9: {sut.secure_domain} exists on targets with s2s-secure-auth",
+            "step 10: sasl: peer \"evil\" was not connected with sasl: external",
         ];
         for wanted in expected {
             assert!(

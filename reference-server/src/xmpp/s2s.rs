@@ -999,6 +999,7 @@ async fn inbound_stream(
             (state.config.s2s_tls == TlsMode::Required || secure_domain) && !conn.secure;
         // RFC 6120 §13.7.2.1: the certificate must chain to a trusted CA and name the
         // domain the stream claims; only then is SASL EXTERNAL offered.
+        let no_external = state.faults.on(Switch::NoSaslExternal, peer_involved);
         let certificate = if conn.secure && !externally_authenticated {
             Some(peer_certificate(state, conn, &remote_label, peer_involved))
         } else {
@@ -1023,7 +1024,7 @@ async fn inbound_stream(
                 }
                 features = features.with_child(starttls);
             }
-            if matches!(certificate, Some(Ok(()))) {
+            if matches!(certificate, Some(Ok(()))) && !no_external {
                 features = features.with_child(external::offer());
             }
             if !tls_required && !secure_domain {
@@ -1065,7 +1066,11 @@ async fn inbound_stream(
                 ));
             }
             if element.is("auth", ns::SASL) {
-                let verdict = external_verdict(&element, &remote_label, certificate.as_ref());
+                let verdict = if no_external {
+                    Err("invalid-mechanism")
+                } else {
+                    external_verdict(&element, &remote_label, certificate.as_ref())
+                };
                 let answer = match &verdict {
                     Ok(()) => external::success(),
                     Err(condition) => external::failure(condition),

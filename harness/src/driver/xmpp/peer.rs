@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use imfed_xmpp::dialback::{Dialback, DialbackResult};
+use imfed_xmpp::external;
 use imfed_xmpp::stream::parse_stream_error;
 use imfed_xmpp::{Element, StreamEvent, StreamHeader, ns};
 use rustls::RootCertStore;
@@ -16,6 +17,7 @@ use imfed_xmpp::StreamParser;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+pub use super::transport::Identity;
 use super::transport::{Reader, Wire, Writer};
 use crate::driver::DriverError;
 
@@ -35,6 +37,37 @@ pub struct PeerOptions {
     /// CA certificates the implementation's certificate must chain to (none: not checked;
     /// a hostile peer does not care whom it talks to).
     pub roots: Option<Arc<RootCertStore>>,
+    /// The certificate to present in the TLS handshake.
+    pub identity: Option<Identity>,
+    /// Authenticate with SASL EXTERNAL after TLS when offered (XEP-0178 §3).
+    pub sasl_external: bool,
+}
+
+/// How a peer connection's SASL EXTERNAL went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SaslOutcome {
+    /// `<success/>`, and the stream restarted.
+    Success,
+    /// The implementation's features after TLS did not offer EXTERNAL.
+    NotOffered,
+    /// `<failure/>` with this condition.
+    Failure(String),
+    /// The TLS session or the stream was refused or ended first (with what was seen).
+    Ended(String),
+}
+
+impl SaslOutcome {
+    /// One line for transcripts and failure reports.
+    pub fn describe(&self) -> String {
+        match self {
+            SaslOutcome::Success => "SASL EXTERNAL succeeded: <success/>".into(),
+            SaslOutcome::NotOffered => "SASL EXTERNAL was not offered after TLS".into(),
+            SaslOutcome::Failure(condition) => {
+                format!("SASL EXTERNAL failed: <failure><{condition}/></failure>")
+            }
+            SaslOutcome::Ended(how) => format!("refused before SASL EXTERNAL: {how}"),
+        }
+    }
 }
 
 /// What arrived on a peer connection.
@@ -103,6 +136,8 @@ pub struct PeerLink {
     pub tls: bool,
     /// How it ended, once it has.
     pub ended: Option<String>,
+    /// How SASL EXTERNAL went, when it was tried.
+    pub sasl: Option<SaslOutcome>,
 }
 
 struct Running {
@@ -128,9 +163,23 @@ impl PeerLink {
             stream_id: None,
             tls: false,
             ended: None,
+            sasl: None,
         };
         if options.open {
-            link.negotiate(&options, bound).await?;
+            let negotiated = link.negotiate(&options, bound).await;
+            match negotiated {
+                Ok(()) => {}
+                // With a certificate of its own the peer asks to be judged: a refusal of
+                // the TLS session or of the stream after it is the implementation's verdict.
+                Err(error) if link.tls && options.identity.is_some() => {
+                    let how = error.to_string();
+                    link.ended = Some(how.clone());
+                    if options.sasl_external && link.sasl.is_none() {
+                        link.sasl = Some(SaslOutcome::Ended(how));
+                    }
+                }
+                Err(error) => return Err(error),
+            }
         }
         link.start_reader();
         Ok(link)
@@ -168,6 +217,9 @@ impl PeerLink {
                 other => return Err(unexpected("stream features", &other)),
             };
             let offered = features.child("starttls", ns::TLS).is_some();
+            if link.tls && options.sasl_external && link.sasl.is_none() {
+                return link.authenticate_external(&features, bound).await;
+            }
             if link.tls || !offered || !options.starttls {
                 return Ok(());
             }
@@ -179,10 +231,77 @@ impl PeerLink {
                 other => return Err(unexpected("<proceed/>", &other)),
             }
             let name = link.to.clone();
-            tokio::time::timeout(bound, link.wire().start_tls(&name, options.roots.as_ref()))
-                .await
-                .map_err(|_| DriverError::Stream(format!("TLS handshake took over {bound:?}")))??;
+            let identity = options.identity.clone();
+            // Set before the handshake: a refused certificate fails it or what follows.
             link.tls = true;
+            tokio::time::timeout(
+                bound,
+                link.wire()
+                    .start_tls_presenting(&name, options.roots.as_ref(), identity),
+            )
+            .await
+            .map_err(|_| DriverError::Stream(format!("TLS handshake took over {bound:?}")))??;
+        }
+    }
+
+    /// SASL EXTERNAL for the claimed domain (XEP-0178 §3), then the stream restart (RFC
+    /// 6120 §6.4.6): the outcome goes to [`PeerLink::sasl`]; only a broken exchange is an
+    /// error.
+    async fn authenticate_external(
+        &mut self,
+        features: &Element,
+        bound: Duration,
+    ) -> Result<(), DriverError> {
+        if !external::offered(features) {
+            self.sasl = Some(SaslOutcome::NotOffered);
+            return Ok(());
+        }
+        let mut request = Vec::new();
+        external::auth(Some(&self.from)).write_to(&mut request, ns::SERVER);
+        self.wire().write(&request).await?;
+        let answer = match self.read(bound, "the SASL EXTERNAL answer").await {
+            Ok(StreamEvent::Element(answer)) => answer,
+            Ok(other) => {
+                self.sasl = Some(SaslOutcome::Ended(format!(
+                    "{} instead of a SASL answer",
+                    describe_event(&other)
+                )));
+                return Ok(());
+            }
+            Err(error) => {
+                self.sasl = Some(SaslOutcome::Ended(error.to_string()));
+                return Err(error);
+            }
+        };
+        match external::parse_answer(&answer) {
+            Some(external::Answer::Success) => {}
+            Some(external::Answer::Failure(condition)) => {
+                self.sasl = Some(SaslOutcome::Failure(condition));
+                return Ok(());
+            }
+            None => return Err(unexpected("<success/> or <failure/>", &StreamEvent::Element(answer))),
+        }
+        self.sasl = Some(SaslOutcome::Success);
+        self.wire().parser.reset();
+        let header = StreamHeader {
+            from: Some(self.from.clone()),
+            to: Some(self.to.clone()),
+            id: None,
+            version: Some("1.0".into()),
+            lang: None,
+            content_ns: ns::SERVER.into(),
+            dialback: true,
+        };
+        let mut out = Vec::new();
+        header.write_to(&mut out);
+        self.wire().write(&out).await?;
+        match self.read(bound, "the restarted stream's header").await? {
+            StreamEvent::Header(reply) => self.stream_id = reply.id,
+            other => return Err(unexpected("a stream header", &other)),
+        }
+        match self.read(bound, "the restarted stream's features").await? {
+            StreamEvent::Element(features) if features.is("features", ns::STREAM) => Ok(()),
+            other => Err(unexpected("stream features", &other)),
         }
     }
 
@@ -350,15 +469,19 @@ impl std::fmt::Debug for PeerLink {
             .field("stream_id", &self.stream_id)
             .field("tls", &self.tls)
             .field("ended", &self.ended)
+            .field("sasl", &self.sasl)
             .finish_non_exhaustive()
     }
 }
 
-fn unexpected(wanted: &str, got: &StreamEvent) -> DriverError {
-    let got = match got {
+fn describe_event(event: &StreamEvent) -> String {
+    match event {
         StreamEvent::Header(_) => "a stream header".to_string(),
         StreamEvent::Element(element) => format!("<{}/>", element.name),
         StreamEvent::End => "the end of the stream".to_string(),
-    };
-    DriverError::Stream(format!("expected {wanted}, got {got}"))
+    }
+}
+
+fn unexpected(wanted: &str, got: &StreamEvent) -> DriverError {
+    DriverError::Stream(format!("expected {wanted}, got {}", describe_event(got)))
 }

@@ -64,6 +64,31 @@ impl Io {
     }
 }
 
+/// A certificate chain (end entity first) and its private key.
+pub struct Identity {
+    /// The chain.
+    pub chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// The key of its first certificate.
+    pub key: rustls::pki_types::PrivateKeyDer<'static>,
+}
+
+impl Clone for Identity {
+    fn clone(&self) -> Self {
+        Identity {
+            chain: self.chain.clone(),
+            key: self.key.clone_key(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("certificates", &self.chain.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// The transport and parser shared by login sessions and registration streams.
 pub(super) struct Wire {
     pub(super) io: Io,
@@ -111,23 +136,43 @@ impl Wire {
         domain: &str,
         roots: Option<&Arc<RootCertStore>>,
     ) -> Result<(), DriverError> {
+        self.start_tls_presenting(domain, roots, None).await
+    }
+
+    /// [`Wire::start_tls`] presenting `identity` as a client certificate (a peer server's,
+    /// for SASL EXTERNAL).
+    pub(super) async fn start_tls_presenting(
+        &mut self,
+        domain: &str,
+        roots: Option<&Arc<RootCertStore>>,
+        identity: Option<Identity>,
+    ) -> Result<(), DriverError> {
         let Io::Plain(tcp) = std::mem::replace(&mut self.io, Io::Gone) else {
             return Err(DriverError::Login("STARTTLS twice".into()));
         };
         let name = rustls::pki_types::ServerName::try_from(domain.to_string())
             .map_err(|error| DriverError::Login(format!("server name {domain}: {error}")))?;
+        let configuration = |error: String| DriverError::Login(format!("TLS configuration: {error}"));
         let connector = match roots {
             Some(roots) => {
-                let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+                let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
                     rustls::crypto::ring::default_provider(),
                 ))
                 .with_safe_default_protocol_versions()
-                .map_err(|error| DriverError::Login(format!("TLS configuration: {error}")))?
-                .with_root_certificates(roots.clone())
-                .with_no_client_auth();
+                .map_err(|error| configuration(error.to_string()))?
+                .with_root_certificates(roots.clone());
+                let config = match identity {
+                    Some(Identity { chain, key }) => builder
+                        .with_client_auth_cert(chain, key)
+                        .map_err(|error| configuration(error.to_string()))?,
+                    None => builder.with_no_client_auth(),
+                };
                 tokio_rustls::TlsConnector::from(Arc::new(config))
             }
-            None => imfed_server::tls::insecure_connector(),
+            None => imfed_server::tls::insecure_connector_presenting(
+                identity.map(|identity| (identity.chain, identity.key)),
+            )
+                .map_err(|error| configuration(error.to_string()))?,
         };
         let tls = connector
             .connect(name, tcp)
