@@ -422,7 +422,8 @@ pub fn identity_from_pem(
     let chain = CertificateDer::pem_slice_iter(cert.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| fail(error.to_string()))?;
-    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|error| fail(error.to_string()))?;
+    let key =
+        PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|error| fail(error.to_string()))?;
     Ok((chain, key))
 }
 

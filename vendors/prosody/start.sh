@@ -54,6 +54,11 @@
 #                                         upload.DOMAIN, HTTP on 127.0.0.1:PORT, files up to
 #                                         --upload-limit bytes (IMFED_PROSODY_UPLOAD_LIMIT,
 #                                         default 8388608); absent: no HTTP at all
+#   --secure-domain IMFED_PROSODY_SECURE_DOMAIN  tls mode: a second VirtualHost (no
+#                                         accounts) with s2s_secure_auth = true: peers must
+#                                         authenticate with a certificate that chains to the
+#                                         CA and names them (SASL EXTERNAL); dialback is
+#                                         refused. Its certificate is signed by the same CA.
 #   --enable-module IMFED_PROSODY_ENABLE    a module to add to modules_enabled (repeatable),
 #                                         such as imfed_mutant_trust_dialback (a vendor
 #                                         mutant: mod_imfed_mutant_trust_dialback.lua)
@@ -114,6 +119,7 @@ DISABLE_ENV=${IMFED_PROSODY_DISABLE:-${PROSODY_DISABLE:-}}
 for m in ${DISABLE_ENV//,/ }; do DISABLE+=("$m"); done
 ENABLE=()
 HTTP_PORT=${IMFED_PROSODY_HTTP_PORT:-${PROSODY_HTTP_PORT:-}}
+SECURE_DOMAIN=${IMFED_PROSODY_SECURE_DOMAIN:-${PROSODY_SECURE_DOMAIN:-}}
 UPLOAD_LIMIT=${IMFED_PROSODY_UPLOAD_LIMIT:-${PROSODY_UPLOAD_LIMIT:-8388608}}
 ENABLE_ENV=${IMFED_PROSODY_ENABLE:-${PROSODY_ENABLE:-}}
 for m in ${ENABLE_ENV//,/ }; do ENABLE+=("$m"); done
@@ -144,6 +150,7 @@ while [ $# -gt 0 ]; do
     --disable-module) need "$@"; DISABLE+=("$2"); shift 2 ;;
     --enable-module) need "$@"; ENABLE+=("$2"); shift 2 ;;
     --http-port) need "$@"; HTTP_PORT=$2; shift 2 ;;
+    --secure-domain) need "$@"; SECURE_DOMAIN=$2; shift 2 ;;
     --upload-limit) need "$@"; UPLOAD_LIMIT=$2; shift 2 ;;
     -h|--help)   sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
@@ -281,9 +288,20 @@ case "$TLS_MODE" in
     ssl_tbl+=" }"
     tls_global="ssl = $ssl_tbl"
     tls_host="	ssl = $ssl_tbl"
+    if [ -n "$SECURE_DOMAIN" ]; then
+      [ "$SECURE_DOMAIN" != "$DOMAIN" ] || die "--secure-domain must differ from --domain"
+      main_cert=$CERT main_key=$KEY
+      make_test_certs "${CA_DIR:-$RUN_DIR/certs}" "$RUN_DIR/certs" "$SECURE_DOMAIN"
+      secure_host="VirtualHost $(lua_str "$SECURE_DOMAIN")
+	ssl = { certificate = $(lua_str "$CERT"), key = $(lua_str "$KEY"), cafile = $(lua_str "$CAFILE") }
+	s2s_secure_auth = true -- start.sh --secure-domain: certificates only, no dialback"
+      CERT=$main_cert KEY=$main_key
+    fi
     ;;
   *) die "--tls must be plaintext or tls" ;;
 esac
+[ -z "$SECURE_DOMAIN" ] || [ "$TLS_MODE" = tls ] || die "--secure-domain needs --tls tls"
+: "${secure_host:=-- no certificate-only domain (start.sh --secure-domain adds one)}"
 
 extra_log="	-- (background mode: the log file only)"
 if [ "$FOREGROUND" = 1 ]; then
@@ -347,6 +365,7 @@ tpl=${tpl//@@TLS_GLOBAL@@/$tls_global}
 tpl=${tpl//@@ROUTES@@/${routes_lua%$'\n'}}
 tpl=${tpl//@@DOMAIN@@/$DOMAIN}
 tpl=${tpl//@@TLS_HOST@@/$tls_host}
+tpl=${tpl//@@SECURE_HOST@@/$secure_host}
 tpl=${tpl//@@EXTRA_LOG@@/$extra_log}
 tpl=${tpl//@@S2S_TIMEOUT@@/$s2s_timeout}
 if [[ "$tpl" == *@@* ]]; then die "template placeholder left unfilled: $(grep -o '@@[A-Z_]*@@' <<<"$tpl" | head -1)"; fi

@@ -545,6 +545,12 @@ async fn reference_server(
         if let Some(secure) = certs.secure_domain {
             config.domains.push(secure.to_string());
             config.s2s_secure_domains.push(secure.to_string());
+            // Certificates travel in TLS: the implementation offers STARTTLS to peers even
+            // in a plaintext run (its links to the reference stay plaintext, as the
+            // reference offers none).
+            if config.s2s_tls == TlsMode::Off {
+                config.s2s_tls = TlsMode::Optional;
+            }
         }
     }
     if let Some(sip_routes) = sip_routes {

@@ -969,7 +969,9 @@ impl Run<'_> {
                 };
                 let within = match (expect.within, &wanted) {
                     (Some(within), _) => within.0,
-                    (None, PeerWanted::Closed) => {
+                    // A refusal may be silence until the target gives up on a peer that
+                    // has not authenticated, and the end of the connection then.
+                    (None, PeerWanted::Closed | PeerWanted::Dialback(PeerVerdict::Refused)) => {
                         self.env.sut.s2s_auth_timeout + super::peer::CLOSE_SLACK
                     }
                     (None, _) => DEFAULT_WITHIN,

@@ -457,6 +457,35 @@ mod tests {
     }
 
     #[test]
+    fn sasl_success_is_only_success_and_refused_is_anything_else() {
+        let outcomes = [
+            SaslOutcome::Success,
+            SaslOutcome::NotOffered,
+            SaslOutcome::Failure("not-authorized".into()),
+            SaslOutcome::Ended("TLS alert".into()),
+        ];
+        let verdicts: Vec<(bool, bool)> = outcomes
+            .iter()
+            .map(|outcome| {
+                (
+                    PeerWanted::judge_sasl(PeerSaslVerdict::Success, outcome).is_ok(),
+                    PeerWanted::judge_sasl(PeerSaslVerdict::Refused, outcome).is_ok(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            verdicts,
+            [(true, false), (false, true), (false, true), (false, true)]
+        );
+        // A SASL verdict is never settled by a later event.
+        let wanted = PeerWanted::Sasl(PeerSaslVerdict::Refused);
+        assert_eq!(
+            judge(&wanted, &PeerEvent::Ended("closed".into())),
+            Some(false)
+        );
+    }
+
+    #[test]
     fn a_stream_error_must_carry_a_listed_condition_and_an_end_without_one_fails() {
         let wanted = PeerWanted::StreamError(vec!["invalid-from".into()]);
         assert_eq!(judge(&wanted, &error("invalid-from")), Some(true));

@@ -561,7 +561,8 @@ pub struct PeerExpect {
     /// The peer connection.
     pub peer: String,
     /// The answer to the connection's `<db:result/>`: `valid`, or `refused` (`type`
-    /// `invalid` or `error`, a stream error or the connection's end: no authentication).
+    /// `invalid` or `error`, a stream error or the connection's end: no authentication;
+    /// default bound as for `closed`).
     #[serde(default)]
     pub dialback: Option<PeerVerdict>,
     /// How the connection's SASL EXTERNAL (`peer_connect` with `sasl`) went.

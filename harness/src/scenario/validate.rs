@@ -114,9 +114,10 @@ fn check_peers(scenario: &Scenario) -> Vec<(usize, String)> {
                         ),
                     ));
                 }
-                let secure = [&connect.from, &connect.to]
-                    .iter()
-                    .any(|d| d.as_deref().is_some_and(|d| d.contains("{sut.secure_domain}")));
+                let secure = [&connect.from, &connect.to].iter().any(|d| {
+                    d.as_deref()
+                        .is_some_and(|d| d.contains("{sut.secure_domain}"))
+                });
                 if secure && !requires(crate::runner::env::S2S_SECURE_AUTH) {
                     problems.push((
                         index,

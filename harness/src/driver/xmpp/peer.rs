@@ -279,7 +279,12 @@ impl PeerLink {
                 self.sasl = Some(SaslOutcome::Failure(condition));
                 return Ok(());
             }
-            None => return Err(unexpected("<success/> or <failure/>", &StreamEvent::Element(answer))),
+            None => {
+                return Err(unexpected(
+                    "<success/> or <failure/>",
+                    &StreamEvent::Element(answer),
+                ));
+            }
         }
         self.sasl = Some(SaslOutcome::Success);
         self.wire().parser.reset();

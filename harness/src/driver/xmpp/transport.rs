@@ -152,7 +152,8 @@ impl Wire {
         };
         let name = rustls::pki_types::ServerName::try_from(domain.to_string())
             .map_err(|error| DriverError::Login(format!("server name {domain}: {error}")))?;
-        let configuration = |error: String| DriverError::Login(format!("TLS configuration: {error}"));
+        let configuration =
+            |error: String| DriverError::Login(format!("TLS configuration: {error}"));
         let connector = match roots {
             Some(roots) => {
                 let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -172,7 +173,7 @@ impl Wire {
             None => imfed_server::tls::insecure_connector_presenting(
                 identity.map(|identity| (identity.chain, identity.key)),
             )
-                .map_err(|error| configuration(error.to_string()))?,
+            .map_err(|error| configuration(error.to_string()))?,
         };
         let tls = connector
             .connect(name, tcp)
