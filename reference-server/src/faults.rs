@@ -111,6 +111,14 @@ switches! {
     /// dialback like any other (XEP-0178 and the domain's policy broken: a peer without a
     /// valid certificate, or without TLS, is let in).
     SecureDomainsAllowDialback = "secure_domains_allow_dialback", Peer;
+    /// Each read from an inbound server-to-server connection is decoded as UTF-8 on its
+    /// own, so a character split between two reads becomes U+FFFD (RFC 6120 §4.1, §11.6
+    /// broken: the stream is a byte stream, not a sequence of packets).
+    DecodePerRead = "decode_per_read", Server;
+    /// An inbound link that dies without closing its stream stays registered, and dialback
+    /// for the same domains is refused until the server restarts (RFC 6120 §4.6 broken: a
+    /// peer cannot come back after a dead link).
+    KeepDeadInboundLinks = "keep_dead_inbound_links", Peer;
     /// Every stream error sent on an inbound server-to-server stream carries
     /// `undefined-condition`, not the condition RFC 6120 §4.9.3 names.
     GenericStreamErrors = "generic_stream_errors", Server;

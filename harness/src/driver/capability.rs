@@ -451,6 +451,7 @@ pub fn needs(step: &Step, shared: &[String]) -> Vec<Capability> {
         | Step::ExpectXml(_)
         | Step::PeerConnect(_)
         | Step::PeerSend(_)
+        | Step::PeerCut(_)
         | Step::PeerExpect(_)
         | Step::SendFile(_)
         | Step::ExpectFile(_)

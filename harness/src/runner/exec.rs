@@ -217,6 +217,7 @@ pub fn step_label(step: &Step) -> String {
             }
         ),
         Step::PeerSend(p) => format!("peer_send {}", p.peer),
+        Step::PeerCut(p) => format!("peer_cut {}", p.peer),
         Step::SendFile(f) => format!(
             "send_file {} → {} {} ({} bytes)",
             f.from, f.to, f.name, f.size
@@ -937,8 +938,16 @@ impl Run<'_> {
             Step::PeerSend(send) => {
                 let xml = self.padded_xml(&send.xml, send.pad_to)?;
                 let transcript = self.transcript.clone();
+                let trickle = send.trickle.map(|t| (t.bytes as usize, t.every.0));
                 self.peers
-                    .send(&send.peer, &xml, &transcript)
+                    .send(&send.peer, &xml, trickle, &transcript)
+                    .await
+                    .map_err(StepFailure::from)
+            }
+            Step::PeerCut(cut) => {
+                let transcript = self.transcript.clone();
+                self.peers
+                    .cut(&cut.peer, &transcript)
                     .await
                     .map_err(StepFailure::from)
             }

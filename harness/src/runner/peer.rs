@@ -311,14 +311,19 @@ impl Peers {
         &mut self,
         name: &str,
         bytes: &str,
+        trickle: Option<(usize, Duration)>,
         transcript: &Transcript,
     ) -> Result<(), PeerFailure> {
         let link = self.link(name)?;
-        let sent = link
-            .send(bytes.as_bytes())
-            .await
-            .map_err(|error| PeerFailure::new(format!("peer {name} could not send: {error}")))?;
-        let shown = crate::driver::event::truncate(bytes, 400);
+        let sent = match trickle {
+            Some((piece, pause)) => link.send_trickled(bytes.as_bytes(), piece, pause).await,
+            None => link.send(bytes.as_bytes()).await,
+        }
+        .map_err(|error| PeerFailure::new(format!("peer {name} could not send: {error}")))?;
+        let mut shown = crate::driver::event::truncate(bytes, 400);
+        if let Some((piece, pause)) = trickle {
+            shown = format!("{shown} (in {piece}-byte pieces every {pause:?})");
+        }
         if sent {
             transcript.record(&Self::label(name), Flow::Sent, shown);
         } else {
@@ -328,6 +333,21 @@ impl Peers {
                 format!("not sent, the implementation has cut the connection: {shown}"),
             );
         }
+        Ok(())
+    }
+
+    /// Cuts peer connection `name`: closed with no stream end.
+    ///
+    /// # Errors
+    /// [`PeerFailure`]: no such connection.
+    pub async fn cut(&mut self, name: &str, transcript: &Transcript) -> Result<(), PeerFailure> {
+        let link = self.link(name)?;
+        link.cut().await;
+        transcript.record(
+            &Self::label(name),
+            Flow::Note,
+            "cut the connection (no stream end)".to_string(),
+        );
         Ok(())
     }
 

@@ -357,6 +357,9 @@ pub enum Step {
     PeerConnect(PeerConnect),
     /// Write bytes on a peer connection as they are (XMPP).
     PeerSend(PeerSend),
+    /// Cut a peer connection: the TCP connection is closed with no stream end, as a link
+    /// that dies does (XMPP).
+    PeerCut(PeerCut),
     /// Wait for the implementation's verdict on a peer connection: a dialback answer, a
     /// stream error, the end of the connection, or a stanza (XMPP).
     PeerExpect(PeerExpect),
@@ -550,6 +553,28 @@ pub struct PeerSend {
     /// `{pad}` in it with `.` filler (an oversized stanza).
     #[serde(default)]
     pub pad_to: Option<u32>,
+    /// Write it in pieces with pauses between them, as a slow or congested link delivers
+    /// bytes (absent: at once).
+    #[serde(default)]
+    pub trickle: Option<Trickle>,
+}
+
+/// Bytes written in pieces.
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Trickle {
+    /// Bytes per piece (at least 1); a piece may end inside a UTF-8 character.
+    pub bytes: u32,
+    /// The pause after each piece but the last (at most 1s; the whole write at most 20s).
+    pub every: Dur,
+}
+
+/// A peer connection to cut.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PeerCut {
+    /// The peer connection.
+    pub peer: String,
 }
 
 /// What the implementation answers on a peer connection: exactly one of `dialback`,

@@ -2,6 +2,7 @@
 //! per `expect`, templates that name known values, XML that parses.
 
 use std::path::Path;
+use std::time::Duration;
 
 use super::load::InputError;
 use super::model::{ActorDef, At, Expect, ExpectNone, Scenario, Step};
@@ -147,6 +148,7 @@ fn check_peers(scenario: &Scenario) -> Vec<(usize, String)> {
         let (name, connects) = match &step.value {
             Step::PeerConnect(connect) => (connect.peer.as_str(), true),
             Step::PeerSend(send) => (send.peer.as_str(), false),
+            Step::PeerCut(cut) => (cut.peer.as_str(), false),
             Step::PeerExpect(expect) => (expect.peer.as_str(), false),
             _ => continue,
         };
@@ -490,6 +492,7 @@ fn check_step(step: &At<Step>, actors: &[&str]) -> Vec<String> {
                 problems.push("sasl: EXTERNAL authenticates with a certificate: give one".into());
             }
         }
+        Step::PeerCut(_) => {}
         Step::PeerSend(send) => {
             let pad = crate::runner::exec::PAD;
             let parts: Vec<&str> = send.xml.split(pad).collect();
@@ -506,6 +509,21 @@ fn check_step(step: &At<Step>, actors: &[&str]) -> Vec<String> {
                 .is_some_and(|size| size == 0 || size > MAX_PEER_PAD_TO)
             {
                 problems.push(format!("pad_to: must be 1..={MAX_PEER_PAD_TO} bytes"));
+            }
+            if let Some(trickle) = send.trickle {
+                // The length after templates is not known here; the text as written bounds it
+                // well enough for a check meant to keep runs short.
+                let length = send.pad_to.map_or(send.xml.len(), |size| size as usize);
+                let pieces = length.div_ceil(trickle.bytes.max(1) as usize);
+                let total = trickle.every.0 * pieces.saturating_sub(1) as u32;
+                if trickle.bytes == 0 || trickle.every.0 > Duration::from_secs(1) {
+                    problems.push("trickle: bytes must be at least 1 and every at most 1s".into());
+                } else if total > Duration::from_secs(20) {
+                    problems.push(format!(
+                        "trickle: {pieces} pieces every {:?} take {total:?}, over 20s",
+                        trickle.every.0
+                    ));
+                }
             }
         }
         Step::PeerExpect(expect) => {
@@ -721,6 +739,9 @@ mod tests {
             "  - peer_connect: {peer: ext, certificate: valid, sasl: external}\n",
             "  - peer_connect: {peer: bare, sasl: external, to: '{sut.secure_domain}'}\n",
             "  - peer_expect: {peer: evil, sasl: success}\n",
+            "  - peer_send: {peer: evil, xml: '<a/>', trickle: {bytes: 0, every: 10ms}}\n",
+            "  - peer_send: {peer: evil, xml: '<message>', trickle: {bytes: 1, every: 3s}}\n",
+            "  - peer_cut: {peer: nobody}\n",
         ));
         let expected = [
             "step 1: peer: \"ghost\" is not connected",
@@ -734,6 +755,9 @@ mod tests {
             "step 9: sasl: EXTERNAL authenticates with a certificate",
             "step 9: {sut.secure_domain} exists on targets with s2s-secure-auth",
             "step 10: sasl: peer \"evil\" was not connected with sasl: external",
+            "step 11: trickle: bytes must be at least 1",
+            "step 12: trickle: bytes must be at least 1 and every at most 1s",
+            "step 13: peer: \"nobody\" is not connected",
         ];
         for wanted in expected {
             assert!(

@@ -683,6 +683,15 @@ impl StreamParser {
                     }
                     return Ok(Some(StreamEvent::Header(header)));
                 }
+                // RFC 6120 §4.3.3: a stream header comes only at a restart, and the caller
+                // resets the parser then; inside the stream it is a first-level element no
+                // stream carries (§4.9.3.21).
+                if self.stanza.is_none() && tag_qname(bytes) == self.header.qname.as_slice() {
+                    return Err(ParseError::new(
+                        StreamErrorCondition::UnsupportedStanzaType,
+                        "a second stream header where no restart is due",
+                    ));
+                }
                 let stanza = self.stanza.get_or_insert(OpenStanza {
                     start: token.start,
                     depth: 0,
@@ -1349,6 +1358,20 @@ mod tests {
             )
         );
         assert_eq!(events[3], StreamEvent::End);
+    }
+
+    #[test]
+    fn a_second_stream_header_is_refused_but_a_nested_stream_element_is_not() {
+        let second = format!("{HEADER}<message/>{}", &HEADER[21..]);
+        assert_eq!(
+            error_of(&second),
+            StreamErrorCondition::UnsupportedStanzaType
+        );
+        // Only a first-level element: deeper, `stream:stream` is an ordinary child.
+        let nested = one_element(
+            "<message><stream:stream xmlns:stream='http://etherx.jabber.org/streams'/></message>",
+        );
+        assert_eq!(nested.name, "message");
     }
 
     #[test]

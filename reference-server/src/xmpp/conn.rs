@@ -118,6 +118,9 @@ pub struct Conn {
     pub stream_ns: &'static str,
     /// Whether TLS is active.
     pub secure: bool,
+    /// Misbehaviour ([`crate::faults::Switch::DecodePerRead`]): each read is decoded as
+    /// UTF-8 on its own before parsing.
+    pub decode_per_read: bool,
     /// Whether our stream header for the current stream is out (a stream error needs one
     /// before it, RFC 6120 §4.9.1.2).
     header_sent: bool,
@@ -151,6 +154,7 @@ impl Conn {
             buf: vec![0; 16 * 1024],
             stream_ns,
             secure: false,
+            decode_per_read: false,
             header_sent: false,
             tap: None,
         }
@@ -182,6 +186,11 @@ impl Conn {
                 return Err(ConnError::Eof);
             }
             self.record(TapDirection::In, ChunkKind::Data, &self.buf[..read]);
+            if self.decode_per_read {
+                let decoded = String::from_utf8_lossy(&self.buf[..read]).into_owned();
+                self.parser.feed(decoded.as_bytes());
+                continue;
+            }
             self.parser.feed(&self.buf[..read]);
         }
     }

@@ -113,6 +113,9 @@ pub struct Links {
     closed: Mutex<Vec<LinkInfo>>,
     /// Inbound connections open now, by the peer's IP address.
     per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    /// (local, remote) pairs of inbound links that died, kept only under
+    /// [`Switch::KeepDeadInboundLinks`].
+    dead_inbound: Mutex<BTreeSet<(String, String)>>,
     next_id: AtomicU64,
 }
 
@@ -333,7 +336,7 @@ async fn open_outgoing(
     remote: &str,
     info: Option<&SharedInfo>,
 ) -> Result<(Conn, String, Option<Element>), ConnError> {
-    let secure = state.config.secure_domain(local);
+    let secure = secure_domain(state, local, remote);
     let addrs = resolve(state, remote).await?;
     let mut last_error = None;
     let mut tcp = None;
@@ -522,7 +525,7 @@ async fn establish(
 ) -> Result<Conn, ConnError> {
     let (mut conn, stream_id, features) = open_outgoing(state, local, remote, Some(info)).await?;
     info.lock().expect("link info").state = LinkState::Authenticating;
-    if state.config.secure_domain(local) {
+    if secure_domain(state, local, remote) {
         authenticate_external(state, &mut conn, local, remote, features.as_ref()).await?;
         return Ok(conn);
     }
@@ -868,8 +871,11 @@ pub async fn serve_inbound(state: State, tcp: TcpStream) {
         TapDirection::In,
         info.lock().expect("link info").peer.clone(),
     );
+    conn.decode_per_read = state.faults.on(Switch::DecodePerRead, Default::default());
+    // (local, remote) pairs dialback or SASL EXTERNAL has authorized on this stream.
+    let mut authorized: BTreeSet<(String, String)> = BTreeSet::new();
     let outcome = tokio::select! {
-        outcome = inbound_stream(&state, &mut conn, &info) => outcome,
+        outcome = inbound_stream(&state, &mut conn, &info, &mut authorized) => outcome,
         () = unauthenticated_for(&state, &info) => Err(ConnError::protocol(
             StreamErrorCondition::ConnectionTimeout,
             format!(
@@ -889,6 +895,26 @@ pub async fn serve_inbound(state: State, tcp: TcpStream) {
         .lock()
         .expect("links lock")
         .remove(&id);
+    // A link that died: the connection ended, or failed, with no stream end.
+    if matches!(outcome, Err(ConnError::Eof | ConnError::Io(_))) {
+        for (local, remote) in &authorized {
+            let involved = crate::faults::Involved {
+                accounts: &[],
+                peer: Some(remote),
+            };
+            if state.faults.on(Switch::KeepDeadInboundLinks, involved) {
+                warn!(%local, %remote, "keeping a dead inbound link (misbehaviour)");
+                let pair = (local.clone(), remote.clone());
+                state
+                    .xmpp
+                    .links
+                    .dead_inbound
+                    .lock()
+                    .expect("links lock")
+                    .insert(pair);
+            }
+        }
+    }
     let error = outcome.as_ref().err().map(ToString::to_string);
     state.xmpp.links.retire(&info, error);
     match outcome {
@@ -927,9 +953,8 @@ async fn inbound_stream(
     state: &Shared,
     conn: &mut Conn,
     info: &SharedInfo,
+    authorized: &mut BTreeSet<(String, String)>,
 ) -> Result<(), ConnError> {
-    // (local, remote) pairs dialback or SASL EXTERNAL has authorized on this stream.
-    let mut authorized: BTreeSet<(String, String)> = BTreeSet::new();
     let mut externally_authenticated = false;
     loop {
         // The whole negotiation is bounded by `unauthenticated_for`; this bound is for a
@@ -990,10 +1015,7 @@ async fn inbound_stream(
             peer: Some(&remote_label),
         };
         // XEP-0178: a secure domain takes TLS and a certificate, nothing less.
-        let secure_domain = state.config.secure_domain(&local)
-            && !state
-                .faults
-                .on(Switch::SecureDomainsAllowDialback, peer_involved);
+        let secure_domain = secure_domain(state, &local, &remote_label);
         let tls_offered = (state.config.s2s_tls != TlsMode::Off || secure_domain) && !conn.secure;
         let tls_required =
             (state.config.s2s_tls == TlsMode::Required || secure_domain) && !conn.secure;
@@ -1096,18 +1118,31 @@ async fn inbound_stream(
                 ));
             }
             if let Some(dialback) = Dialback::parse(&element) {
-                inbound_dialback(state, conn, info, &stream_id, dialback, &mut authorized).await?;
+                inbound_dialback(state, conn, info, &stream_id, dialback, authorized).await?;
                 continue;
             }
             if StanzaKind::of(&element).is_some() {
                 state
-                    .dispatch(|state| inbound_stanza(state, info, element, &authorized))
+                    .dispatch(|state| inbound_stanza(state, info, element, authorized))
                     .await?;
                 continue;
             }
             debug!(name = %element.name, ns = %element.ns, "ignoring unknown element on inbound stream");
         }
     }
+}
+
+/// Whether `local`'s links with `remote` authenticate by certificate only (XEP-0178), unless
+/// [`Switch::SecureDomainsAllowDialback`] breaks that.
+fn secure_domain(state: &Shared, local: &str, remote: &str) -> bool {
+    state.config.secure_domain(local)
+        && !state.faults.on(
+            Switch::SecureDomainsAllowDialback,
+            crate::faults::Involved {
+                accounts: &[],
+                peer: Some(remote),
+            },
+        )
 }
 
 /// Whether the inbound peer's TLS certificate is valid for `claimed` (`Err` says why not).
@@ -1183,7 +1218,17 @@ async fn inbound_dialback(
                     peer: Some(&from),
                 },
             );
-            let verdict = if skip {
+            let dead = state
+                .xmpp
+                .links
+                .dead_inbound
+                .lock()
+                .expect("links lock")
+                .contains(&(to.clone(), from.clone()));
+            let verdict = if dead {
+                warn!(%from, "refusing dialback for a domain whose dead link is kept (misbehaviour)");
+                Ok(Ok(false))
+            } else if skip {
                 warn!(%from, "accepting a dialback key unverified (misbehaviour)");
                 Ok(Ok(true))
             } else {

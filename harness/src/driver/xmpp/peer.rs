@@ -373,6 +373,41 @@ impl PeerLink {
         Ok(written.await.is_ok())
     }
 
+    /// [`PeerLink::send`] in pieces of `piece` bytes with `pause` after each but the last.
+    /// Stops at the first piece that cannot be written (the connection was cut).
+    ///
+    /// # Errors
+    /// As [`PeerLink::send`].
+    pub async fn send_trickled(
+        &mut self,
+        bytes: &[u8],
+        piece: usize,
+        pause: Duration,
+    ) -> Result<bool, DriverError> {
+        let mut pieces = bytes.chunks(piece.max(1)).peekable();
+        while let Some(chunk) = pieces.next() {
+            if !self.send(chunk).await? {
+                return Ok(false);
+            }
+            if pieces.peek().is_some() {
+                tokio::time::sleep(pause).await;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Cuts the connection: both halves closed with no stream end, as when a link dies.
+    /// Later sends write nothing and `next` reports the end.
+    pub async fn cut(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.reader.abort();
+            drop(running.writer);
+        }
+        self.wire = None;
+        self.ended
+            .get_or_insert_with(|| "the peer cut the connection".into());
+    }
+
     /// Sends `<db:result/>` for the stream's domains with `key` (XEP-0220 §2.1.1).
     ///
     /// # Errors
