@@ -308,6 +308,23 @@ impl Control {
         Ok(created.id)
     }
 
+    /// Makes the reference server play a dead host on federation (`silent`: its links cut,
+    /// new connections held without a word) or stop.
+    ///
+    /// # Errors
+    /// [`ControlError`].
+    pub async fn set_s2s_silence(&self, silent: bool) -> Result<(), ControlError> {
+        self.call::<serde_json::Value>(
+            reqwest::Method::PUT,
+            "/s2s/silence",
+            Some(json!({ "silent": silent })),
+            // The server waits up to 5 s for the peers of the links it cuts to hang up.
+            CONTROL_BOUND * 2,
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Turns the fault `id` off.
     ///
     /// # Errors

@@ -13,6 +13,7 @@
 //! run_ca: true                      # optional: a CA per run in {pki.dir} it trusts for s2s
 //! secure_domain: secure.sut.test    # optional: a hosted domain taking certificates only
 //! s2s_auth_timeout: 10s             # optional: it closes an s2s connection unauthenticated this long
+//! s2s_retry_delay: 1s               # optional: it may wait this long to retry a failed domain
 //! provision:                        # exactly one of:
 //!   command: [./register.sh, "{run.dir}", "{user}", "{domain}", "{password}"]
 //!   # in_band: true                 # XEP-0077 in-band registration
@@ -168,6 +169,10 @@ pub struct TargetFile {
     /// it does wait this and 5 s more.
     #[serde(default)]
     pub s2s_auth_timeout: Option<Dur>,
+    /// How long after a failed server-to-server connection it may wait before trying that
+    /// domain again (its retry back-off; default 0): `reference_link: up` waits this long.
+    #[serde(default)]
+    pub s2s_retry_delay: Option<Dur>,
     /// STARTTLS policy of the reference server's s2s side for this target (default: the
     /// same as `tls`, with never meaning off).
     #[serde(default)]

@@ -1393,7 +1393,7 @@ fn xmpp_security_pack_and_files_pack_pass_against_the_reference_target() {
         .iter()
         .filter(|r| r.file.starts_with("s2s-security/"))
         .collect();
-    assert!(security.len() >= 13, "{} security runs", security.len());
+    assert!(security.len() >= 30, "{} security runs", security.len());
     for result in &security {
         assert_eq!(
             result.outcome,
@@ -1401,15 +1401,30 @@ fn xmpp_security_pack_and_files_pack_pass_against_the_reference_target() {
             "{}",
             result.id
         );
+        // Each acts on the link itself: a peer connection of its own, or the reference
+        // server's link going down.
         assert!(
             result
                 .transcript
                 .iter()
-                .any(|line| line.actor.starts_with("peer ")),
-            "{}: no peer connection in the transcript",
+                .any(|line| line.actor.starts_with("peer ") || line.actor == "reference"),
+            "{}: neither a peer connection nor the reference link in the transcript",
             result.id
         );
     }
+    let recovered = report
+        .results
+        .iter()
+        .find(|r| r.id == "xmpp-s2s-dead-link-bounces-and-recovers")
+        .expect("the dead-link check ran");
+    assert!(
+        recovered
+            .transcript
+            .iter()
+            .any(|line| line.text.contains("remote-server-timeout")),
+        "{:#?}",
+        recovered.transcript
+    );
     let refused = report
         .results
         .iter()

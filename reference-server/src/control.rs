@@ -73,6 +73,7 @@ pub fn router(state: State) -> Router {
         .route("/faults", get(list_faults).post(add_fault))
         .route("/faults/{id}", delete(remove_fault))
         .route("/dialback/key", post(dialback_key))
+        .route("/s2s/silence", axum::routing::put(put_silence))
         .with_state(state)
 }
 
@@ -309,6 +310,23 @@ async fn dialback_key(
     Json(json!({ "key": key })).into_response()
 }
 
+/// Body of `PUT /s2s/silence`.
+#[derive(Debug, Deserialize)]
+struct Silence {
+    /// Play a dead host on federation (true) or stop (false).
+    silent: bool,
+}
+
+/// `PUT /s2s/silence`: see [`crate::xmpp::s2s::Links::set_silent`].
+async fn put_silence(AxumState(state): AxumState<State>, Json(request): Json<Silence>) -> Response {
+    let took = state
+        .xmpp
+        .links
+        .set_silent(request.silent, std::time::Duration::from_secs(5))
+        .await;
+    Json(json!({ "silent": request.silent, "took_ms": took.as_millis() as u64 })).into_response()
+}
+
 async fn reset(AxumState(state): AxumState<State>) -> Response {
     let removed = state.core().clear_accounts();
     for (address, endpoints) in &removed {
@@ -319,6 +337,11 @@ async fn reset(AxumState(state): AxumState<State>) -> Response {
     state.xmpp.uploads.clear();
     state.fedlog.clear();
     state.xmpp.links.clear_closed();
+    state
+        .xmpp
+        .links
+        .set_silent(false, std::time::Duration::ZERO)
+        .await;
     state.faults.clear();
     Json(json!({ "accounts_removed": removed.len() })).into_response()
 }

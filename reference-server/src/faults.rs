@@ -115,10 +115,14 @@ switches! {
     /// own, so a character split between two reads becomes U+FFFD (RFC 6120 §4.1, §11.6
     /// broken: the stream is a byte stream, not a sequence of packets).
     DecodePerRead = "decode_per_read", Server;
-    /// An inbound link that dies without closing its stream stays registered, and dialback
-    /// for the same domains is refused until the server restarts (RFC 6120 §4.6 broken: a
-    /// peer cannot come back after a dead link).
-    KeepDeadInboundLinks = "keep_dead_inbound_links", Peer;
+    /// A stanza an inbound link was in the middle of when it died is delivered with what
+    /// arrived of it, its end tags made up (RFC 6120 §4.1 broken: only a complete
+    /// first-level element is a stanza).
+    DeliverCutStanzas = "deliver_cut_stanzas", Peer;
+    /// A domain whose outbound link could not be set up is given up for good: what is sent
+    /// to it later bounces at once with `remote-server-not-found`, even when its server is
+    /// back (RFC 6120 §10.4.3 broken: a dead link is taken for a dead domain).
+    NeverRetryFailedDomains = "never_retry_failed_domains", Peer;
     /// Every stream error sent on an inbound server-to-server stream carries
     /// `undefined-condition`, not the condition RFC 6120 §4.9.3 names.
     GenericStreamErrors = "generic_stream_errors", Server;

@@ -452,6 +452,7 @@ pub fn needs(step: &Step, shared: &[String]) -> Vec<Capability> {
         | Step::PeerConnect(_)
         | Step::PeerSend(_)
         | Step::PeerCut(_)
+        | Step::ReferenceLink(_)
         | Step::PeerExpect(_)
         | Step::SendFile(_)
         | Step::ExpectFile(_)

@@ -112,6 +112,8 @@ pub struct Side {
     pub s2s_auth_timeout: Duration,
     /// A second domain it hosts whose s2s links authenticate by certificate only.
     pub secure_domain: Option<String>,
+    /// How long it may wait before retrying a domain whose link failed.
+    pub s2s_retry_delay: Duration,
 }
 
 /// Where a side speaks SIP (PROFILE.md §1).
@@ -725,6 +727,7 @@ impl Environment {
                         faults: (!faults.is_empty()).then(|| (control, faults.to_vec())),
                         s2s_auth_timeout: Duration::from_millis(S2S_AUTH_BOUND_MS),
                         secure_domain: None,
+                        s2s_retry_delay: Duration::ZERO,
                     }
                 };
                 let mut sut_side = side(&sut, SUT_DOMAIN, &sut_faults);
@@ -963,6 +966,7 @@ impl Environment {
                 .then(|| (control.clone(), reference_faults.to_vec())),
             s2s_auth_timeout: Duration::from_millis(S2S_AUTH_BOUND_MS),
             secure_domain: None,
+            s2s_retry_delay: Duration::ZERO,
         };
         Ok(Environment {
             reference: reference_side,
@@ -984,6 +988,7 @@ impl Environment {
                     .s2s_auth_timeout
                     .map_or(crate::target::DEFAULT_S2S_AUTH_TIMEOUT, |bound| bound.0),
                 secure_domain: file.secure_domain.clone(),
+                s2s_retry_delay: file.s2s_retry_delay.map_or(Duration::ZERO, |delay| delay.0),
             },
             profile,
             wire: WireTap::new(control.clone(), profile),

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use imfed_model::{Address, Availability, MessageKind, SubscriptionAction, SubscriptionSignal};
+use imfed_reports::Flow;
 use imfed_reports::{Failure, Judges, LinkLine, Outcome, ScenarioResult};
 use tokio_util::sync::CancellationToken;
 
@@ -114,6 +115,9 @@ struct Run<'a> {
     peers: super::peer::Peers,
     /// The files sent in the run (the files pack).
     files: super::files::Files,
+    /// Whether `reference_link: down` left the reference server silent (undone at
+    /// teardown).
+    link_down: bool,
 }
 
 fn side(env: &Environment, role: Role) -> &Side {
@@ -218,6 +222,7 @@ pub fn step_label(step: &Step) -> String {
         ),
         Step::PeerSend(p) => format!("peer_send {}", p.peer),
         Step::PeerCut(p) => format!("peer_cut {}", p.peer),
+        Step::ReferenceLink(action) => format!("reference_link {action:?}").to_lowercase(),
         Step::SendFile(f) => format!(
             "send_file {} → {} {} ({} bytes)",
             f.from, f.to, f.name, f.size
@@ -262,6 +267,7 @@ pub async fn run_scenario(
         conditions_apply: crate::driver::capability::condition_profile(scenario) == env.profile,
         peers: super::peer::Peers::default(),
         files: super::files::Files::default(),
+        link_down: false,
     };
     let bound = scenario.timeout.map_or(DEFAULT_SCENARIO_BOUND, |d| d.0);
     let setup = run.setup(scenario, run_id).await;
@@ -538,12 +544,19 @@ impl Run<'_> {
     /// What could not be undone (a control API that fails), as text.
     async fn teardown(&mut self) -> Result<(), String> {
         self.peers.close_all().await;
+        let mut problems = Vec::new();
+        if std::mem::take(&mut self.link_down)
+            && let Err(error) = self.env.reference_control.set_s2s_silence(false).await
+        {
+            problems.push(format!(
+                "bringing the reference server's link back: {error}"
+            ));
+        }
         for actor in self.actors.values_mut() {
             if let Some(session) = actor.session.take() {
                 session.close().await;
             }
         }
-        let mut problems = Vec::new();
         for (role, ids) in std::mem::take(&mut self.faults) {
             if let Err(error) = side(self.env, role).remove_faults(&ids).await {
                 problems.push(error);
@@ -950,6 +963,28 @@ impl Run<'_> {
                     .cut(&cut.peer, &transcript)
                     .await
                     .map_err(StepFailure::from)
+            }
+            Step::ReferenceLink(action) => {
+                let down = *action == crate::scenario::model::LinkAction::Down;
+                self.env
+                    .reference_control
+                    .set_s2s_silence(down)
+                    .await
+                    .map_err(|error| StepFailure::new(format!("reference_link: {error}")))?;
+                self.link_down = down;
+                let delay = self.env.sut.s2s_retry_delay;
+                let note = if down {
+                    "the reference server cut its links and answers no server".to_string()
+                } else {
+                    format!(
+                        "the reference server answers again; waiting the target's s2s_retry_delay ({delay:?})"
+                    )
+                };
+                self.transcript.record("reference", Flow::Note, note);
+                if !down {
+                    tokio::time::sleep(delay).await;
+                }
+                Ok(())
             }
             Step::PeerExpect(expect) => {
                 use super::peer::PeerWanted;

@@ -215,7 +215,11 @@ pub async fn run(
     let run_id = crate::driver::random_token(6);
     let semaphore = Arc::new(Semaphore::new(options.jobs.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
-    for (index, job) in jobs.iter().cloned().enumerate() {
+    // Exclusive scenarios last, so they hold up nothing but each other.
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by_key(|index| jobs[*index].scenario.scenario.exclusive);
+    for index in order {
+        let job = jobs[index].clone();
         let env = env.clone();
         let options = options.clone();
         let expectations = expectations.clone();
@@ -224,8 +228,15 @@ pub async fn run(
         let run_id = run_id.clone();
         // Runs start in the order they were selected (with `--jobs 1`, one after another in
         // that order): the permit is taken here, before the run's task exists.
+        // An exclusive scenario takes every permit: it starts once the runs before it end,
+        // and the runs after it wait for it.
+        let permits = if job.scenario.scenario.exclusive {
+            options.jobs.max(1) as u32
+        } else {
+            1
+        };
         let permit = tokio::select! {
-            permit = semaphore.clone().acquire_owned() => permit.ok(),
+            permit = semaphore.clone().acquire_many_owned(permits) => permit.ok(),
             () = cancel.cancelled() => None,
         };
         tasks.spawn(async move {

@@ -268,6 +268,10 @@ pub struct Scenario {
     /// Also run with the `ref` and `sut` roles swapped (federation has two links).
     #[serde(default)]
     pub both_directions: bool,
+    /// Run alone: the scenario changes what every run shares (the federation link itself,
+    /// with `reference_link`), so no other run of the target is in flight meanwhile.
+    #[serde(default)]
+    pub exclusive: bool,
     /// Bound on the whole scenario (default 60s).
     #[serde(default)]
     pub timeout: Option<Dur>,
@@ -371,6 +375,21 @@ pub enum Step {
     ExpectFile(ExpectFile),
     /// Check one rule of the actor's upload service (XMPP).
     UploadProbe(UploadProbe),
+    /// Make the reference server a dead host on federation, or bring it back (XMPP; the
+    /// scenario must be `exclusive`).
+    ReferenceLink(LinkAction),
+}
+
+/// What `reference_link` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkAction {
+    /// The reference server cuts its server-to-server connections (no stream end) and holds
+    /// new ones open without a word: a host gone behind a live address.
+    Down,
+    /// It answers again; then the step waits the target's `s2s_retry_delay`, the time it
+    /// may take before trying a failed domain again.
+    Up,
 }
 
 /// A file to upload and send.

@@ -38,6 +38,17 @@ pub fn check(scenario: &Scenario, file: &Path) -> Vec<InputError> {
     if scenario.steps.is_empty() {
         errors.push(top("steps: at least one step is required".into()));
     }
+    let cuts_the_link = scenario
+        .steps
+        .iter()
+        .any(|step| matches!(step.value, Step::ReferenceLink(_)));
+    if cuts_the_link && (!scenario.exclusive || scenario.both_directions) {
+        errors.push(top(
+            "reference_link changes the link every run shares: the scenario must be exclusive \
+             and not both_directions (the reference server is what goes down)"
+                .into(),
+        ));
+    }
     for profile in &scenario.profiles {
         if crate::driver::Profile::from_name(profile).is_none() {
             let known: Vec<&str> = crate::driver::Profile::ALL
@@ -492,7 +503,7 @@ fn check_step(step: &At<Step>, actors: &[&str]) -> Vec<String> {
                 problems.push("sasl: EXTERNAL authenticates with a certificate: give one".into());
             }
         }
-        Step::PeerCut(_) => {}
+        Step::PeerCut(_) | Step::ReferenceLink(_) => {}
         Step::PeerSend(send) => {
             let pad = crate::runner::exec::PAD;
             let parts: Vec<&str> = send.xml.split(pad).collect();
@@ -765,6 +776,26 @@ mod tests {
                 "{wanted}: {found:#?}"
             );
         }
+    }
+
+    #[test]
+    fn cutting_the_shared_link_needs_an_exclusive_one_way_scenario() {
+        let down = "  - reference_link: down\n  - reference_link: up\n";
+        let found = problems(down);
+        assert!(
+            found.iter().any(|p| p.contains("must be exclusive")),
+            "{found:#?}"
+        );
+        let text = format!(
+            "id: x\ntitle: t\nspec: [{{doc: RFC 6120, section: '10.4.3', level: MUST}}]\n\
+             exclusive: true\nactors: {{alice: ref, bob: sut}}\nsteps:\n{down}"
+        );
+        let path = Path::new("x.yaml");
+        let scenario = crate::scenario::load::parse_yaml(&text, path).unwrap();
+        assert!(check(&scenario, path).is_empty());
+        let both = text.replace("exclusive: true", "exclusive: true\nboth_directions: true");
+        let scenario = crate::scenario::load::parse_yaml(&both, path).unwrap();
+        assert_eq!(check(&scenario, path).len(), 1);
     }
 
     #[test]

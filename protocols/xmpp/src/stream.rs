@@ -293,6 +293,30 @@ impl StreamParser {
         }
     }
 
+    /// The first-level element the stream is in the middle of, as it would be if its end
+    /// tags came now: what a connection that dies here cut short, for diagnostics (and for
+    /// a deliberately broken server that delivers it). `None` outside an element, or when
+    /// the cut fell inside a tag.
+    pub fn cut_short(&self) -> Option<Element> {
+        let stanza = self.stanza.as_ref()?;
+        if self.token.is_some() {
+            return None;
+        }
+        let mut bytes = self.buf.get(stanza.start..)?.to_vec();
+        for name in stanza.names.iter().rev() {
+            bytes.extend_from_slice(b"</");
+            bytes.extend_from_slice(name);
+            bytes.push(b'>');
+        }
+        parse_stanza(
+            &self.header.raw,
+            &bytes,
+            !self.observe,
+            self.limits.max_attributes,
+        )
+        .ok()
+    }
+
     /// In observer mode, the bytes of the element the last [`StreamEvent::Element`] came
     /// from, exactly as received; empty otherwise.
     pub fn last_element_bytes(&self) -> &[u8] {
@@ -1358,6 +1382,27 @@ mod tests {
             )
         );
         assert_eq!(events[3], StreamEvent::End);
+    }
+
+    #[test]
+    fn an_element_cut_short_is_closed_with_the_end_tags_it_lacks() {
+        let mut parser = StreamParser::new(Limits::default());
+        parser.feed(HEADER.as_bytes());
+        assert!(matches!(
+            parser.next_event(),
+            Ok(Some(StreamEvent::Header(_)))
+        ));
+        assert_eq!(parser.cut_short(), None);
+        parser.feed(b"<message to='a@b'><body>Half a mes");
+        assert_eq!(parser.next_event(), Ok(None));
+        let cut = parser.cut_short().expect("cut in text");
+        assert_eq!(
+            cut.child_text("body", ns::CLIENT).as_deref(),
+            Some("Half a mes")
+        );
+        parser.feed(b"sage</body><th");
+        assert_eq!(parser.next_event(), Ok(None));
+        assert_eq!(parser.cut_short(), None, "cut inside a tag");
     }
 
     #[test]

@@ -300,6 +300,18 @@ impl Conn {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.io.shutdown()).await;
     }
 
+    /// Ends the connection with no stream end, as a link that dies, and waits (up to
+    /// `bound`) for the peer to close its side: once this returns, the peer has seen the
+    /// link go. What it still sends is read and dropped.
+    pub async fn hang_up(&mut self, bound: Duration) {
+        let drained = async {
+            let _ = self.io.shutdown().await;
+            let mut buf = [0u8; 4096];
+            while matches!(self.io.read(&mut buf).await, Ok(read) if read > 0) {}
+        };
+        let _ = tokio::time::timeout(bound, drained).await;
+    }
+
     /// A fresh parser for the restarted stream (after STARTTLS or SASL, RFC 6120 §5.4.3.3,
     /// §6.4.6).
     pub fn restart(&mut self) {
@@ -317,6 +329,12 @@ impl Conn {
                 ))
             }
         }
+    }
+
+    /// The stanza the peer's stream is in the middle of, closed as if its end tags came now
+    /// (see [`imfed_xmpp::StreamParser::cut_short`]).
+    pub fn cut_short(&self) -> Option<Element> {
+        self.parser.cut_short()
     }
 
     /// The certificate chain the peer presented in the TLS handshake, end entity first

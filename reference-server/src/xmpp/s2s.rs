@@ -113,11 +113,30 @@ pub struct Links {
     closed: Mutex<Vec<LinkInfo>>,
     /// Inbound connections open now, by the peer's IP address.
     per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
-    /// (local, remote) pairs of inbound links that died, kept only under
-    /// [`Switch::KeepDeadInboundLinks`].
-    dead_inbound: Mutex<BTreeSet<(String, String)>>,
+    /// (local, remote) pairs whose outbound link failed, kept only under
+    /// [`Switch::NeverRetryFailedDomains`].
+    given_up: Mutex<BTreeSet<(String, String)>>,
+    /// Whether the server plays a dead host on federation (see [`Links::set_silent`]).
+    silent: std::sync::atomic::AtomicBool,
+    /// Cancelled to cut every link open now; replaced by a fresh one each time.
+    cut: Mutex<tokio_util::sync::CancellationToken>,
+    /// Server-to-server connections being served now (not those held silent).
+    live: Arc<std::sync::atomic::AtomicUsize>,
     next_id: AtomicU64,
 }
+
+/// One served server-to-server connection, for [`Links::set_silent`] to wait on.
+#[derive(Debug)]
+struct LiveGuard(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// How long a cut connection waits for its peer to close its side.
+const HANG_UP_BOUND: Duration = Duration::from_secs(5);
 
 /// How many ended links the registry remembers.
 const CLOSED_KEPT: usize = 256;
@@ -181,6 +200,44 @@ impl Links {
         }
     }
 
+    /// Plays a dead host on federation (for checking how a peer copes: RFC 6120 §10.4.3,
+    /// XEP-0220's link recovery) or stops: `true` cuts every server-to-server connection
+    /// open now (closed with no stream end) and holds new inbound ones open without a
+    /// word, as a host that went away behind a live address does; `false` ends that, and
+    /// connections held meanwhile are dropped. Going silent returns once every cut
+    /// connection's peer has closed its side (so the peer knows its links are gone), or
+    /// after `bound`; the time it took.
+    pub async fn set_silent(&self, silent: bool, bound: Duration) -> Duration {
+        self.silent.store(silent, Ordering::SeqCst);
+        let started = std::time::Instant::now();
+        if silent {
+            {
+                let mut cut = self.cut.lock().expect("links lock");
+                cut.cancel();
+                *cut = tokio_util::sync::CancellationToken::new();
+            }
+            while self.live.load(Ordering::SeqCst) > 0 && started.elapsed() < bound {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        started.elapsed()
+    }
+
+    /// Counts a connection as served until the guard drops.
+    fn live_guard(&self) -> LiveGuard {
+        self.live.fetch_add(1, Ordering::SeqCst);
+        LiveGuard(self.live.clone())
+    }
+
+    fn is_silent(&self) -> bool {
+        self.silent.load(Ordering::SeqCst)
+    }
+
+    /// Cancelled when the links open now are cut.
+    fn cut_token(&self) -> tokio_util::sync::CancellationToken {
+        self.cut.lock().expect("links lock").clone()
+    }
+
     /// Forgets ended links.
     pub fn clear_closed(&self) {
         self.closed.lock().expect("links lock").clear();
@@ -207,6 +264,9 @@ impl Links {
         stanza: Element,
     ) -> Result<(), (Element, StanzaErrorCondition)> {
         let key = (local.to_string(), remote.to_string());
+        if self.given_up.lock().expect("links lock").contains(&key) {
+            return Err((stanza, StanzaErrorCondition::RemoteServerNotFound));
+        }
         for _ in 0..2 {
             let tx = {
                 let mut outbound = self.outbound.lock().expect("links lock");
@@ -455,6 +515,7 @@ fn outbound_link_task(
 
 /// Originating role: our outbound link authenticates with dialback, then carries stanzas.
 async fn outbound_link(state: State, info: SharedInfo, mut rx: mpsc::Receiver<Element>) {
+    let _live = state.xmpp.links.live_guard();
     let (local, remote) = {
         let info = info.lock().expect("link info");
         (info.local.clone(), info.remote.clone())
@@ -493,6 +554,8 @@ async fn outbound_link(state: State, info: SharedInfo, mut rx: mpsc::Receiver<El
     };
     state.xmpp.links.retire(&info, error);
     match outcome {
+        // Cut (set_silent), or closed by the peer: no stream end.
+        Err(ConnError::Eof) => conn.hang_up(HANG_UP_BOUND).await,
         Ok(()) => conn.close().await,
         Err(error) => {
             warn!(%error, "outbound link ended");
@@ -638,6 +701,7 @@ async fn carry(
     rx: &mut mpsc::Receiver<Element>,
 ) -> Result<(), ConnError> {
     let mut held: Option<Element> = None;
+    let cut = state.xmpp.links.cut_token();
     loop {
         let hold_expired = async {
             match held {
@@ -687,6 +751,7 @@ async fn carry(
                 }
             },
             () = state.shutdown.cancelled() => return Ok(()),
+            () = cut.cancelled() => return Err(ConnError::Eof),
         }
     }
 }
@@ -747,6 +812,21 @@ async fn fail_link(
     error: &str,
 ) {
     warn!(%error, %condition, "outbound link failed");
+    let involved = crate::faults::Involved {
+        accounts: &[],
+        peer: Some(remote),
+    };
+    if state.faults.on(Switch::NeverRetryFailedDomains, involved) {
+        warn!(%remote, "giving the domain up for good (misbehaviour)");
+        let pair = (local.to_string(), remote.to_string());
+        state
+            .xmpp
+            .links
+            .given_up
+            .lock()
+            .expect("links lock")
+            .insert(pair);
+    }
     state.xmpp.links.remove_outbound(local, remote, info);
     state.xmpp.links.retire(info, Some(error.to_string()));
     rx.close();
@@ -854,6 +934,20 @@ pub async fn serve_inbound(state: State, tcp: TcpStream) {
         }
         Err(_) => None,
     };
+    if state.xmpp.links.is_silent() {
+        // A dead host behind a live address: the connection is held, and nothing is said.
+        let held = async {
+            while state.xmpp.links.is_silent() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        tokio::select! {
+            () = held => {}
+            () = state.shutdown.cancelled() => {}
+        }
+        return;
+    }
+    let _live = state.xmpp.links.live_guard();
     let peer = tcp.peer_addr().ok().map(|a| a.to_string());
     let info = state.xmpp.links.new_info(LinkDirection::Inbound, "", "");
     info.lock().expect("link info").peer = peer;
@@ -874,8 +968,15 @@ pub async fn serve_inbound(state: State, tcp: TcpStream) {
     conn.decode_per_read = state.faults.on(Switch::DecodePerRead, Default::default());
     // (local, remote) pairs dialback or SASL EXTERNAL has authorized on this stream.
     let mut authorized: BTreeSet<(String, String)> = BTreeSet::new();
+    let cut = state.xmpp.links.cut_token();
     let outcome = tokio::select! {
         outcome = inbound_stream(&state, &mut conn, &info, &mut authorized) => outcome,
+        () = cut.cancelled() => {
+            state.xmpp.links.inbound.lock().expect("links lock").remove(&id);
+            state.xmpp.links.retire(&info, Some("cut: the server plays a dead host".into()));
+            conn.hang_up(HANG_UP_BOUND).await;
+            return;
+        }
         () = unauthenticated_for(&state, &info) => Err(ConnError::protocol(
             StreamErrorCondition::ConnectionTimeout,
             format!(
@@ -895,24 +996,21 @@ pub async fn serve_inbound(state: State, tcp: TcpStream) {
         .lock()
         .expect("links lock")
         .remove(&id);
-    // A link that died: the connection ended, or failed, with no stream end.
-    if matches!(outcome, Err(ConnError::Eof | ConnError::Io(_))) {
-        for (local, remote) in &authorized {
-            let involved = crate::faults::Involved {
-                accounts: &[],
-                peer: Some(remote),
-            };
-            if state.faults.on(Switch::KeepDeadInboundLinks, involved) {
-                warn!(%local, %remote, "keeping a dead inbound link (misbehaviour)");
-                let pair = (local.clone(), remote.clone());
-                state
-                    .xmpp
-                    .links
-                    .dead_inbound
-                    .lock()
-                    .expect("links lock")
-                    .insert(pair);
-            }
+    // A link that died in the middle of a stanza: the connection ended, or failed, with
+    // half an element read.
+    if matches!(outcome, Err(ConnError::Eof | ConnError::Io(_)))
+        && let Some(cut) = conn.cut_short()
+    {
+        let remote = info.lock().expect("link info").remote.clone();
+        let involved = crate::faults::Involved {
+            accounts: &[],
+            peer: Some(&remote),
+        };
+        if state.faults.on(Switch::DeliverCutStanzas, involved) {
+            warn!(%remote, "delivering a stanza the dead link cut short (misbehaviour)");
+            let _ = state
+                .dispatch(|state| inbound_stanza(state, &info, cut, &authorized))
+                .await;
         }
     }
     let error = outcome.as_ref().err().map(ToString::to_string);
@@ -1218,17 +1316,7 @@ async fn inbound_dialback(
                     peer: Some(&from),
                 },
             );
-            let dead = state
-                .xmpp
-                .links
-                .dead_inbound
-                .lock()
-                .expect("links lock")
-                .contains(&(to.clone(), from.clone()));
-            let verdict = if dead {
-                warn!(%from, "refusing dialback for a domain whose dead link is kept (misbehaviour)");
-                Ok(Ok(false))
-            } else if skip {
+            let verdict = if skip {
                 warn!(%from, "accepting a dialback key unverified (misbehaviour)");
                 Ok(Ok(true))
             } else {
