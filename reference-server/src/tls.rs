@@ -115,7 +115,7 @@ impl TlsContext {
             .with_single_cert(chain.clone(), key.clone_key())?;
         let s2s_server = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()?
-            .with_client_cert_verifier(Arc::new(AnyClientCertificate(provider())))
+            .with_client_cert_verifier(Arc::new(AnyCertificate(provider())))
             .with_single_cert(chain.clone(), key.clone_key())?;
         let trust = match &config.tls_trust {
             Some(path) => Some(read_pem_certs(path)?),
@@ -398,7 +398,7 @@ pub fn insecure_connector_presenting(
     let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())));
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider())));
     let client = match identity {
         Some((chain, key)) => builder.with_client_auth_cert(chain, key)?,
         None => builder.with_no_client_auth(),
@@ -427,13 +427,48 @@ pub fn identity_from_pem(
     Ok((chain, key))
 }
 
-/// Asks a server-to-server peer for a certificate and takes whatever it presents (or
-/// nothing); the handshake signatures are still checked, so the peer holds the key of the
-/// certificate it presented, and [`TlsContext::verify_peer`] judges the certificate itself.
+/// Takes any certificate, as a server (of a TLS client: a server-to-server peer, asked for
+/// one but free to present none) and as a client (of a TLS server). The handshake signatures
+/// are still checked, so the channel is encrypted to whoever holds the presented key: the
+/// peer is judged by dialback, or its certificate by [`TlsContext::verify_peer`].
 #[derive(Debug)]
-struct AnyClientCertificate(Arc<rustls::crypto::CryptoProvider>);
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
 
-impl rustls::server::danger::ClientCertVerifier for AnyClientCertificate {
+impl AnyCertificate {
+    fn tls12(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn tls13(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+impl rustls::server::danger::ClientCertVerifier for AnyCertificate {
     fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
         &[]
     }
@@ -457,12 +492,7 @@ impl rustls::server::danger::ClientCertVerifier for AnyClientCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        self.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -471,25 +501,15 @@ impl rustls::server::danger::ClientCertVerifier for AnyClientCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        self.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.schemes()
     }
 }
 
-/// Accepts any certificate but still checks the handshake signatures, so the channel is
-/// encrypted to whoever holds the presented key; dialback does the authentication.
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyCertificate {
+impl ServerCertVerifier for AnyCertificate {
     fn verify_server_cert(
         &self,
         _end_entity: &CertificateDer<'_>,
@@ -507,12 +527,7 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        self.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -521,15 +536,10 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        self.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.schemes()
     }
 }

@@ -5,8 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use imfed_model::{Address, Availability, MessageKind, SubscriptionAction, SubscriptionSignal};
-use imfed_reports::Flow;
-use imfed_reports::{Failure, Judges, LinkLine, Outcome, ScenarioResult};
+use imfed_reports::{Failure, Flow, Judges, LinkLine, Outcome, ScenarioResult};
 use tokio_util::sync::CancellationToken;
 
 use super::env::{Account, Environment, Side};

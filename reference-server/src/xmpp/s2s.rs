@@ -386,6 +386,20 @@ async fn resolve(state: &Shared, remote: &str) -> Result<Vec<SocketAddr>, ConnEr
     })
 }
 
+/// The header of a stream from `local` to `remote` (RFC 6120 §4.7), declaring dialback
+/// (XEP-0220 §2.1.1) unless the stream is authenticated already.
+fn outbound_header(local: &str, remote: &str, dialback: bool) -> StreamHeader {
+    StreamHeader {
+        from: Some(local.to_string()),
+        to: Some(remote.to_string()),
+        id: None,
+        version: Some("1.0".into()),
+        lang: None,
+        content_ns: ns::SERVER.into(),
+        dialback,
+    }
+}
+
 /// Connects to `remote` and negotiates a stream up to (not including) authentication:
 /// header exchange, features and STARTTLS per our policy (required, with the peer's
 /// certificate verified, for a secure local domain). Returns the stream, the id the peer
@@ -428,16 +442,8 @@ async fn open_outgoing(
     conn.tap(state.tap.clone(), TapDirection::Out, peer);
     let mut tls_done = false;
     loop {
-        let header = StreamHeader {
-            from: Some(local.to_string()),
-            to: Some(remote.to_string()),
-            id: None,
-            version: Some("1.0".into()),
-            lang: None,
-            content_ns: ns::SERVER.into(),
-            dialback: true,
-        };
-        conn.send_header(&header).await?;
+        conn.send_header(&outbound_header(local, remote, true))
+            .await?;
         let reply = match conn
             .next_event_within(NEGOTIATION_STEP, "stream header")
             .await?
@@ -662,16 +668,8 @@ async fn authenticate_external(
         }
     }
     conn.restart();
-    let header = StreamHeader {
-        from: Some(local.to_string()),
-        to: Some(remote.to_string()),
-        id: None,
-        version: Some("1.0".into()),
-        lang: None,
-        content_ns: ns::SERVER.into(),
-        dialback: false,
-    };
-    conn.send_header(&header).await?;
+    conn.send_header(&outbound_header(local, remote, false))
+        .await?;
     match conn
         .next_event_within(NEGOTIATION_STEP, "the restarted stream's header")
         .await?

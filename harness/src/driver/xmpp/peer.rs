@@ -192,18 +192,7 @@ impl PeerLink {
     ) -> Result<(), DriverError> {
         let link = self;
         loop {
-            let header = StreamHeader {
-                from: Some(link.from.clone()),
-                to: Some(link.to.clone()),
-                id: None,
-                version: Some("1.0".into()),
-                lang: None,
-                content_ns: ns::SERVER.into(),
-                dialback: true,
-            };
-            let mut out = Vec::new();
-            header.write_to(&mut out);
-            link.wire().write(&out).await?;
+            link.send_header().await?;
             let reply = match link.read(bound, "the stream header").await? {
                 StreamEvent::Header(reply) => reply,
                 other => return Err(unexpected("a stream header", &other)),
@@ -288,6 +277,19 @@ impl PeerLink {
         }
         self.sasl = Some(SaslOutcome::Success);
         self.wire().parser.reset();
+        self.send_header().await?;
+        match self.read(bound, "the restarted stream's header").await? {
+            StreamEvent::Header(reply) => self.stream_id = reply.id,
+            other => return Err(unexpected("a stream header", &other)),
+        }
+        match self.read(bound, "the restarted stream's features").await? {
+            StreamEvent::Element(features) if features.is("features", ns::STREAM) => Ok(()),
+            other => Err(unexpected("stream features", &other)),
+        }
+    }
+
+    /// Writes the header of a stream from the claimed domain to the implementation's.
+    async fn send_header(&mut self) -> Result<(), DriverError> {
         let header = StreamHeader {
             from: Some(self.from.clone()),
             to: Some(self.to.clone()),
@@ -299,15 +301,7 @@ impl PeerLink {
         };
         let mut out = Vec::new();
         header.write_to(&mut out);
-        self.wire().write(&out).await?;
-        match self.read(bound, "the restarted stream's header").await? {
-            StreamEvent::Header(reply) => self.stream_id = reply.id,
-            other => return Err(unexpected("a stream header", &other)),
-        }
-        match self.read(bound, "the restarted stream's features").await? {
-            StreamEvent::Element(features) if features.is("features", ns::STREAM) => Ok(()),
-            other => Err(unexpected("stream features", &other)),
-        }
+        self.wire().write(&out).await
     }
 
     fn wire(&mut self) -> &mut Wire {
