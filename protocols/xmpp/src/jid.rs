@@ -241,6 +241,11 @@ fn prepare_local(local: &str) -> Result<String, JidError> {
     guard_input(JidPart::Local, local)?;
     let prepared = UsernameCaseMapped::enforce(local)
         .map_err(|error| precis_error(JidPart::Local, local, &error))?;
+    // RFC 8264 §7: what enforcement outputs must itself conform to the profile. NFC can
+    // compose allowed code points into one it disallows ('=' and U+0338 make U+2260 '≠'),
+    // and such a JID would not parse again.
+    UsernameCaseMapped::enforce(prepared.as_ref())
+        .map_err(|error| precis_error(JidPart::Local, local, &error))?;
     if let Some(character) = prepared.chars().find(|c| LOCALPART_FORBIDDEN.contains(c)) {
         return Err(JidError::ForbiddenCharacter { character });
     }
@@ -251,6 +256,9 @@ fn prepare_local(local: &str) -> Result<String, JidError> {
 fn prepare_resource(resource: &str) -> Result<String, JidError> {
     guard_input(JidPart::Resource, resource)?;
     let prepared = OpaqueString::enforce(resource)
+        .map_err(|error| precis_error(JidPart::Resource, resource, &error))?;
+    // RFC 8264 §7, as for the localpart.
+    OpaqueString::enforce(prepared.as_ref())
         .map_err(|error| precis_error(JidPart::Resource, resource, &error))?;
     check_len(JidPart::Resource, &prepared)?;
     Ok(prepared.into_owned())
@@ -313,6 +321,18 @@ fn prepare_domain(domain: &str) -> Result<String, JidError> {
     if unicode.split('.').any(str::is_empty) {
         return Err(invalid("empty label after mapping"));
     }
+    // The prepared form must prepare to itself: an A-label is valid only if the U-label it
+    // decodes to is (RFC 5891 §5.4). "xn--xn---pII-pII" decodes to a label that itself
+    // starts with "xn--", which no longer converts. Found by fuzzing (fuzz/jid).
+    let again = uts46.to_ascii(
+        unicode.as_bytes(),
+        AsciiDenyList::URL,
+        Hyphens::Allow,
+        DnsLength::Ignore,
+    );
+    if again.ok().as_deref() != Some(ascii.as_ref()) {
+        return Err(invalid("it decodes to a name that is not valid itself"));
+    }
     check_len(JidPart::Domain, &unicode)?;
     Ok(unicode)
 }
@@ -338,6 +358,36 @@ mod tests {
             );
         }
         assert_eq!(jid("réunion.").domain(), "réunion");
+    }
+
+    /// A regression from fuzzing (target jid): an A-label whose U-label starts with "xn--"
+    /// was taken, and its prepared form did not parse again.
+    #[test]
+    fn an_a_label_that_decodes_to_an_invalid_name_is_refused() {
+        let text = "xn--xn---pII-pII";
+        assert!(
+            matches!(Jid::parse(text), Err(JidError::InvalidDomain { .. })),
+            "{:?}",
+            Jid::parse(text)
+        );
+        assert_eq!(jid("xn--rsum-bpad.example").domain(), "résumé.example");
+    }
+
+    /// A regression from fuzzing (protocols/xmpp/fuzz, target jid): NFC composed two
+    /// allowed code points of a localpart ('=' and U+0338) into one UsernameCaseMapped
+    /// disallows (U+2260 '≠'), so the prepared JID did not parse again. The same holds for
+    /// a resource under OpaqueString, which allows '≠': there the JID must read back.
+    #[test]
+    fn a_part_that_normalization_makes_invalid_is_refused() {
+        let composed = "a=\u{0338}b@example.com";
+        assert!(
+            matches!(Jid::parse(composed), Err(JidError::Precis { .. })),
+            "{:?}",
+            Jid::parse(composed)
+        );
+        let resource = jid("a@example.com/=\u{0338}");
+        assert_eq!(resource.resource(), Some("≠"));
+        assert_eq!(jid(&resource.to_string()), resource);
     }
 
     #[test]

@@ -353,6 +353,7 @@ fn jid_text() -> impl Strategy<Value = String> {
             "Ⅻ",
             "ﬀ",
             "\u{0301}",
+            "=\u{0338}",
         ]),
         0..12,
     )
