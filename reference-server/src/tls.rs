@@ -291,8 +291,8 @@ fn leaf(
     Ok((params, rcgen::KeyPair::generate()?))
 }
 
-/// A certificate for `names` that no run CA signed: self-signed (`ca: None`) or signed by a
-/// CA of its own that nobody trusts. Certificate PEM and key PEM.
+/// A certificate for `names` that no run CA signed: signed by a CA of its own that nobody
+/// trusts (`own_ca`) or self-signed. Certificate PEM and key PEM.
 ///
 /// # Errors
 /// [`TlsError::Generate`].

@@ -732,11 +732,6 @@ impl Environment {
                 };
                 let mut sut_side = side(&sut, SUT_DOMAIN, &sut_faults);
                 sut_side.secure_domain = xmpp.then(|| SECURE_SUT_DOMAIN.to_string());
-                let unsupported = if xmpp {
-                    Vec::new()
-                } else {
-                    vec![S2S_CERTIFICATES.to_string(), S2S_SECURE_AUTH.to_string()]
-                };
                 Ok(Environment {
                     reference: side(&reference, REF_DOMAIN, &reference_faults),
                     sut: sut_side,
@@ -744,7 +739,7 @@ impl Environment {
                     wire: WireTap::new(control.clone(), target.profile()),
                     reference_control: control,
                     target: target.name(),
-                    unsupported,
+                    unsupported: Vec::new(),
                     pki: certs.filter(|_| xmpp).map(|certs| certs.pki),
                     run_dir,
                     sut_shutdown: Some(sut.shutdown_token()),
@@ -878,9 +873,6 @@ impl Environment {
             if let Some(certs) = &certs {
                 command.env("IMFED_CA_DIR", &certs.dir);
             }
-            if let Some(secure) = &file.secure_domain {
-                command.env("IMFED_SECURE_DOMAIN", secure);
-            }
             for (key, value) in &launch.env {
                 command.env(key, substitute(value, &vars));
             }
@@ -942,13 +934,6 @@ impl Environment {
                 file.provision.accounts.clone().unwrap_or_default().into(),
             ))
         };
-        let mut unsupported = file.unsupported.clone();
-        if !file.run_ca {
-            unsupported.push(S2S_CERTIFICATES.to_string());
-        }
-        if file.secure_domain.is_none() {
-            unsupported.push(S2S_SECURE_AUTH.to_string());
-        }
         let reference_side = Side {
             domain: REF_DOMAIN.to_string(),
             c2s: reference.addresses.c2s,
@@ -994,7 +979,7 @@ impl Environment {
             wire: WireTap::new(control.clone(), profile),
             reference_control: control,
             target: file.name.clone(),
-            unsupported,
+            unsupported: file.unsupported.clone(),
             pki: certs.map(|certs| certs.pki),
             run_dir,
             servers: vec![reference],
@@ -1004,6 +989,25 @@ impl Environment {
             sut_shutdown: None,
             blackhole,
         })
+    }
+
+    /// Why the target lacks `capability`, if it does: its file declares it unsupported, or
+    /// the run has nothing the capability needs (the run's CA for `s2s-certificates`, a
+    /// certificate-only domain for `s2s-secure-auth`).
+    pub fn lacks(&self, capability: &str) -> Option<String> {
+        let target = &self.target;
+        match capability {
+            S2S_CERTIFICATES if self.pki.is_none() => Some(format!(
+                "the target {target} does not trust a per-run CA for server-to-server certificates (target field run_ca)"
+            )),
+            S2S_SECURE_AUTH if self.sut.secure_domain.is_none() => Some(format!(
+                "the target {target} names no domain that takes certificates only (target field secure_domain)"
+            )),
+            _ if self.unsupported.iter().any(|c| c == capability) => {
+                Some(format!("the target {target} declares it unsupported"))
+            }
+            _ => None,
+        }
     }
 
     /// How the launched target process ended, if it has (a crash during the run). A process

@@ -960,7 +960,6 @@ impl Run<'_> {
                 let transcript = self.transcript.clone();
                 self.peers
                     .cut(&cut.peer, &transcript)
-                    .await
                     .map_err(StepFailure::from)
             }
             Step::ReferenceLink(action) => {

@@ -100,24 +100,14 @@ async fn run_job(
     let missing = scenario
         .requires
         .iter()
-        .find(|c| env.unsupported.contains(c))
+        .find_map(|c| env.lacks(c).map(|reason| (c, reason)))
         .filter(|_| !job.swapped);
-    if let Some(capability) = missing {
+    if let Some((capability, reason)) = missing {
         return not_run(
             job,
             Outcome::Unsupported {
                 capability: capability.clone(),
-                reason: match capability.as_str() {
-                    env::S2S_CERTIFICATES => format!(
-                        "the target {} does not trust a per-run CA for server-to-server certificates (target field run_ca)",
-                        env.target
-                    ),
-                    env::S2S_SECURE_AUTH => format!(
-                        "the target {} names no domain that takes certificates only (target field secure_domain)",
-                        env.target
-                    ),
-                    _ => format!("the target {} declares it unsupported", env.target),
-                },
+                reason,
             },
         );
     }

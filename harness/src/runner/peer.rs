@@ -340,9 +340,9 @@ impl Peers {
     ///
     /// # Errors
     /// [`PeerFailure`]: no such connection.
-    pub async fn cut(&mut self, name: &str, transcript: &Transcript) -> Result<(), PeerFailure> {
+    pub fn cut(&mut self, name: &str, transcript: &Transcript) -> Result<(), PeerFailure> {
         let link = self.link(name)?;
-        link.cut().await;
+        link.cut();
         transcript.record(
             &Self::label(name),
             Flow::Note,

@@ -117,21 +117,21 @@ pub struct Links {
     /// [`Switch::NeverRetryFailedDomains`].
     given_up: Mutex<BTreeSet<(String, String)>>,
     /// Whether the server plays a dead host on federation (see [`Links::set_silent`]).
-    silent: std::sync::atomic::AtomicBool,
+    silent: tokio::sync::watch::Sender<bool>,
     /// Cancelled to cut every link open now; replaced by a fresh one each time.
     cut: Mutex<tokio_util::sync::CancellationToken>,
     /// Server-to-server connections being served now (not those held silent).
-    live: Arc<std::sync::atomic::AtomicUsize>,
+    live: tokio::sync::watch::Sender<usize>,
     next_id: AtomicU64,
 }
 
 /// One served server-to-server connection, for [`Links::set_silent`] to wait on.
 #[derive(Debug)]
-struct LiveGuard(Arc<std::sync::atomic::AtomicUsize>);
+struct LiveGuard(tokio::sync::watch::Sender<usize>);
 
 impl Drop for LiveGuard {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.0.send_modify(|live| *live -= 1);
     }
 }
 
@@ -208,7 +208,7 @@ impl Links {
     /// connection's peer has closed its side (so the peer knows its links are gone), or
     /// after `bound`; the time it took.
     pub async fn set_silent(&self, silent: bool, bound: Duration) -> Duration {
-        self.silent.store(silent, Ordering::SeqCst);
+        self.silent.send_replace(silent);
         let started = std::time::Instant::now();
         if silent {
             {
@@ -216,21 +216,34 @@ impl Links {
                 cut.cancel();
                 *cut = tokio_util::sync::CancellationToken::new();
             }
-            while self.live.load(Ordering::SeqCst) > 0 && started.elapsed() < bound {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+            let mut live = self.live.subscribe();
+            let _ = tokio::time::timeout(bound, live.wait_for(|live| *live == 0)).await;
         }
         started.elapsed()
     }
 
     /// Counts a connection as served until the guard drops.
     fn live_guard(&self) -> LiveGuard {
-        self.live.fetch_add(1, Ordering::SeqCst);
+        self.live.send_modify(|live| *live += 1);
         LiveGuard(self.live.clone())
     }
 
     fn is_silent(&self) -> bool {
-        self.silent.load(Ordering::SeqCst)
+        *self.silent.borrow()
+    }
+
+    /// Resolves once the server stops playing a dead host.
+    async fn spoken_again(&self) {
+        let mut silent = self.silent.subscribe();
+        let _ = silent.wait_for(|silent| !silent).await;
+    }
+
+    /// Whether [`Switch::NeverRetryFailedDomains`] gave `remote` up for good.
+    fn given_up(&self, local: &str, remote: &str) -> bool {
+        self.given_up
+            .lock()
+            .expect("links lock")
+            .contains(&(local.to_string(), remote.to_string()))
     }
 
     /// Cancelled when the links open now are cut.
@@ -264,9 +277,6 @@ impl Links {
         stanza: Element,
     ) -> Result<(), (Element, StanzaErrorCondition)> {
         let key = (local.to_string(), remote.to_string());
-        if self.given_up.lock().expect("links lock").contains(&key) {
-            return Err((stanza, StanzaErrorCondition::RemoteServerNotFound));
-        }
         for _ in 0..2 {
             let tx = {
                 let mut outbound = self.outbound.lock().expect("links lock");
@@ -526,6 +536,12 @@ async fn outbound_link(state: State, info: SharedInfo, mut rx: mpsc::Receiver<El
         let info = info.lock().expect("link info");
         (info.local.clone(), info.remote.clone())
     };
+    if state.xmpp.links.given_up(&local, &remote) {
+        let condition = StanzaErrorCondition::RemoteServerNotFound;
+        let error = "the domain was given up for good (misbehaviour)";
+        fail_link(&state, &info, &local, &remote, rx, condition, error).await;
+        return;
+    }
     let setup = tokio::select! {
         setup = tokio::time::timeout(state.config.s2s_timeout(), establish(&state, &local, &remote, &info)) => setup,
         () = state.shutdown.cancelled() => return,
@@ -934,13 +950,8 @@ pub async fn serve_inbound(state: State, tcp: TcpStream) {
     };
     if state.xmpp.links.is_silent() {
         // A dead host behind a live address: the connection is held, and nothing is said.
-        let held = async {
-            while state.xmpp.links.is_silent() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        };
         tokio::select! {
-            () = held => {}
+            () = state.xmpp.links.spoken_again() => {}
             () = state.shutdown.cancelled() => {}
         }
         return;
@@ -1467,4 +1478,36 @@ fn inbound_stanza(
     info.lock().expect("link info").stanzas_in += 1;
     state.deliver_inbound(stanza, &to);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_succeeds_only_for_the_claimed_domain_on_a_valid_certificate() {
+        let valid: Result<(), String> = Ok(());
+        let invalid: Result<(), String> = Err("expired".into());
+        let verdict = |auth: &Element, certificate| external_verdict(auth, "ref.test", certificate);
+        let plain = external::auth(Some("ref.test"));
+        let empty = external::auth(None);
+        assert_eq!(verdict(&plain, Some(&valid)), Ok(()));
+        assert_eq!(
+            verdict(&empty, Some(&valid)),
+            Ok(()),
+            "= is the claimed domain"
+        );
+        assert_eq!(
+            verdict(&external::auth(Some("other.test")), Some(&valid)),
+            Err("invalid-authzid")
+        );
+        assert_eq!(verdict(&plain, Some(&invalid)), Err("not-authorized"));
+        assert_eq!(verdict(&plain, None), Err("encryption-required"));
+        let scram = Element::new("auth", ns::SASL).with_attr("mechanism", "SCRAM-SHA-1");
+        assert_eq!(verdict(&scram, Some(&valid)), Err("invalid-mechanism"));
+        let garbage = Element::new("auth", ns::SASL)
+            .with_attr("mechanism", external::MECHANISM)
+            .with_text("!!");
+        assert_eq!(verdict(&garbage, Some(&valid)), Err("incorrect-encoding"));
+    }
 }

@@ -392,7 +392,7 @@ impl PeerLink {
 
     /// Cuts the connection: both halves closed with no stream end, as when a link dies.
     /// Later sends write nothing and `next` reports the end.
-    pub async fn cut(&mut self) {
+    pub fn cut(&mut self) {
         if let Some(running) = self.running.take() {
             running.reader.abort();
             drop(running.writer);
